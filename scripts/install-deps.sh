@@ -1,0 +1,18 @@
+#!/bin/sh
+# Installs exactly the Debian 12 packages hyperrep needs to build, test and
+# run its default job. Idempotent: apt-get skips what is already installed.
+# Run as root (or through sudo).
+set -eu
+
+BUILD="build-essential cmake pkg-config libopenblas-serial-dev libjansson-dev libzip-dev zlib1g-dev libinih-dev"
+TEST="libcmocka-dev"
+DATA="dataset-fashion-mnist"
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update
+# shellcheck disable=SC2086
+$SUDO apt-get install -y --no-install-recommends $BUILD $TEST $DATA "$@"

@@ -1,0 +1,78 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hr_test.h"
+
+void hr_test_rng_seed(hr_test_rng *r, uint64_t seed)
+{
+    r->s = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
+    if (!r->s)
+        r->s = 1;
+}
+
+static uint64_t next_u64(hr_test_rng *r)
+{
+    uint64_t x = r->s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return r->s = x;
+}
+
+float hr_test_uniform(hr_test_rng *r, float lo, float hi)
+{
+    double u = (double)(next_u64(r) >> 11) * (1.0 / 9007199254740992.0);
+    return (float)(lo + (hi - lo) * u);
+}
+
+void hr_test_fill(hr_test_rng *r, float *x, int64_t n, float lo, float hi)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = hr_test_uniform(r, lo, hi);
+}
+
+void hr_test_assert_ok(hr_status st, const hr_error *err, const char *file, int line)
+{
+    if (st != HR_OK) {
+        print_error("%s:%d: status %d (%s): %s\n", file, line, (int)st, hr_status_name(st),
+                    err ? err->msg : "(no message)");
+        _fail(file, line);
+    }
+}
+
+void hr_test_assert_close(const hr_tensor *got, const hr_tensor *want, double tol, const char *what,
+                          const char *file, int line)
+{
+    double rel = hr_tensor_rel_error(got, want);
+    if (!(rel <= tol)) {
+        print_error("%s:%d: %s: relative error %.3g > tolerance %.3g\n", file, line, what, rel, tol);
+        _fail(file, line);
+    }
+}
+
+const char *hr_test_tmpdir(void)
+{
+    static char path[512];
+    const char *base = getenv("TMPDIR");
+    snprintf(path, sizeof path, "%s/hrtest.XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(path)) {
+        print_error("mkdtemp(%s) failed\n", path);
+        fail();
+    }
+    return path;
+}
+
+void hr_test_write_file(const char *path, const void *data, size_t size)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, size, f) != size || fclose(f) != 0) {
+        print_error("cannot write %s\n", path);
+        fail();
+    }
+}

@@ -1,0 +1,34 @@
+/* Shared helpers for the cmocka tests. Include after <stdarg.h>, <stddef.h>,
+ * <setjmp.h> and <cmocka.h> (cmocka's own requirement). */
+#ifndef HR_TEST_H
+#define HR_TEST_H
+
+#include <stdint.h>
+
+#include "hyperrep/error.h"
+#include "hyperrep/tensor.h"
+
+/* Deterministic xorshift RNG for test data. */
+typedef struct hr_test_rng { uint64_t s; } hr_test_rng;
+void hr_test_rng_seed(hr_test_rng *r, uint64_t seed);
+/* Uniform in [lo, hi). */
+float hr_test_uniform(hr_test_rng *r, float lo, float hi);
+void hr_test_fill(hr_test_rng *r, float *x, int64_t n, float lo, float hi);
+
+/* Fails the test with the error message when st != HR_OK. */
+#define HR_ASSERT_OK(st, err) hr_test_assert_ok((st), (err), __FILE__, __LINE__)
+void hr_test_assert_ok(hr_status st, const hr_error *err, const char *file, int line);
+
+/* Fails when hr_tensor_rel_error(got, want) > tol, printing both. */
+#define HR_ASSERT_CLOSE(got, want, tol, what) hr_test_assert_close((got), (want), (tol), (what), __FILE__, __LINE__)
+void hr_test_assert_close(const hr_tensor *got, const hr_tensor *want, double tol, const char *what,
+                          const char *file, int line);
+
+/* A fresh empty directory under $TMPDIR (or /tmp) for one test; the path is
+ * static storage valid until the next call. */
+const char *hr_test_tmpdir(void);
+
+/* Writes bytes to path; fails the test on error. */
+void hr_test_write_file(const char *path, const void *data, size_t size);
+
+#endif
