@@ -1,0 +1,283 @@
+/* Model weights ↔ named tensors, with the PyTorch RepVGG state_dict names
+ * (SPEC §2). Loading is strict: every tensor the architecture needs must be
+ * present with the right shape, and every tensor in the map must be used, so
+ * a checkpoint of another architecture fails loudly instead of half-loading. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model_internal.h"
+
+typedef struct loader {
+    hr_model *m;
+    const hr_tensor_map *map;
+    unsigned char *used;      /* one flag per map entry */
+    hr_error *err;
+} loader;
+
+static size_t entry_index(const loader *L, const hr_named_tensor *t)
+{
+    for (size_t i = 0, n = hr_tensor_map_count(L->map); i < n; i++)
+        if (hr_tensor_map_at(L->map, i) == t)
+            return i;
+    return (size_t)-1;
+}
+
+/* Finds "<prefix>.<suffix>" and marks it used; NULL when absent. */
+static const hr_named_tensor *find(loader *L, const char *prefix, const char *suffix)
+{
+    char name[HR_WEIGHTS_MAX_NAME + 1];
+    const hr_named_tensor *t;
+    snprintf(name, sizeof name, "%s.%s", prefix, suffix);
+    t = hr_tensor_map_find(L->map, name);
+    if (t) {
+        size_t i = entry_index(L, t);
+        if (i != (size_t)-1)
+            L->used[i] = 1;
+    }
+    return t;
+}
+
+static char *shape_str(const hr_named_tensor *t, char *buf, size_t size)
+{
+    hr_tensor v = {0};
+    v.ndim = t->ndim;
+    for (int i = 0; i < t->ndim; i++)
+        v.shape[i] = t->shape[i];
+    return hr_tensor_shape_str(&v, buf, size);
+}
+
+/* Copies a required tensor of the given shape into dst. */
+static hr_status take(loader *L, const char *prefix, const char *suffix, int ndim, const int64_t *shape, float *dst)
+{
+    const hr_named_tensor *t = find(L, prefix, suffix);
+    char have[64], want[64];
+    int64_t n = 1;
+    if (!t)
+        return hr_error_set(L->err, HR_ERR_NOT_FOUND, "missing tensor '%s.%s'", prefix, suffix);
+    for (int i = 0; i < ndim; i++)
+        n *= shape[i];
+    int ok = t->ndim == ndim;
+    for (int i = 0; ok && i < ndim; i++)
+        ok = t->shape[i] == shape[i];
+    if (!ok) {
+        hr_tensor w = hr_tensor_view(NULL, ndim, shape);
+        return hr_error_set(L->err, HR_ERR_SHAPE, "tensor '%s.%s' has shape %s, the model needs %s", prefix, suffix,
+                            shape_str(t, have, sizeof have), hr_tensor_shape_str(&w, want, sizeof want));
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(t->data[i]))
+            return hr_error_set(L->err, HR_ERR_FORMAT, "tensor '%s.%s' holds a non-finite value at element %lld",
+                                prefix, suffix, (long long)i);
+    memcpy(dst, t->data, sizeof(float) * (size_t)n);
+    return HR_OK;
+}
+
+static hr_status take_bn(loader *L, const char *prefix, int64_t c, hr__bn *bn)
+{
+    const int64_t shape[1] = {c};
+    hr_status st;
+    if ((st = take(L, prefix, "weight", 1, shape, bn->weight)) || (st = take(L, prefix, "bias", 1, shape, bn->bias)) ||
+        (st = take(L, prefix, "running_mean", 1, shape, bn->mean)) ||
+        (st = take(L, prefix, "running_var", 1, shape, bn->var)))
+        return st;
+    for (int64_t i = 0; i < c; i++)
+        if (bn->var[i] < 0)
+            return hr_error_set(L->err, HR_ERR_FORMAT, "tensor '%s.running_var' is negative at channel %lld", prefix,
+                                (long long)i);
+    find(L, prefix, "num_batches_tracked");
+    return HR_OK;
+}
+
+static int has_prefix(loader *L, const char *prefix)
+{
+    size_t len = strlen(prefix);
+    for (size_t i = 0, n = hr_tensor_map_count(L->map); i < n; i++) {
+        const char *name = hr_tensor_map_at(L->map, i)->name;
+        if (strncmp(name, prefix, len) == 0 && name[len] == '.')
+            return 1;
+    }
+    return 0;
+}
+
+static hr_status load_block(loader *L, hr__block *b)
+{
+    hr_model *m = L->m;
+    char p[64];
+    const int64_t cig = b->cin / b->groups;
+    const int64_t s3[4] = {b->cout, cig, 3, 3}, s1[4] = {b->cout, cig, 1, 1}, sc[1] = {b->cout};
+    hr_status st;
+    unsigned existing = 0;
+
+    snprintf(p, sizeof p, "%s.rbr_reparam", b->name);
+    b->deploy_only = has_prefix(L, p);
+    if (b->deploy_only) {
+        existing = HR_BR_DENSE;
+    } else {
+        snprintf(p, sizeof p, "%s.rbr_dense", b->name);
+        existing |= has_prefix(L, p) ? HR_BR_DENSE : 0;
+        snprintf(p, sizeof p, "%s.rbr_1x1", b->name);
+        existing |= has_prefix(L, p) ? HR_BR_1X1 : 0;
+        snprintf(p, sizeof p, "%s.rbr_identity", b->name);
+        existing |= has_prefix(L, p) ? HR_BR_IDENTITY : 0;
+    }
+    if (!existing)
+        return hr_error_set(L->err, HR_ERR_NOT_FOUND, "no weights for block %s (expected %s.rbr_dense.*, "
+                            "%s.rbr_reparam.* …)", b->name, b->name, b->name);
+    if ((existing & HR_BR_IDENTITY) && (b->cin != b->cout || b->stride != 1))
+        return hr_error_set(L->err, HR_ERR_FORMAT, "%s.rbr_identity given, but the block changes shape "
+                            "(%lld -> %lld channels, stride %d)", b->name, (long long)b->cin, (long long)b->cout,
+                            b->stride);
+    if (b->index < 0 && (existing & HR_BR_IDENTITY))
+        return hr_error_set(L->err, HR_ERR_FORMAT, "stage0 cannot have an identity branch");
+    b->existing = existing;
+    if ((st = hr__block_alloc_sources(m, b, L->err)))
+        return st;
+    if (b->deploy_only) {
+        snprintf(p, sizeof p, "%s.rbr_reparam", b->name);
+        if ((st = take(L, p, "weight", 4, s3, b->dense_w)) || (st = take(L, p, "bias", 1, sc, b->dense_b)))
+            return st;
+    }
+    if (!b->deploy_only && (existing & HR_BR_DENSE)) {
+        snprintf(p, sizeof p, "%s.rbr_dense", b->name);
+        if ((st = take(L, p, "conv.weight", 4, s3, b->dense_w)))
+            return st;
+        snprintf(p, sizeof p, "%s.rbr_dense.bn", b->name);
+        if ((st = take_bn(L, p, b->cout, &b->dense_bn)))
+            return st;
+    }
+    if (existing & HR_BR_1X1) {
+        snprintf(p, sizeof p, "%s.rbr_1x1", b->name);
+        if ((st = take(L, p, "conv.weight", 4, s1, b->k1_w)))
+            return st;
+        snprintf(p, sizeof p, "%s.rbr_1x1.bn", b->name);
+        if ((st = take_bn(L, p, b->cout, &b->k1_bn)))
+            return st;
+    }
+    if (existing & HR_BR_IDENTITY) {
+        snprintf(p, sizeof p, "%s.rbr_identity", b->name);
+        if ((st = take_bn(L, p, b->cout, &b->id_bn)))
+            return st;
+    }
+    /* α: absent (official checkpoints) means 1 for every existing branch. */
+    for (int br = 0; br < HR_BRANCH_COUNT; br++) {
+        static const char *suffix[HR_BRANCH_COUNT] = {"hyper_dense", "hyper_1x1", "hyper_identity"};
+        const hr_named_tensor *t = find(L, b->name, suffix[br]);
+        b->alpha[br] = (existing & (1u << br)) ? 1.0f : 0.0f;
+        if (!t)
+            continue;
+        if (b->index < 0 || b->deploy_only)
+            return hr_error_set(L->err, HR_ERR_FORMAT, "tensor '%s.%s': %s has no trainable hyper-weights", b->name,
+                                suffix[br], b->index < 0 ? "stage0" : "a deploy-form block");
+        if (!(existing & (1u << br)))
+            return hr_error_set(L->err, HR_ERR_FORMAT, "tensor '%s.%s' given, but the block has no %s branch",
+                                b->name, suffix[br], hr_branch_name((hr_branch)br));
+        if (hr_named_tensor_numel(t) != 1 || t->ndim > 1)
+            return hr_error_set(L->err, HR_ERR_SHAPE, "tensor '%s.%s' must hold one value", b->name, suffix[br]);
+        if (!isfinite(t->data[0]))
+            return hr_error_set(L->err, HR_ERR_FORMAT, "tensor '%s.%s' is not finite", b->name, suffix[br]);
+        b->alpha[br] = t->data[0];
+    }
+    if (!hr__block_live(b))
+        return hr_error_set(L->err, HR_ERR_FORMAT, "%s: every hyper-weight is 0, the block has no live branch",
+                            b->name);
+    return HR_OK;
+}
+
+hr_status hr_model_load(hr_model *m, const hr_tensor_map *map, hr_error *err)
+{
+    loader L = {m, map, NULL, err};
+    size_t n = hr_tensor_map_count(map);
+    hr_status st = HR_OK;
+
+    for (int i = -1; i < m->nblocks; i++)
+        hr__block_clear_streams(m, i < 0 ? &m->stage0 : &m->blocks[i]);
+    L.used = calloc(n ? n : 1, 1);
+    if (!L.used)
+        return hr_error_set(err, HR_ERR_NOMEM, "load: out of memory");
+    for (int i = -1; i < m->nblocks && !st; i++)
+        st = load_block(&L, i < 0 ? &m->stage0 : &m->blocks[i]);
+    if (!st)
+        st = hr__model_alloc_classifier(m, err);
+    if (!st) {
+        const int64_t sw[2] = {m->num_classes, hr_model_feature_channels(m)}, sb[1] = {m->num_classes};
+        if (!(st = take(&L, "linear", "weight", 2, sw, m->linear_w)))
+            st = take(&L, "linear", "bias", 1, sb, m->linear_b);
+    }
+    for (size_t i = 0; i < n && !st; i++)
+        if (!L.used[i])
+            st = hr_error_set(err, HR_ERR_FORMAT, "unexpected tensor '%s' for %s (another architecture or "
+                              "input size?)", hr_tensor_map_at(map, i)->name, m->arch->name);
+    free(L.used);
+    return st;
+}
+
+static hr_status put(hr_tensor_map *map, const char *prefix, const char *suffix, int ndim, const int64_t *shape,
+                     const float *data, hr_error *err)
+{
+    char name[HR_WEIGHTS_MAX_NAME + 1];
+    snprintf(name, sizeof name, "%s.%s", prefix, suffix);
+    return hr_tensor_map_add(map, name, ndim, shape, data, err);
+}
+
+static hr_status put_bn(hr_tensor_map *map, const char *prefix, int64_t c, const hr__bn *bn, hr_error *err)
+{
+    const int64_t s[1] = {c};
+    hr_status st;
+    if ((st = put(map, prefix, "weight", 1, s, bn->weight, err)) || (st = put(map, prefix, "bias", 1, s, bn->bias, err)) ||
+        (st = put(map, prefix, "running_mean", 1, s, bn->mean, err)))
+        return st;
+    return put(map, prefix, "running_var", 1, s, bn->var, err);
+}
+
+hr_status hr_model_export(const hr_model *m, hr_tensor_map *map, hr_error *err)
+{
+    hr_status st = HR_OK;
+    char p[64];
+    for (int i = -1; i < m->nblocks && !st; i++) {
+        const hr__block *b = i < 0 ? &m->stage0 : &m->blocks[i];
+        const int64_t cig = b->cin / b->groups;
+        const int64_t s3[4] = {b->cout, cig, 3, 3}, s1[4] = {b->cout, cig, 1, 1}, sc[1] = {b->cout}, one[1] = {1};
+        if (b->sources_dropped || (!b->dense_w && !b->k1_w && !b->id_bn.weight))
+            return hr_error_set(err, HR_ERR_UNSUPPORTED, "%s: no training-time weights to export", b->name);
+        if (b->deploy_only) {
+            snprintf(p, sizeof p, "%s.rbr_reparam", b->name);
+            if (!(st = put(map, p, "weight", 4, s3, b->dense_w, err)))
+                st = put(map, p, "bias", 1, sc, b->dense_b, err);
+            continue;
+        }
+        if (b->index >= 0)
+            for (int br = 0; br < HR_BRANCH_COUNT && !st; br++) {
+                static const char *suffix[HR_BRANCH_COUNT] = {"hyper_dense", "hyper_1x1", "hyper_identity"};
+                if (b->existing & (1u << br))
+                    st = put(map, b->name, suffix[br], 1, one, &b->alpha[br], err);
+            }
+        if (!st && (b->existing & HR_BR_DENSE)) {
+            snprintf(p, sizeof p, "%s.rbr_dense", b->name);
+            if (!(st = put(map, p, "conv.weight", 4, s3, b->dense_w, err))) {
+                snprintf(p, sizeof p, "%s.rbr_dense.bn", b->name);
+                st = put_bn(map, p, b->cout, &b->dense_bn, err);
+            }
+        }
+        if (!st && (b->existing & HR_BR_1X1)) {
+            snprintf(p, sizeof p, "%s.rbr_1x1", b->name);
+            if (!(st = put(map, p, "conv.weight", 4, s1, b->k1_w, err))) {
+                snprintf(p, sizeof p, "%s.rbr_1x1.bn", b->name);
+                st = put_bn(map, p, b->cout, &b->k1_bn, err);
+            }
+        }
+        if (!st && (b->existing & HR_BR_IDENTITY)) {
+            snprintf(p, sizeof p, "%s.rbr_identity", b->name);
+            st = put_bn(map, p, b->cout, &b->id_bn, err);
+        }
+    }
+    if (!st) {
+        const int64_t sw[2] = {m->num_classes, hr_model_feature_channels(m)}, sb[1] = {m->num_classes};
+        if (!m->linear_w)
+            return hr_error_set(err, HR_ERR_UNSUPPORTED, "linear: no weights to export");
+        if (!(st = put(map, "linear", "weight", 2, sw, m->linear_w, err)))
+            st = put(map, "linear", "bias", 1, sb, m->linear_b, err);
+    }
+    return st;
+}
