@@ -1,1 +1,83 @@
-int main(void) { return 0; }
+/* hyperrep: one binary, one subcommand per step (SPEC §11). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+static const hr_cli_command commands[] = {
+    {"models", hr_cmd_models, "list architectures, or one model's blocks, shapes, parameters and FLOPs"},
+    {"forward", hr_cmd_forward, "run a model (any gamma per block) on an .npy input, optionally timed"},
+    {"convert", hr_cmd_convert, "convert a PyTorch .pth checkpoint to safetensors (no Python needed)"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: hyperrep <command> [options]   (hyperrep <command> --help for details)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+}
+
+void hr_cli_fail(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "hyperrep %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int hr_cli_parse_i64(const char *cmd, const char *flag, const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end;
+    long long v;
+    if (!s || !*s) {
+        hr_cli_fail(cmd, "%s needs a value", flag);
+        return 0;
+    }
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) {
+        hr_cli_fail(cmd, "%s: '%s' is not an integer in %lld..%lld", flag, s, (long long)lo, (long long)hi);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+double hr_cli_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+hr_status hr_cli_load_weights(const char *path, hr_tensor_map **out, hr_error *err)
+{
+    size_t n = strlen(path);
+    if (n >= 4 && (strcmp(path + n - 4, ".pth") == 0 || (n >= 3 && strcmp(path + n - 3, ".pt") == 0)))
+        return hr_pth_load(path, out, err);
+    return hr_safetensors_load(path, out, err);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("hyperrep %s\n", HR_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "hyperrep: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,39 @@
+/* Shared pieces of the hyperrep command-line tool: the subcommand table,
+ * checked option parsing and small utilities. */
+#ifndef HR_CLI_H
+#define HR_CLI_H
+
+#include <stdint.h>
+
+#include "hyperrep/error.h"
+#include "hyperrep/model.h"
+
+typedef struct hr_cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} hr_cli_command;
+
+/* Subcommands (one file each). Each returns the process exit status:
+ * 0 success, 1 failure, 2 usage error. */
+int hr_cmd_models(int argc, char **argv);
+int hr_cmd_forward(int argc, char **argv);
+int hr_cmd_convert(int argc, char **argv);
+
+/* Prints "hyperrep <cmd>: <message>" to stderr. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+void hr_cli_fail(const char *cmd, const char *fmt, ...);
+
+/* Parses a decimal integer in [lo, hi] from a flag value; prints an error
+ * naming the flag and returns 0 on failure, 1 on success. */
+int hr_cli_parse_i64(const char *cmd, const char *flag, const char *s, int64_t lo, int64_t hi, int64_t *out);
+
+/* Monotonic clock in milliseconds. */
+double hr_cli_now_ms(void);
+
+/* Loads a weight file by extension: .safetensors or .pth. */
+hr_status hr_cli_load_weights(const char *path, hr_tensor_map **out, hr_error *err);
+
+#endif
