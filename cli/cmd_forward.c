@@ -44,8 +44,9 @@ static json_t *find_gamma_object(json_t *root)
     return root;
 }
 
-/* Reads a γ assignment: out[i] = γ of block i, -1 where the file is silent. */
-static int read_gamma_file(hr_model *m, const char *path, hr_mask_kind mask, int *out)
+/* Reads a γ assignment: out[i] = γ of block i, -1 where the file is silent.
+ * Validity against each block's live branches is checked when it is built. */
+static int read_gamma_file(hr_model *m, const char *path, int *out)
 {
     json_error_t jerr;
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr), *obj;
@@ -78,13 +79,6 @@ static int read_gamma_file(hr_model *m, const char *path, hr_mask_kind mask, int
             char *s = json_dumps(val, JSON_ENCODE_ANY);
             hr_cli_fail("forward", "%s: block '%s': gamma %s is not 0..13 or a gamma name", path, key, s ? s : "?");
             free(s);
-            ok = 0;
-            break;
-        }
-        if (!hr_gamma_valid(g, hr_model_block(m, b).live, mask)) {
-            char br[48];
-            hr_cli_fail("forward", "%s: block '%s': gamma %d (%s) is invalid for its live branches %s", path, key, g,
-                        hr_gamma_get(g)->name, hr_branch_mask_str(hr_model_block(m, b).live, br, sizeof br));
             ok = 0;
             break;
         }
@@ -190,18 +184,12 @@ int hr_cmd_forward(int argc, char **argv)
     cp.seed = (uint64_t)seed;
     if (hr_ctx_create(&cp, &ctx, &err) || hr_model_create(ctx, arch, &mp, &m, &err))
         goto fail;
-    if (weights) {
-        if (hr_cli_load_weights(weights, &map, &err) || hr_model_load(m, map, &err)) {
-            hr_error_prefix(&err, "%s", weights);
-            goto fail;
-        }
-        hr_tensor_map_destroy(map);
-        map = NULL;
-    } else if (hr_model_init_random(m, (uint64_t)seed, &err)) {
+    if (weights && hr_cli_load_weights(weights, &map, &err)) {
+        hr_error_prefix(&err, "%s", weights);
         goto fail;
     }
 
-    /* γ assignment: deploy everywhere, then the requested overrides. */
+    /* γ assignment: -1 keeps a block's deploy γ. */
     int nb = hr_model_num_blocks(m);
     assign = malloc(sizeof(int) * (size_t)nb);
     if (!assign) {
@@ -220,16 +208,17 @@ int hr_cmd_forward(int argc, char **argv)
         for (int i = 0; i < nb; i++)
             assign[i] = g;
     }
-    if (gamma_file && !read_gamma_file(m, gamma_file, mask, assign))
+    if (gamma_file && !read_gamma_file(m, gamma_file, assign))
         goto out;
-    if (hr_model_apply_deploy(m, &err))
+    /* Forward never needs the training-time branches: build block by block,
+     * holding at most one block's unfused weights. */
+    if (hr_model_build_deploy(m, map, (uint64_t)seed, assign, mask, &err)) {
+        if (weights)
+            hr_error_prefix(&err, "%s", weights);
         goto fail;
-    for (int i = 0; i < nb; i++)
-        if (assign[i] >= 0 && hr_model_block(m, i).gamma != assign[i] &&
-            hr_model_apply_gamma(m, i, assign[i], mask, NULL, &err))
-            goto fail;
-    /* The training-time branches are not needed once every γ is fused. */
-    hr_model_drop_sources(m);
+    }
+    hr_tensor_map_destroy(map);
+    map = NULL;
 
     int64_t C = hr_model_in_channels(m), H = hr_model_input_size(m);
     if (input) {

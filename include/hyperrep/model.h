@@ -130,6 +130,17 @@ hr_status hr_model_apply_deploy(hr_model *model, hr_error *err);
  * mode. Afterwards γ can no longer be changed (HR_ERR_UNSUPPORTED). */
 void hr_model_drop_sources(hr_model *model);
 
+/* Lean deployment build: loads each block from `map` (or, with map NULL,
+ * initialises it randomly from seed), applies its γ (gammas[i], or the
+ * deploy γ where gammas is NULL or gammas[i] < 0; validity under `mask`, an
+ * error names the block) and frees its training-time weights before the next
+ * block, so at most one block's unfused weights are ever held. Pages of a
+ * mapped safetensors file are returned to the OS as their block is done
+ * (hr_tensor_map_release). Same strictness as hr_model_load. Afterwards γ can
+ * no longer change and the model cannot be exported. */
+hr_status hr_model_build_deploy(hr_model *model, hr_tensor_map *map, uint64_t seed, const int *gammas,
+                                hr_mask_kind mask, hr_error *err);
+
 /* Plans activations and workspaces for batches up to `batch`. Forward calls
  * with a larger batch fail with HR_ERR_INVALID_ARG. */
 hr_status hr_model_plan(hr_model *model, int64_t batch, hr_error *err);

@@ -51,6 +51,12 @@ int64_t hr_named_tensor_numel(const hr_named_tensor *t);
 hr_status hr_tensor_map_add(hr_tensor_map *map, const char *name, int ndim, const int64_t *shape,
                             const float *data, hr_error *err);
 
+/* Declares that t's data will not be read again soon: when it lies in the
+ * map's file mapping, its whole pages are returned to the OS (a later read
+ * faults them back in from the file). Copied data is left alone. Lets a
+ * lean loader keep resident memory at one layer's worth of source weights. */
+void hr_tensor_map_release(hr_tensor_map *map, const hr_named_tensor *t);
+
 /* Renames every tensor whose name starts with `prefix` by removing the prefix
  * (used for "module." and "state_dict." prefixes). Returns HR_ERR_FORMAT when
  * two names collide after stripping. */

@@ -232,53 +232,64 @@ hr_status hr__model_alloc_classifier(hr_model *m, hr_error *err)
     return HR_OK;
 }
 
+hr_status hr__block_init_random(hr_model *m, hr__block *b, uint64_t seed, hr_error *err)
+{
+    const int64_t cig = b->cin / b->groups;
+    hr__rng rng;
+    hr_status st;
+    b->deploy_only = 0;
+    b->existing = HR_BR_DENSE | HR_BR_1X1 | (b->cin == b->cout && b->stride == 1 ? HR_BR_IDENTITY : 0);
+    if ((st = hr__block_alloc_sources(m, b, err)))
+        return st;
+    /* One stream per block, so a block's weights do not depend on the others. */
+    hr__rng_seed(&rng, seed, (uint64_t)(b->index + 2));
+    int nbr = __builtin_popcount(b->existing);
+    float bn_scale = 1.0f / sqrtf((float)nbr);
+    float sd3 = sqrtf(2.0f / (float)(cig * 9)), sd1 = sqrtf(2.0f / (float)cig);
+    for (int64_t k = 0; k < b->cout * cig * 9; k++)
+        b->dense_w[k] = (float)hr__rng_normal(&rng) * sd3;
+    for (int64_t k = 0; k < b->cout * cig; k++)
+        b->k1_w[k] = (float)hr__rng_normal(&rng) * sd1;
+    hr__bn *bns[3] = {&b->dense_bn, &b->k1_bn, &b->id_bn};
+    for (int j = 0; j < 3; j++) {
+        if (!bns[j]->weight)
+            continue;
+        for (int64_t c = 0; c < b->cout; c++) {
+            bns[j]->weight[c] = bn_scale;
+            bns[j]->bias[c] = 0.0f;
+            bns[j]->mean[c] = 0.0f;
+            bns[j]->var[c] = 1.0f;
+        }
+    }
+    for (int br = 0; br < HR_BRANCH_COUNT; br++)
+        b->alpha[br] = (b->existing & (1u << br)) ? 1.0f : 0.0f;
+    return HR_OK;
+}
+
+hr_status hr__model_init_random_classifier(hr_model *m, uint64_t seed, hr_error *err)
+{
+    hr__rng rng;
+    int64_t f = hr_model_feature_channels(m);
+    float bound = 1.0f / sqrtf((float)f);
+    hr_status st = hr__model_alloc_classifier(m, err);
+    if (st)
+        return st;
+    hr__rng_seed(&rng, seed, 1);
+    for (int64_t k = 0; k < m->num_classes * f; k++)
+        m->linear_w[k] = (float)(2 * hr__rng_uniform(&rng) - 1) * bound;
+    for (int64_t k = 0; k < m->num_classes; k++)
+        m->linear_b[k] = (float)(2 * hr__rng_uniform(&rng) - 1) * bound;
+    return HR_OK;
+}
+
 hr_status hr_model_init_random(hr_model *m, uint64_t seed, hr_error *err)
 {
     hr_status st;
     drop_gammas(m);
-    for (int i = -1; i < m->nblocks; i++) {
-        hr__block *b = i < 0 ? &m->stage0 : &m->blocks[i];
-        const int64_t cig = b->cin / b->groups;
-        hr__rng rng;
-        b->deploy_only = 0;
-        b->existing = HR_BR_DENSE | HR_BR_1X1 | (b->cin == b->cout && b->stride == 1 ? HR_BR_IDENTITY : 0);
-        if ((st = hr__block_alloc_sources(m, b, err)))
+    for (int i = -1; i < m->nblocks; i++)
+        if ((st = hr__block_init_random(m, i < 0 ? &m->stage0 : &m->blocks[i], seed, err)))
             return st;
-        hr__rng_seed(&rng, seed, (uint64_t)(i + 2));
-        int nbr = __builtin_popcount(b->existing);
-        float bn_scale = 1.0f / sqrtf((float)nbr);
-        float sd3 = sqrtf(2.0f / (float)(cig * 9)), sd1 = sqrtf(2.0f / (float)cig);
-        for (int64_t k = 0; k < b->cout * cig * 9; k++)
-            b->dense_w[k] = (float)hr__rng_normal(&rng) * sd3;
-        for (int64_t k = 0; k < b->cout * cig; k++)
-            b->k1_w[k] = (float)hr__rng_normal(&rng) * sd1;
-        hr__bn *bns[3] = {&b->dense_bn, &b->k1_bn, &b->id_bn};
-        for (int j = 0; j < 3; j++) {
-            if (!bns[j]->weight)
-                continue;
-            for (int64_t c = 0; c < b->cout; c++) {
-                bns[j]->weight[c] = bn_scale;
-                bns[j]->bias[c] = 0.0f;
-                bns[j]->mean[c] = 0.0f;
-                bns[j]->var[c] = 1.0f;
-            }
-        }
-        for (int br = 0; br < HR_BRANCH_COUNT; br++)
-            b->alpha[br] = (b->existing & (1u << br)) ? 1.0f : 0.0f;
-    }
-    if ((st = hr__model_alloc_classifier(m, err)))
-        return st;
-    {
-        hr__rng rng;
-        int64_t f = hr_model_feature_channels(m);
-        float bound = 1.0f / sqrtf((float)f);
-        hr__rng_seed(&rng, seed, 1);
-        for (int64_t k = 0; k < m->num_classes * f; k++)
-            m->linear_w[k] = (float)(2 * hr__rng_uniform(&rng) - 1) * bound;
-        for (int64_t k = 0; k < m->num_classes; k++)
-            m->linear_b[k] = (float)(2 * hr__rng_uniform(&rng) - 1) * bound;
-    }
-    return HR_OK;
+    return hr__model_init_random_classifier(m, seed, err);
 }
 
 hr_status hr_model_set_alpha(hr_model *m, int i, hr_branch br, float value, hr_error *err)

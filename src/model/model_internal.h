@@ -65,6 +65,9 @@ void hr__block_clear_streams(hr_model *m, hr__block *b);
 hr_status hr__block_alloc_sources(hr_model *m, hr__block *b, hr_error *err);
 /* Allocates the linear layer if needed. */
 hr_status hr__model_alloc_classifier(hr_model *m, hr_error *err);
+/* Random training-time weights for one block (see hr_model_init_random). */
+hr_status hr__block_init_random(hr_model *m, hr__block *b, uint64_t seed, hr_error *err);
+hr_status hr__model_init_random_classifier(hr_model *m, uint64_t seed, hr_error *err);
 /* Frees the training-time weights of a block. */
 void hr__block_free_sources(hr_model *m, hr__block *b);
 /* Fuses and prepacks γ for block b (stage 0 included) with the given α. */

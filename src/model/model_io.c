@@ -185,6 +185,21 @@ static hr_status load_block(loader *L, hr__block *b)
     return HR_OK;
 }
 
+/* Loads the classifier and fails on any tensor no block used. */
+static hr_status finish_load(loader *L)
+{
+    hr_model *m = L->m;
+    const int64_t sw[2] = {m->num_classes, hr_model_feature_channels(m)}, sb[1] = {m->num_classes};
+    hr_status st = hr__model_alloc_classifier(m, L->err);
+    if (!st && !(st = take(L, "linear", "weight", 2, sw, m->linear_w)))
+        st = take(L, "linear", "bias", 1, sb, m->linear_b);
+    for (size_t i = 0, n = hr_tensor_map_count(L->map); i < n && !st; i++)
+        if (!L->used[i])
+            st = hr_error_set(L->err, HR_ERR_FORMAT, "unexpected tensor '%s' for %s (another architecture or "
+                              "input size?)", hr_tensor_map_at(L->map, i)->name, m->arch->name);
+    return st;
+}
+
 hr_status hr_model_load(hr_model *m, const hr_tensor_map *map, hr_error *err)
 {
     loader L = {m, map, NULL, err};
@@ -199,16 +214,7 @@ hr_status hr_model_load(hr_model *m, const hr_tensor_map *map, hr_error *err)
     for (int i = -1; i < m->nblocks && !st; i++)
         st = load_block(&L, i < 0 ? &m->stage0 : &m->blocks[i]);
     if (!st)
-        st = hr__model_alloc_classifier(m, err);
-    if (!st) {
-        const int64_t sw[2] = {m->num_classes, hr_model_feature_channels(m)}, sb[1] = {m->num_classes};
-        if (!(st = take(&L, "linear", "weight", 2, sw, m->linear_w)))
-            st = take(&L, "linear", "bias", 1, sb, m->linear_b);
-    }
-    for (size_t i = 0; i < n && !st; i++)
-        if (!L.used[i])
-            st = hr_error_set(err, HR_ERR_FORMAT, "unexpected tensor '%s' for %s (another architecture or "
-                              "input size?)", hr_tensor_map_at(map, i)->name, m->arch->name);
+        st = finish_load(&L);
     free(L.used);
     return st;
 }
@@ -279,5 +285,66 @@ hr_status hr_model_export(const hr_model *m, hr_tensor_map *map, hr_error *err)
         if (!(st = put(map, "linear", "weight", 2, sw, m->linear_w, err)))
             st = put(map, "linear", "bias", 1, sb, m->linear_b, err);
     }
+    return st;
+}
+
+/* Returns the pages of every tensor named "<block>.*" to the OS. */
+static void release_block(hr_tensor_map *map, const char *block)
+{
+    size_t len = strlen(block);
+    for (size_t i = 0, n = hr_tensor_map_count(map); i < n; i++) {
+        const hr_named_tensor *t = hr_tensor_map_at(map, i);
+        if (strncmp(t->name, block, len) == 0 && t->name[len] == '.')
+            hr_tensor_map_release(map, t);
+    }
+}
+
+hr_status hr_model_build_deploy(hr_model *m, hr_tensor_map *map, uint64_t seed, const int *gammas, hr_mask_kind mask,
+                                hr_error *err)
+{
+    loader L = {m, map, NULL, err};
+    size_t n = map ? hr_tensor_map_count(map) : 0;
+    hr_status st = HR_OK;
+
+    for (int i = -1; i < m->nblocks; i++) {
+        hr__block *b = i < 0 ? &m->stage0 : &m->blocks[i];
+        hr__block_clear_streams(m, b);
+        hr__block_free_sources(m, b);
+        b->sources_dropped = 0;
+    }
+    if (map && !(L.used = calloc(n ? n : 1, 1)))
+        return hr_error_set(err, HR_ERR_NOMEM, "build: out of memory");
+    for (int i = -1; i < m->nblocks && !st; i++) {
+        hr__block *b = i < 0 ? &m->stage0 : &m->blocks[i];
+        int g;
+        st = map ? load_block(&L, b) : hr__block_init_random(m, b, seed, err);
+        if (st)
+            break;
+        if (i < 0) {
+            g = b->deploy_only ? HR_GAMMA_SOLO_K3 : HR_GAMMA_FUSED_3_1;
+        } else {
+            unsigned live = hr__block_live(b);
+            char have[48];
+            g = gammas && gammas[i] >= 0 ? gammas[i] : hr_gamma_deploy(live);
+            if (!hr_gamma_valid(g, live, mask)) {
+                st = hr_error_set(err, HR_ERR_INVALID_ARG, "%s: gamma %d (%s) is invalid for live branches %s (%s mask)",
+                                  b->name, g, hr_gamma_get(g) ? hr_gamma_get(g)->name : "?",
+                                  hr_branch_mask_str(live, have, sizeof have), mask == HR_MASK_SUBSET ? "subset" : "exact");
+                break;
+            }
+        }
+        if ((st = hr__block_apply(m, b, g, b->alpha, err)))
+            break;
+        hr__block_free_sources(m, b);
+        b->sources_dropped = 1;
+        if (map)
+            release_block(map, b->name);
+    }
+    if (!st && map) {
+        st = finish_load(&L);
+    } else if (!st) {
+        st = hr__model_init_random_classifier(m, seed, err);
+    }
+    free(L.used);
     return st;
 }

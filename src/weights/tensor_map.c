@@ -5,12 +5,15 @@
  * goes through an open-addressing hash table of entry indices (FNV-1a, linear
  * probing, load factor <= 1/2), which keeps loading a 2000-tensor checkpoint
  * and resolving every name linear rather than quadratic. */
+/* madvise(MADV_DONTNEED) is not in POSIX (posix_madvise's DONTNEED is a no-op on Linux). */
+#define _DEFAULT_SOURCE
 #include "weights/weights_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 typedef struct entry {
     hr_named_tensor t;
@@ -319,4 +322,23 @@ hr_status hr_tensor_map_strip_prefix(hr_tensor_map *map, const char *prefix, hr_
     free(map->slots);
     map->slots = slots;
     return HR_OK;
+}
+
+void hr_tensor_map_release(hr_tensor_map *map, const hr_named_tensor *t)
+{
+    uintptr_t lo, hi, base, end, page;
+    if (!map || !t || !map->map_addr)
+        return;
+    base = (uintptr_t)map->map_addr;
+    end = base + map->map_len;
+    lo = (uintptr_t)t->data;
+    hi = lo + (uintptr_t)hr_named_tensor_numel(t) * sizeof(float);
+    if (lo < base || hi > end)
+        return;
+    /* Only whole pages inside the tensor: neighbours may still be needed. */
+    page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    lo = (lo + page - 1) & ~(page - 1);
+    hi &= ~(page - 1);
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }

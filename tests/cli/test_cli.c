@@ -116,7 +116,7 @@ static void test_forward_gamma_file(void **state)
     EXPECT(args, 1, err_text, "block 'stage9.1' does not exist");
     const char *invalid = "{\"gamma_config\": {\"stage2.0\": 13}}";
     hr_test_write_file(bad, invalid, strlen(invalid));
-    EXPECT(args, 1, err_text, "stage2.0': gamma 13 (FUSED_ALL) is invalid");
+    EXPECT(args, 1, err_text, "stage2.0: gamma 13 (FUSED_ALL) is invalid");
     const char *broken = "{\"stage1.1\": 13,\n  \"stage1.2\" 4}";
     hr_test_write_file(bad, broken, strlen(broken));
     EXPECT(args, 1, err_text, "bad.json:2:");

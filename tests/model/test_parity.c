@@ -189,12 +189,49 @@ static void test_safetensors_round_trip(void **state)
     hr_ctx_destroy(ctx);
 }
 
+/* The lean build (block by block, sources freed) gives the same logits, and
+ * checks γ validity per block. */
+static void test_lean_build(void **state)
+{
+    char path[512];
+    hr_error err = {0};
+    hr_ctx *ctx;
+    hr_tensor_map *map, *other;
+    hr_model *m;
+    npy in = load_npy("tiny_input.npy"), out = load_npy("tiny_out.npy");
+    int gammas[7] = {3, 9, -1, 5, -1, 12, -1};
+    (void)state;
+    HR_ASSERT_OK(hr_ctx_create(NULL, &ctx, &err), &err);
+    snprintf(path, sizeof path, "%s/tiny.pth", HR_FIXTURES_DIR);
+    HR_ASSERT_OK(hr_pth_load(path, &map, &err), &err);
+    HR_ASSERT_OK(hr_model_create(ctx, "repvgg-tiny", NULL, &m, &err), &err);
+    HR_ASSERT_OK(hr_model_build_deploy(m, map, 0, NULL, HR_MASK_EXACT, &err), &err);
+    check_logits(m, &in, &out, "lean build, deploy gamma");
+    HR_ASSERT_OK(hr_model_build_deploy(m, map, 0, gammas, HR_MASK_EXACT, &err), &err);
+    check_logits(m, &in, &out, "lean build, mixed gamma");
+    assert_int_equal(hr_model_block(m, 1).gamma, 9);
+    /* Sources are gone: γ cannot change and nothing can be exported. */
+    assert_int_equal(hr_model_apply_gamma(m, 1, 13, HR_MASK_EXACT, NULL, &err), HR_ERR_UNSUPPORTED);
+    HR_ASSERT_OK(hr_tensor_map_create(&other, &err), &err);
+    assert_int_equal(hr_model_export(m, other, &err), HR_ERR_UNSUPPORTED);
+    /* stage2.1 has its 1x1 pruned: γ 13 is invalid there, and the error says where. */
+    gammas[3] = 13;
+    assert_int_equal(hr_model_build_deploy(m, map, 0, gammas, HR_MASK_EXACT, &err), HR_ERR_INVALID_ARG);
+    assert_non_null(strstr(err.msg, "stage2.1: gamma 13"));
+    hr_tensor_map_destroy(other);
+    hr_tensor_map_destroy(map);
+    hr_model_destroy(m);
+    free(in.data), free(out.data);
+    hr_ctx_destroy(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parity_tiny),
         cmocka_unit_test(test_parity_grouped),
         cmocka_unit_test(test_safetensors_round_trip),
+        cmocka_unit_test(test_lean_build),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
