@@ -1,10 +1,11 @@
 #!/bin/sh
 # Installs exactly the Debian 12 packages hyperrep needs to build, test and
 # run its default job. Idempotent: apt-get skips what is already installed.
-# Run as root (or through sudo).
+# Run as root (or through sudo). Extra package names given as arguments are
+# installed too (e.g. python3-torch for the PyTorch comparisons in bench/).
 set -eu
 
-BUILD="build-essential cmake pkg-config libopenblas-serial-dev libjansson-dev libzip-dev zlib1g-dev libinih-dev"
+BUILD="build-essential cmake pkg-config libopenblas-serial-dev libjansson-dev libzip-dev"
 TEST="libcmocka-dev"
 DATA="dataset-fashion-mnist"
 
