@@ -68,17 +68,42 @@ void hr_argmax(const hr_tensor *x, int64_t *idx);
 /* ---- fast kernels ---- */
 
 typedef enum hr_conv_algo {
-    HR_CONV_ALGO_AUTO = 0,   /* pick the fastest known path for the shape */
-    HR_CONV_ALGO_GEMM,       /* im2col (or direct for 1x1) + sgemm */
-    HR_CONV_ALGO_WINOGRAD,   /* Winograd for 3x3 stride 1; falls back to GEMM otherwise */
+    HR_CONV_ALGO_AUTO = 0,   /* pick the fastest known path for the shape (see hr_conv_create) */
+    HR_CONV_ALGO_GEMM,       /* implicit GEMM over an NHWC copy of the input (pixel-major straight
+                                from NCHW for 1x1 stride 1 and for < 32 channels per group) */
+    HR_CONV_ALGO_WINOGRAD,   /* Winograd for 3x3 (tile from the shape, S2 for stride 2); GEMM otherwise */
+    HR_CONV_ALGO_WINOGRAD_F2,/* Winograd F(2x2, 3x3): 16 products per 4 outputs, weights x16/9 */
+    HR_CONV_ALGO_WINOGRAD_F4,/* Winograd F(4x4, 3x3): 36 products per 16 outputs, weights x36/9 */
+    HR_CONV_ALGO_WINOGRAD_S2,/* 3x3 stride 2 as even/odd phases with F(2,2): 25 products per 4 outputs
+                                (36 direct), weights x25/9 */
     HR_CONV_ALGO_COUNT
 } hr_conv_algo;
 
+/* Instruction set of the inner kernels. AUTO takes the best the CPU supports;
+ * the others force one (tests, benchmarks) and make hr_conv_create fail with
+ * HR_ERR_UNSUPPORTED where the build or the CPU lacks it. */
+typedef enum hr_conv_isa {
+    HR_CONV_ISA_AUTO = 0,
+    HR_CONV_ISA_GENERIC,     /* portable C, every architecture */
+    HR_CONV_ISA_AVX2,        /* x86-64 AVX2 + FMA */
+    HR_CONV_ISA_AVX512,      /* x86-64 AVX-512F */
+    HR_CONV_ISA_COUNT
+} hr_conv_isa;
+
 typedef struct hr_conv_params {
     hr_conv_algo algo;
-    /* Keep only the plain [Cout, Cin/g, k, k] weights and transform them per
-     * run (less memory, more time). */
+    /* Keep the weights untransformed (k*k values per kernel, reordered for
+     * the GEMM kernels: the plain weights' bytes, plus padding of each
+     * group's output channels to a multiple of 64) and let a Winograd run
+     * transform them panel by panel into its workspace: less memory, a
+     * little more time. Otherwise only the copy the algorithm uses is kept
+     * (16/9, 25/9 or 36/9 of the plain bytes for Winograd). The caller's
+     * array is never kept. */
     int low_memory;
+    hr_conv_isa isa;
+    /* Expected input height and width (0: unknown). AUTO uses them to choose
+     * the Winograd tile; any input size still runs correctly. */
+    int64_t height, width;
 } hr_conv_params;
 
 hr_conv_params hr_conv_params_default(void);
@@ -86,16 +111,36 @@ hr_conv_params hr_conv_params_default(void);
 /* A convolution with its weights prepacked for the fast path. */
 typedef struct hr_conv hr_conv;
 
-/* Copies and packs w ([Cout, Cin/groups, k, k]) and bias (nullable).
- * HR_ERR_INVALID_ARG for an unsupported desc, HR_ERR_NOMEM. */
+/* Copies and packs w ([Cout, Cin/groups, k, k]) and bias (nullable); the
+ * caller keeps ownership of w and bias. AUTO picks, for 3x3 with at least
+ * 16 input and output channels per group:
+ *  - stride 1: Winograd F(4x4,3x3) when the expected output is at least
+ *    24x24 and a group has at most 256 x 256 channels (its weight copy is
+ *    36/9 of the plain one: worth it only where that is small), otherwise
+ *    F(2x2,3x3) (16/9 weight memory, less tile padding at 14x14), and GEMM
+ *    below a 4x4 output; ask for WINOGRAD_F4 to trade memory for speed;
+ *  - stride 2: WINOGRAD_S2 when the expected output is known and at least
+ *    8x8, GEMM otherwise (at 7x7 the tile padding eats the saving, and the
+ *    weights would grow 25/9);
+ * and GEMM for everything else (1x1, fewer channels, other strides).
+ * HR_ERR_INVALID_ARG for an unsupported desc, HR_ERR_UNSUPPORTED for an isa
+ * the CPU lacks, HR_ERR_NOMEM. */
 hr_status hr_conv_create(hr_ctx *ctx, const hr_conv_desc *desc, const float *w, const float *bias,
                          const hr_conv_params *params, hr_conv **out, hr_error *err);
 void hr_conv_destroy(hr_conv *conv);
 const hr_conv_desc *hr_conv_get_desc(const hr_conv *conv);
-/* Bytes of packed weights held by the object. */
+/* The algorithm chosen at create time: GEMM, WINOGRAD_F2, _F4 or _S2. */
+hr_conv_algo hr_conv_get_algo(const hr_conv *conv);
+/* Name of the kernel instruction set in use ("avx512", "avx2", "generic"). */
+const char *hr_conv_get_isa_name(const hr_conv *conv);
+/* Bytes of weights held by the object: its one packed or transformed copy
+ * (the untransformed one in low-memory mode) and the bias. */
 size_t hr_conv_packed_bytes(const hr_conv *conv);
 /* Scratch bytes hr_conv_run needs for an input of n x cin x h x w on a
- * context with `threads` threads. */
+ * context with `threads` threads: exactly what the run uses (the NHWC input
+ * copy, Winograd's transformed input, per-thread tiles, and in low-memory
+ * mode one transformed weight panel per thread), so a plan can size one
+ * shared workspace up front. */
 size_t hr_conv_workspace_bytes(const hr_conv *conv, int64_t n, int64_t h, int64_t w, int threads);
 /* y = epi(conv(x) + bias). workspace must hold hr_conv_workspace_bytes bytes
  * (64-byte aligned), or be NULL, in which case the call allocates it.

@@ -3,7 +3,15 @@
  * The pool is a fork-join barrier over pthreads: hr_ctx_parallel_for publishes
  * a job, wakes the workers, does its own share and waits until every worker
  * has finished its share. Work is split statically (thread t gets the t-th
- * contiguous chunk), which keeps results independent of scheduling. */
+ * contiguous chunk), which keeps results independent of scheduling.
+ *
+ * Before sleeping on a condition variable, a waiting thread (worker between
+ * jobs, caller at the barrier) polls for a bounded while (SPIN_ROUNDS pause
+ * instructions, a fraction of a millisecond): the parallel regions of a
+ * forward pass follow each other within microseconds. Sleeping between them
+ * made every region a futex wake-up, and after the machine had idled for
+ * ~0.1 s the scheduler kept waking the worker onto the caller's CPU: a
+ * 2-thread convolution then ran at 1-thread speed (measured on a 2-vCPU VM). */
 #include "hyperrep/ctx.h"
 
 #include <pthread.h>
@@ -16,7 +24,7 @@ struct hr_ctx {
     hr_ctx_params params;
     hr_allocator allocator;
 
-    pthread_t *workers;
+    struct hr__worker *workers;
     int nworkers;
     pthread_mutex_t mu;
     pthread_cond_t wake, done;
@@ -62,6 +70,37 @@ hr_ctx_params hr_ctx_params_default(void)
     return p;
 }
 
+#define SPIN_ROUNDS 4096
+
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Polls until the generation differs from seen (or stop is set), for at most
+ * SPIN_ROUNDS rounds; the caller then checks again under the lock. */
+static void spin_for_job(hr_ctx *ctx, uint64_t seen)
+{
+    for (int i = 0; i < SPIN_ROUNDS; i++) {
+        if (__atomic_load_n(&ctx->generation, __ATOMIC_ACQUIRE) != seen || __atomic_load_n(&ctx->stop, __ATOMIC_ACQUIRE))
+            return;
+        cpu_relax();
+    }
+}
+
+static void spin_for_done(hr_ctx *ctx)
+{
+    for (int i = 0; i < SPIN_ROUNDS; i++) {
+        if (__atomic_load_n(&ctx->pending, __ATOMIC_ACQUIRE) == 0)
+            return;
+        cpu_relax();
+    }
+}
+
 static void run_share(hr_ctx *ctx, int t)
 {
     int nt = ctx->nworkers + 1;
@@ -70,28 +109,35 @@ static void run_share(hr_ctx *ctx, int t)
         ctx->fn(ctx->arg, i, t);
 }
 
+/* One pool thread; index 1..threads-1 (the caller is thread 0). */
+typedef struct hr__worker {
+    hr_ctx *ctx;
+    int index;
+    pthread_t tid;
+} hr__worker;
+
 static void *worker_main(void *p)
 {
-    hr_ctx *ctx = p;
+    const hr__worker *w = p;
+    hr_ctx *ctx = w->ctx;
     uint64_t seen = 0;
-    int t;
 
     pthread_mutex_lock(&ctx->mu);
-    /* Worker index: assigned in creation order via the pending counter trick
-     * would race; instead each worker finds its slot by pointer identity. */
-    for (t = 0; t < ctx->nworkers; t++)
-        if (pthread_equal(ctx->workers[t], pthread_self()))
-            break;
     for (;;) {
+        if (!ctx->stop && ctx->generation == seen) {
+            pthread_mutex_unlock(&ctx->mu);
+            spin_for_job(ctx, seen);
+            pthread_mutex_lock(&ctx->mu);
+        }
         while (!ctx->stop && ctx->generation == seen)
             pthread_cond_wait(&ctx->wake, &ctx->mu);
         if (ctx->stop)
             break;
         seen = ctx->generation;
         pthread_mutex_unlock(&ctx->mu);
-        run_share(ctx, t + 1);
+        run_share(ctx, w->index);
         pthread_mutex_lock(&ctx->mu);
-        if (--ctx->pending == 0)
+        if (__atomic_sub_fetch(&ctx->pending, 1, __ATOMIC_RELEASE) == 0)
             pthread_cond_signal(&ctx->done);
     }
     pthread_mutex_unlock(&ctx->mu);
@@ -126,17 +172,17 @@ hr_status hr_ctx_create(const hr_ctx_params *params, hr_ctx **out, hr_error *err
             hr_ctx_destroy(ctx);
             return hr_error_set(err, HR_ERR_NOMEM, "context: out of memory");
         }
-        /* Hold the lock while creating so workers see the full table. */
-        pthread_mutex_lock(&ctx->mu);
+        /* No job is published before create returns, so workers may start
+         * while later ones are still being created. */
         for (int t = 0; t < p.threads - 1; t++) {
-            if (pthread_create(&ctx->workers[t], NULL, worker_main, ctx) != 0) {
-                pthread_mutex_unlock(&ctx->mu);
+            ctx->workers[t].ctx = ctx;
+            ctx->workers[t].index = t + 1;
+            if (pthread_create(&ctx->workers[t].tid, NULL, worker_main, &ctx->workers[t]) != 0) {
                 hr_ctx_destroy(ctx);
                 return hr_error_set(err, HR_ERR_INTERNAL, "context: cannot start worker thread %d", t + 1);
             }
             ctx->nworkers++;
         }
-        pthread_mutex_unlock(&ctx->mu);
     }
     *out = ctx;
     return HR_OK;
@@ -147,11 +193,11 @@ void hr_ctx_destroy(hr_ctx *ctx)
     if (!ctx)
         return;
     pthread_mutex_lock(&ctx->mu);
-    ctx->stop = 1;
+    __atomic_store_n(&ctx->stop, 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&ctx->wake);
     pthread_mutex_unlock(&ctx->mu);
     for (int t = 0; t < ctx->nworkers; t++)
-        pthread_join(ctx->workers[t], NULL);
+        pthread_join(ctx->workers[t].tid, NULL);
     free(ctx->workers);
     pthread_cond_destroy(&ctx->wake);
     pthread_cond_destroy(&ctx->done);
@@ -206,13 +252,14 @@ void hr_ctx_parallel_for(hr_ctx *ctx, int64_t n, hr_parallel_fn fn, void *arg)
     ctx->fn = fn;
     ctx->arg = arg;
     ctx->n = n;
-    ctx->pending = ctx->nworkers;
-    ctx->generation++;
+    __atomic_store_n(&ctx->pending, ctx->nworkers, __ATOMIC_RELAXED);
+    __atomic_store_n(&ctx->generation, ctx->generation + 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&ctx->wake);
     pthread_mutex_unlock(&ctx->mu);
 
     run_share(ctx, 0);
 
+    spin_for_done(ctx);
     pthread_mutex_lock(&ctx->mu);
     while (ctx->pending > 0)
         pthread_cond_wait(&ctx->done, &ctx->mu);

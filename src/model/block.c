@@ -130,7 +130,11 @@ static hr_status build_stream(hr_model *m, hr__block *b, hr_kernel_kind kind, un
         return hr_error_set(err, HR_ERR_NOMEM, "%s: out of memory for a %zu-byte fused kernel", b->name, wbytes);
     }
     fuse_kernel(m, b, set, alpha, k, w, bias);
-    st = hr_conv_create(m->ctx, &d, w, bias, &m->params.conv, &s->conv, err);
+    /* The block's real input size lets AUTO choose the Winograd tile. */
+    hr_conv_params cp = m->params.conv;
+    cp.height = b->in_h;
+    cp.width = b->in_w;
+    st = hr_conv_create(m->ctx, &d, w, bias, &cp, &s->conv, err);
     hr_ctx_free(m->ctx, w);
     hr_ctx_free(m->ctx, bias);
     if (st)

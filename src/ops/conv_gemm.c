@@ -1,125 +1,179 @@
-/* GEMM convolution: for each image and group, Y[cog, OH*OW] = W[cog, K] ·
- * col[K, OH*OW] with K = cig*k*k. A 1x1 stride-1 convolution needs no im2col
- * (the input is already the column matrix). Threads split the output
- * channels of each GEMM, so every thread writes disjoint rows and results do
- * not depend on the thread count beyond sgemm's own blocking. The GEMM writes
- * into a scratch tile and the epilogue (bias, accumulate, ReLU) is applied
- * while the tile is hot in cache. */
-#include <cblas.h>
+/* GEMM convolution (any odd k, any stride, groups), in two orientations.
+ *
+ * Channel-major (the general case): an implicit GEMM over an NHWC copy of
+ * the input. For output pixel p and weight tap (kh, kw) the group's input
+ * channels are a contiguous run of the copy, so the micro-kernel broadcasts
+ * straight from it, with no im2col matrix, against weight panels of 64
+ * output channels. Work units are (group, panel, chunk of output rows); each
+ * accumulates its [pixels x 64] block in thread scratch, tap by tap and
+ * 256-channel slice by slice (the panel slice stays in L1 while every pixel
+ * of the chunk uses it), then stores it transposed into the NCHW output
+ * with bias, accumulation and ReLU.
+ *
+ * Pixel-major (1x1 stride 1, and fewer than 32 channels per group): vectors
+ * run along 64 output pixels and the plain weight rows are broadcast, so the
+ * products land in the NCHW output directly. A 1x1 stride-1 convolution
+ * reads its panels from the input as it is; otherwise a unit gathers an
+ * im2col panel [k*k*cig][<= 64 pixels of one output row] first. Units are
+ * (group, panel).
+ *
+ * Every output element is summed in the same order whatever the thread
+ * count. */
 #include <string.h>
 
 #include "ops/conv_internal.h"
 
-static int64_t col_floats(const hr_conv *c, int64_t oh, int64_t ow)
-{
-    const hr_conv_desc *d = &c->desc;
-    if (d->k == 1 && d->stride == 1 && d->pad == 0)
-        return 0;
-    return (d->cin / d->groups) * d->k * d->k * oh * ow;
-}
-
-size_t hr__conv_gemm_workspace(const hr_conv *c, int64_t n, int64_t h, int64_t w, int threads)
-{
-    const hr_conv_desc *d = &c->desc;
-    int64_t oh = hr_conv_out_size(h, d->k, d->stride, d->pad), ow = hr_conv_out_size(w, d->k, d->stride, d->pad);
-    (void)n;
-    if (oh < 0 || ow < 0)
-        return 0;
-    /* im2col of one group, plus a per-thread output tile of the group's rows. */
-    return (size_t)(col_floats(c, oh, ow) + (d->cout / d->groups) * oh * ow) * sizeof(float) + 128;
-}
-
-typedef struct im2col_job {
-    const float *x;
-    float *col;
-    int64_t H, W, OH, OW;
-    int k, stride, pad;
-} im2col_job;
-
-/* One input channel's k*k rows of the column matrix. */
-static void im2col_channel(void *arg, int64_t ci, int thread)
-{
-    const im2col_job *j = arg;
-    const float *xc = j->x + ci * j->H * j->W;
-    (void)thread;
-    for (int kh = 0; kh < j->k; kh++)
-        for (int kw = 0; kw < j->k; kw++) {
-            float *row = j->col + ((ci * j->k + kh) * j->k + kw) * j->OH * j->OW;
-            for (int64_t oh = 0; oh < j->OH; oh++) {
-                int64_t ih = oh * j->stride - j->pad + kh;
-                float *r = row + oh * j->OW;
-                if (ih < 0 || ih >= j->H) {
-                    memset(r, 0, (size_t)j->OW * sizeof(float));
-                    continue;
-                }
-                const float *xr = xc + ih * j->W;
-                if (j->stride == 1) {
-                    int64_t lo = j->pad - kw, ow0 = lo > 0 ? lo : 0;
-                    int64_t ow1 = j->W + j->pad - kw;
-                    if (ow1 > j->OW)
-                        ow1 = j->OW;
-                    for (int64_t ow = 0; ow < ow0 && ow < j->OW; ow++)
-                        r[ow] = 0;
-                    if (ow1 > ow0)
-                        memcpy(r + ow0, xr + ow0 - j->pad + kw, (size_t)(ow1 - ow0) * sizeof(float));
-                    for (int64_t ow = ow1 > ow0 ? ow1 : ow0; ow < j->OW; ow++)
-                        r[ow] = 0;
-                } else {
-                    for (int64_t ow = 0; ow < j->OW; ow++) {
-                        int64_t iw = ow * j->stride - j->pad + kw;
-                        r[ow] = (iw >= 0 && iw < j->W) ? xr[iw] : 0.0f;
-                    }
-                }
-            }
-        }
-}
+#define KC 256       /* input channels per call, channel-major */
+#define KC_PIX 128   /* depth per call, pixel-major: a 128 x 64 panel slice fills half of L1 */
 
 typedef struct gemm_job {
-    const hr_conv *conv;
-    const float *w;      /* group's weights [cog, K] */
-    const float *b;      /* group's bias */
-    const float *col;    /* [K, P] */
-    float *y;            /* group's output rows [cog, P] */
-    float *tile;         /* scratch [cog, P] */
-    int64_t cog, K, P;
-    int nthreads;
+    const hr_conv *c;
+    const hr__conv_plan *pl;
+    const float *x;  /* this image's input (pixel-major) */
+    const float *xp; /* NHWC copy (channel-major) */
+    float *y;        /* this image's output */
+    float *scratch;  /* per-thread areas */
     unsigned flags;
 } gemm_job;
 
-/* Thread t computes rows [t*cog/T, (t+1)*cog/T). */
-static void gemm_rows(void *arg, int64_t t, int thread)
+static void gemm_unit(void *arg, int64_t u, int thread)
 {
     const gemm_job *j = arg;
-    int64_t r0 = j->cog * t / j->nthreads, r1 = j->cog * (t + 1) / j->nthreads;
-    (void)thread;
-    if (r1 <= r0)
-        return;
-    float *dst = (j->flags & HR_EPI_ACCUMULATE) ? j->tile + r0 * j->P : j->y + r0 * j->P;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0), (int)j->P, (int)j->K, 1.0f,
-                j->w + r0 * j->K, (int)j->K, j->col, (int)j->P, 0.0f, dst, (int)j->P);
-    hr__conv_epilogue(j->y + r0 * j->P, dst, j->b + r0, r1 - r0, j->P, j->flags);
+    const hr_conv *c = j->c;
+    const hr__conv_plan *pl = j->pl;
+    const hr_conv_desc *d = &c->desc;
+    const int k = d->k, s = pl->sample > 1 ? 1 : d->stride;
+    const int64_t chunk = u % pl->nchunks, q = (u / pl->nchunks) % c->npanel, g = u / pl->nchunks / c->npanel;
+    const int64_t oh0 = chunk * pl->chunk_rows, oh1 = oh0 + pl->chunk_rows < pl->OH ? oh0 + pl->chunk_rows : pl->OH;
+    const int64_t npix = (oh1 - oh0) * pl->OW, CP = pl->CP, cig = c->cig;
+    const int nc = (int)(c->cog - q * HR_PANEL < HR_PANEL ? c->cog - q * HR_PANEL : HR_PANEL);
+    const int mr = c->kern->mr[(nc + 15) / 16];
+    /* pixel blocks as even as possible: a lone 1-row call is latency-bound */
+    const int64_t nblk = (npix + mr - 1) / mr;
+    float *cs = j->scratch + (size_t)thread * pl->per_thread_floats;
+    int64_t *off = (int64_t *)(cs + pl->c_floats);
+    const float *b = c->packed + (g * c->npanel + q) * c->pdepth * HR_PANEL, *ap[HR_MR_MAX];
+
+    for (int64_t i = 0; i < npix; i++) {
+        int64_t oh = oh0 + i / pl->OW, ow = i % pl->OW;
+        off[i] = (oh * s * pl->Wp + ow * s) * CP + g * cig;
+    }
+    for (int kh = 0; kh < k; kh++)
+        for (int kw = 0; kw < k; kw++)
+            for (int64_t c0 = 0; c0 < cig; c0 += KC) {
+                const int64_t kc = cig - c0 < KC ? cig - c0 : KC;
+                const int64_t tap = (kh * pl->Wp + kw) * CP + c0;
+                const float *bk = b + ((kh * k + kw) * cig + c0) * HR_PANEL;
+                const int first = kh == 0 && kw == 0 && c0 == 0;
+                for (int64_t blk = 0; blk < nblk; blk++) {
+                    int64_t p0 = npix * blk / nblk;
+                    int m = (int)(npix * (blk + 1) / nblk - p0);
+                    for (int i = 0; i < m; i++)
+                        ap[i] = j->xp + off[p0 + i] + tap;
+                    c->kern->gemm(m, kc, ap, bk, HR_PANEL, cs + p0 * HR_PANEL, HR_PANEL, nc, !first, NULL, 0);
+                }
+            }
+    const int64_t co0 = g * c->cog + q * HR_PANEL, P = pl->OH * pl->OW;
+    c->kern->store(j->y + co0 * P + oh0 * pl->OW, P, cs, npix, nc, c->bias + co0, j->flags);
 }
 
-void hr__conv_gemm_run(hr_ctx *ctx, const hr_conv *c, const hr_tensor *x, unsigned flags, hr_tensor *y, void *ws)
+/* Gathers the im2col panel of output row oh, columns ow0..ow0+np-1:
+ * a[(ci*k + kh)*k + kw][i] = x[ci][oh*s - pad + kh][(ow0 + i)*s - pad + kw],
+ * zero outside the image. */
+static void gather_panel(const hr_conv *c, const hr__conv_plan *pl, const float *xg, int64_t oh, int64_t ow0,
+                         int64_t np, float *a)
 {
     const hr_conv_desc *d = &c->desc;
-    const int64_t N = x->shape[0], H = x->shape[2], W = x->shape[3], OH = y->shape[2], OW = y->shape[3];
-    const int64_t cig = d->cin / d->groups, cog = d->cout / d->groups, K = cig * d->k * d->k, P = OH * OW;
-    const int64_t ncol = col_floats(c, OH, OW);
-    float *col = ws, *tile = (float *)ws + ((ncol + 15) & ~(int64_t)15);
-    int nt = hr_ctx_threads(ctx);
-
-    for (int64_t n = 0; n < N; n++)
-        for (int g = 0; g < d->groups; g++) {
-            const float *xg = x->data + (n * d->cin + g * cig) * H * W;
-            const float *cm = xg;
-            if (ncol) {
-                im2col_job ij = {xg, col, H, W, OH, OW, d->k, d->stride, d->pad};
-                hr_ctx_parallel_for(ctx, cig, im2col_channel, &ij);
-                cm = col;
+    const int k = d->k, s = d->stride;
+    for (int64_t ci = 0; ci < c->cig; ci++)
+        for (int kh = 0; kh < k; kh++) {
+            const int64_t ih = oh * s - d->pad + kh;
+            for (int kw = 0; kw < k; kw++) {
+                float *row = a + ((ci * k + kh) * k + kw) * HR_PANEL;
+                if (ih < 0 || ih >= pl->H) {
+                    memset(row, 0, (size_t)np * sizeof(float));
+                    continue;
+                }
+                const float *src = xg + (ci * pl->H + ih) * pl->W;
+                /* i in [lo, hi) reads inside the row */
+                const int64_t iw0 = ow0 * s - d->pad + kw;
+                int64_t lo = iw0 < 0 ? (-iw0 + s - 1) / s : 0, hi = np;
+                if (iw0 + (hi - 1) * s >= pl->W)
+                    hi = iw0 >= pl->W ? 0 : (pl->W - 1 - iw0) / s + 1;
+                if (lo > hi)
+                    lo = hi;
+                for (int64_t i = 0; i < lo; i++)
+                    row[i] = 0;
+                for (int64_t i = lo; i < hi; i++)
+                    row[i] = src[iw0 + i * s];
+                for (int64_t i = hi; i < np; i++)
+                    row[i] = 0;
             }
-            gemm_job gj = {c, c->weight + g * cog * K, c->bias + g * cog, cm,
-                           y->data + (n * d->cout + g * cog) * P, tile, cog, K, P, nt, flags};
-            hr_ctx_parallel_for(ctx, nt, gemm_rows, &gj);
         }
+}
+
+static void pix_unit(void *arg, int64_t u, int thread)
+{
+    const gemm_job *j = arg;
+    const hr_conv *c = j->c;
+    const hr__conv_plan *pl = j->pl;
+    const int64_t g = u / pl->npanels, panel = u % pl->npanels, K = c->depth, P = pl->OH * pl->OW;
+    const float *xg = j->x + g * c->cig * pl->H * pl->W;
+    float *a = j->scratch + (size_t)thread * pl->per_thread_floats;
+    const float *b;
+    int64_t p0, np, ldb;
+
+    if (pl->panel_w) {
+        const int64_t per_row = (pl->OW + pl->panel_w - 1) / pl->panel_w;
+        const int64_t oh = panel / per_row, ow0 = (panel % per_row) * pl->panel_w;
+        np = pl->OW - ow0 < pl->panel_w ? pl->OW - ow0 : pl->panel_w;
+        p0 = oh * pl->OW + ow0;
+        gather_panel(c, pl, xg, oh, ow0, np, a);
+        b = a;
+        ldb = HR_PANEL;
+    } else {
+        p0 = panel * HR_PANEL;
+        np = P - p0 < HR_PANEL ? P - p0 : HR_PANEL;
+        b = xg + p0;
+        ldb = P;
+    }
+    const int mr = c->kern->mr[(np + 15) / 16];
+    const int64_t nblk = (c->cog + mr - 1) / mr;
+    const float *ap[HR_MR_MAX];
+    float *yg = j->y + g * c->cog * P + p0;
+    const float *wg = c->packed + g * c->cog * K;
+    const float *bias = c->bias + g * c->cog;
+    const int relu = (j->flags & HR_EPI_RELU) != 0;
+    for (int64_t k0 = 0; k0 < K; k0 += KC_PIX) {
+        const int64_t kc = K - k0 < KC_PIX ? K - k0 : KC_PIX;
+        /* accumulation: the products start from the output's value; bias
+         * and ReLU come with the last slice */
+        const int load = k0 > 0 || (j->flags & HR_EPI_ACCUMULATE), last = k0 + kc == K;
+        for (int64_t blk = 0; blk < nblk; blk++) {
+            int64_t r0 = c->cog * blk / nblk;
+            int m = (int)(c->cog * (blk + 1) / nblk - r0);
+            for (int i = 0; i < m; i++)
+                ap[i] = wg + (r0 + i) * K + k0;
+            c->kern->gemm(m, kc, ap, b + k0 * ldb, ldb, yg + r0 * P, P, (int)np, load, last ? bias + r0 : NULL,
+                          last && relu);
+        }
+    }
+}
+
+void hr__conv_gemm_run(hr_ctx *ctx, const hr_conv *c, const hr__conv_plan *pl, const hr_tensor *x, unsigned flags,
+                       hr_tensor *y, float *ws)
+{
+    const hr_conv_desc *d = &c->desc;
+    float *xp = ws;
+    gemm_job j = {c, pl, NULL, xp, NULL, c->pixmajor ? ws : ws + pl->xp_floats, flags};
+    for (int64_t n = 0; n < pl->N; n++) {
+        j.x = x->data + n * d->cin * pl->H * pl->W;
+        j.y = y->data + n * d->cout * pl->OH * pl->OW;
+        if (c->pixmajor) {
+            hr_ctx_parallel_for(ctx, d->groups * pl->npanels, pix_unit, &j);
+        } else {
+            hr__conv_to_nhwc(ctx, c, pl, j.x, xp);
+            hr_ctx_parallel_for(ctx, d->groups * c->npanel * pl->nchunks, gemm_unit, &j);
+        }
+    }
 }
