@@ -19,6 +19,7 @@ typedef struct hr_cli_command {
 int hr_cmd_models(int argc, char **argv);
 int hr_cmd_forward(int argc, char **argv);
 int hr_cmd_convert(int argc, char **argv);
+int hr_cmd_data(int argc, char **argv);
 
 /* Prints "hyperrep <cmd>: <message>" to stderr. */
 #if defined(__GNUC__)

@@ -12,6 +12,7 @@ static const hr_cli_command commands[] = {
     {"models", hr_cmd_models, "list architectures, or one model's blocks, shapes, parameters and FLOPs"},
     {"forward", hr_cmd_forward, "run a model (any gamma per block) on an .npy input, optionally timed"},
     {"convert", hr_cmd_convert, "convert a PyTorch .pth checkpoint to safetensors (no Python needed)"},
+    {"data", hr_cmd_data, "Fashion-MNIST / image folders: domain sample PNGs, partition_info.json"},
 };
 
 static void usage(FILE *f)

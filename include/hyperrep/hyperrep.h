@@ -30,11 +30,12 @@
  * trailing hr_error with a message naming the object and value at fault.
  * Headers: error.h (statuses), ctx.h (context, threads, allocator, arena),
  * tensor.h (views), ops.h (kernels), gamma.h (the 14 γ), model.h (models),
- * weights.h (safetensors, .pth, .npy). */
+ * weights.h (safetensors, .pth, .npy), data.h (data sets, domains, batches). */
 #ifndef HYPERREP_HYPERREP_H
 #define HYPERREP_HYPERREP_H
 
 #include "hyperrep/ctx.h"
+#include "hyperrep/data.h"
 #include "hyperrep/error.h"
 #include "hyperrep/gamma.h"
 #include "hyperrep/model.h"
