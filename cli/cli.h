@@ -20,6 +20,10 @@ int hr_cmd_models(int argc, char **argv);
 int hr_cmd_forward(int argc, char **argv);
 int hr_cmd_convert(int argc, char **argv);
 int hr_cmd_data(int argc, char **argv);
+int hr_cmd_train_base(int argc, char **argv);
+int hr_cmd_train_hyper(int argc, char **argv);
+int hr_cmd_importance(int argc, char **argv);
+int hr_cmd_eval(int argc, char **argv);
 
 /* Prints "hyperrep <cmd>: <message>" to stderr. */
 #if defined(__GNUC__)

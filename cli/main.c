@@ -13,13 +13,17 @@ static const hr_cli_command commands[] = {
     {"forward", hr_cmd_forward, "run a model (any gamma per block) on an .npy input, optionally timed"},
     {"convert", hr_cmd_convert, "convert a PyTorch .pth checkpoint to safetensors (no Python needed)"},
     {"data", hr_cmd_data, "Fashion-MNIST / image folders: domain sample PNGs, partition_info.json"},
+    {"train-base", hr_cmd_train_base, "train a model's weights (BN in training mode, SGD, checkpoints, --resume)"},
+    {"train-hyper", hr_cmd_train_hyper, "code 1: train the hyper-weights alpha per domain, backbone frozen"},
+    {"importance", hr_cmd_importance, "code 2: branch importance |alpha| / GFLOPs and rankings per domain"},
+    {"eval", hr_cmd_eval, "top-1 accuracy of a model (alpha file, gamma file) on a domain's test or val part"},
 };
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: hyperrep <command> [options]   (hyperrep <command> --help for details)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
 }
 
 void hr_cli_fail(const char *cmd, const char *fmt, ...)

@@ -4,11 +4,13 @@
  * measurement receives its context explicitly, so one process can hold a
  * 16-thread "server" context beside a 2-thread emulated "client" context.
  *
- * Threading: hyperrep links the *serial* OpenBLAS build and parallelises with
- * the context's own pool. Debian's default (pthread) OpenBLAS keeps one
- * process-wide thread count, which two contexts with different counts would
- * fight over; with the serial build every sgemm runs on the calling thread and
- * the pool decides how work is split, deterministically for a given count. */
+ * Threading: hyperrep parallelises with the context's own pool and its own
+ * convolution/GEMM micro-kernels. Debian's default (pthread) OpenBLAS keeps
+ * one process-wide thread count, which two contexts with different counts
+ * would fight over, so hyperrep links the *serial* OpenBLAS build, and uses it
+ * only outside the pool (the classifier, the roofline's SGEMM): Debian's
+ * serial build is not safe to call from two threads at once (measured: wrong
+ * results), so never call cblas_* from inside hr_ctx_parallel_for. */
 #ifndef HYPERREP_CTX_H
 #define HYPERREP_CTX_H
 

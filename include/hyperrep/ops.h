@@ -154,6 +154,112 @@ void hr_relu(hr_ctx *ctx, hr_tensor *x);
 void hr_global_avgpool(hr_ctx *ctx, const hr_tensor *x, hr_tensor *y);
 void hr_linear(hr_ctx *ctx, const hr_tensor *x, const float *w, const float *b, hr_tensor *y);
 
+/* ======================================================================
+ * backward: gradients for training (issue 5). Appended section.
+ *
+ * Reference kernels take NCHW tensors like the forward references above, are
+ * single-threaded and accumulate in double. The fast kernels work on
+ * channel-major batches ("CNHW": a 4-d view of shape [C, N, H, W], each
+ * channel's whole batch contiguous), the layout the trainer keeps its
+ * activations in: a convolution over the batch is then one GEMM per group.
+ * They run on the context's threads with work split by shape only, so their
+ * results do not depend on the thread count.
+ *
+ * Flags: HR_EPI_ACCUMULATE adds into the gradient output instead of
+ * overwriting it (gradients of a tensor used by several branches).
+ * ====================================================================== */
+
+/* ---- reference backward kernels (NCHW) ---- */
+
+/* dx (+)= conv_transpose(dy, w): the gradient of hr_conv2d_ref w.r.t. its
+ * input. Shapes as hr_conv_check(desc, dx, dy). HR_ERR_SHAPE /
+ * HR_ERR_INVALID_ARG like hr_conv_check. */
+hr_status hr_conv2d_backward_data_ref(const hr_conv_desc *desc, const hr_tensor *dy, const float *w, unsigned flags,
+                                      hr_tensor *dx, hr_error *err);
+/* dw (+)= gradient w.r.t. the weights [Cout, Cin/g, k, k]; db (nullable,
+ * [Cout]) (+)= gradient w.r.t. the bias. */
+hr_status hr_conv2d_backward_weights_ref(const hr_conv_desc *desc, const hr_tensor *x, const hr_tensor *dy,
+                                         unsigned flags, float *dw, float *db, hr_error *err);
+
+/* BatchNorm in training mode over x [N, C, H, W] (statistics over N*H*W per
+ * channel; PyTorch semantics): y = gamma (x - mean) / sqrt(var + eps) + beta
+ * with the biased batch variance. save_mean / save_invstd (nullable, [C])
+ * receive mean and 1/sqrt(var + eps) for the backward pass. When
+ * running_mean / running_var are not NULL they are updated with `momentum`:
+ * r = (1 - momentum) r + momentum * stat, the variance unbiased
+ * (var * M / (M - 1), M = N*H*W). HR_ERR_INVALID_ARG when M < 2 (the
+ * variance is undefined, as in PyTorch) or shapes disagree. */
+hr_status hr_batchnorm_train_ref(const hr_tensor *x, const float *gamma, const float *beta, float eps, float momentum,
+                                 float *running_mean, float *running_var, hr_tensor *y, float *save_mean,
+                                 float *save_invstd, hr_error *err);
+/* Its gradient: dx (+)= d/dx given dy, with the statistics saved by the
+ * forward; dgamma and dbeta (nullable, [C]) are overwritten. */
+hr_status hr_batchnorm_train_backward_ref(const hr_tensor *x, const hr_tensor *dy, const float *gamma,
+                                          const float *save_mean, const float *save_invstd, unsigned flags,
+                                          hr_tensor *dx, float *dgamma, float *dbeta, hr_error *err);
+/* Gradient of hr_affine_ref (no epilogue) — also BatchNorm in inference mode,
+ * whose forward is the affine scale = gamma / sqrt(running_var + eps),
+ * shift = beta - running_mean * scale: dx (+)= dy * scale (dx nullable),
+ * dscale[c] = sum dy * x, dshift[c] = sum dy (both nullable, overwritten). */
+void hr_affine_backward_ref(const hr_tensor *x, const hr_tensor *dy, const float *scale, unsigned flags,
+                            hr_tensor *dx, float *dscale, float *dshift);
+/* ReLU: dx (+)= dy where y > 0 (y the ReLU's output), else 0. */
+void hr_relu_backward_ref(const hr_tensor *y, const hr_tensor *dy, unsigned flags, hr_tensor *dx);
+/* Add: y = a + b gives da = db = dy; with scales (the α of a block),
+ * y = sum_i s_i z_i, the gradients are dz_i = s_i dy and ds_i = sum(dy * z_i).
+ * This computes ds for one term: returns sum(dy * z) in double. */
+double hr_dot_ref(const hr_tensor *dy, const hr_tensor *z);
+/* Global average pooling: dx[n, c, :, :] (+)= dy[n, c] / (H W). */
+void hr_global_avgpool_backward_ref(const hr_tensor *dy, unsigned flags, hr_tensor *dx);
+/* Linear y = x w^T + b: dx (+)= dy w, dw = dy^T x, db = sum_n dy (each
+ * nullable; dw, db overwritten). x [N, I], dy [N, O], w [O, I]. */
+void hr_linear_backward_ref(const hr_tensor *x, const float *w, const hr_tensor *dy, unsigned flags, hr_tensor *dx,
+                            float *dw, float *db);
+/* Softmax cross-entropy averaged over the batch: logits [N, K], labels in
+ * [0, K). *loss = mean_n (logsumexp(logits_n) - logits_n[label_n]);
+ * dlogits (nullable, [N, K]) = (softmax - onehot) / N. HR_ERR_INVALID_ARG for
+ * a label out of range (naming the sample) or a non-2-d input. */
+hr_status hr_softmax_xent_ref(const hr_tensor *logits, const int64_t *labels, double *loss, hr_tensor *dlogits,
+                              hr_error *err);
+
+/* ---- fast backward kernels (CNHW, threaded) ---- */
+
+/* Layout changes between NCHW [N, C, H, W] and CNHW [C, N, H, W]. */
+void hr_nchw_to_cnhw(hr_ctx *ctx, const hr_tensor *x, hr_tensor *y);
+void hr_cnhw_to_nchw(hr_ctx *ctx, const hr_tensor *x, hr_tensor *y);
+
+/* Workspace bytes the three CNHW convolution kernels need for a batch of n
+ * images of h x w: the column matrix and the partial sums of a weight
+ * gradient whose reduction is split (64-byte multiples). */
+size_t hr_conv_cnhw_workspace_bytes(const hr_conv_desc *desc, int64_t n, int64_t h, int64_t w);
+/* y = epi(conv(x, w) + bias) on CNHW tensors (x [Cin, N, H, W], y [Cout, N,
+ * OH, OW]; w [Cout, Cin/g, k, k]; bias nullable). ws: NULL (allocated per
+ * call) or hr_conv_cnhw_workspace_bytes bytes. HR_ERR_SHAPE,
+ * HR_ERR_INVALID_ARG, HR_ERR_NOMEM. */
+hr_status hr_conv_cnhw_forward(hr_ctx *ctx, const hr_conv_desc *desc, const hr_tensor *x, const float *w,
+                               const float *bias, unsigned flags, hr_tensor *y, void *ws, hr_error *err);
+/* dx (+)= gradient w.r.t. the input (CNHW). */
+hr_status hr_conv_cnhw_backward_data(hr_ctx *ctx, const hr_conv_desc *desc, const hr_tensor *dy, const float *w,
+                                     unsigned flags, hr_tensor *dx, void *ws, hr_error *err);
+/* dw (+)= gradient w.r.t. the weights; db (nullable) (+)= w.r.t. the bias. */
+hr_status hr_conv_cnhw_backward_weights(hr_ctx *ctx, const hr_conv_desc *desc, const hr_tensor *x,
+                                        const hr_tensor *dy, unsigned flags, float *dw, float *db, void *ws,
+                                        hr_error *err);
+/* BatchNorm in training mode on CNHW tensors: as hr_batchnorm_train_ref. */
+hr_status hr_batchnorm_cnhw_train(hr_ctx *ctx, const hr_tensor *x, const float *gamma, const float *beta, float eps,
+                                  float momentum, float *running_mean, float *running_var, hr_tensor *y,
+                                  float *save_mean, float *save_invstd, hr_error *err);
+hr_status hr_batchnorm_cnhw_train_backward(hr_ctx *ctx, const hr_tensor *x, const hr_tensor *dy, const float *gamma,
+                                           const float *save_mean, const float *save_invstd, unsigned flags,
+                                           hr_tensor *dx, float *dgamma, float *dbeta, hr_error *err);
+/* Per-channel affine backward on CNHW tensors (BN in inference mode): as
+ * hr_affine_backward_ref. */
+void hr_affine_cnhw_backward(hr_ctx *ctx, const hr_tensor *x, const hr_tensor *dy, const float *scale,
+                             unsigned flags, hr_tensor *dx, float *dscale, float *dshift);
+/* Linear backward through BLAS: as hr_linear_backward_ref. */
+void hr_linear_backward(hr_ctx *ctx, const hr_tensor *x, const float *w, const hr_tensor *dy, unsigned flags,
+                        hr_tensor *dx, float *dw, float *db);
+
 #ifdef __cplusplus
 }
 #endif

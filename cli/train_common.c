@@ -1,0 +1,316 @@
+/* Shared pieces of the training commands (see train_common.h). */
+#include <errno.h>
+#include <stdarg.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "train_common.h"
+
+void hr_progress_start(hr_progress *p, const char *label)
+{
+    p->tty = isatty(fileno(stderr));
+    p->start_ms = p->last_ms = hr_cli_now_ms();
+    p->last_pct = -1;
+    p->label = label;
+}
+
+void hr_progress_update(hr_progress *p, int64_t done, int64_t total, double loss, double acc, double rate)
+{
+    double now = hr_cli_now_ms();
+    int pct = total > 0 ? (int)(100 * done / total) : 100;
+    char extra[128] = "";
+    int n = 0;
+    if (loss >= 0)
+        n += snprintf(extra + n, sizeof extra - (size_t)n, " loss %.4f", loss);
+    if (acc >= 0)
+        n += snprintf(extra + n, sizeof extra - (size_t)n, " acc %.2f%%", acc);
+    if (rate >= 0)
+        snprintf(extra + n, sizeof extra - (size_t)n, " %.0f img/s", rate);
+    if (p->tty) {
+        if (now - p->last_ms < 200 && done < total)
+            return;
+        char bar[31];
+        int fill = pct * 30 / 100;
+        for (int i = 0; i < 30; i++)
+            bar[i] = i < fill ? '#' : '.';
+        bar[30] = 0;
+        fprintf(stderr, "\r%s [%s] %3d%%%s   ", p->label, bar, pct, extra);
+        fflush(stderr);
+    } else {
+        if (pct / 10 == p->last_pct / 10 && done < total)
+            return;
+        fprintf(stderr, "%s %3d%%%s\n", p->label, pct, extra);
+    }
+    p->last_ms = now;
+    p->last_pct = pct;
+}
+
+void hr_progress_end(hr_progress *p)
+{
+    if (p->tty)
+        fputc('\n', stderr);
+}
+
+hr_status hr_eval_trainer(hr_trainer *t, hr_batch_iter *it, float *logits, double *acc, int64_t *n, hr_error *err)
+{
+    hr_batch b;
+    hr_status st;
+    int64_t correct = 0, total = 0, K = hr_model_num_classes(hr_trainer_model(t));
+    if ((st = hr_batch_iter_seek(it, 0, 0, err)))
+        return st;
+    while ((st = hr_batch_iter_next(it, &b, err)) == HR_OK && b.n > 0) {
+        hr_tensor tl = hr_tensor_view(logits, 2, (int64_t[]){b.n, K});
+        if ((st = hr_trainer_predict(t, &b.x, &tl, err)))
+            return st;
+        for (int64_t i = 0; i < b.n; i++) {
+            int64_t best = 0;
+            for (int64_t k = 1; k < K; k++)
+                if (logits[i * K + k] > logits[i * K + best])
+                    best = k;
+            correct += best == b.labels[i];
+        }
+        total += b.n;
+    }
+    if (st)
+        return st;
+    *acc = total ? 100.0 * (double)correct / (double)total : 0.0;
+    if (n)
+        *n = total;
+    return HR_OK;
+}
+
+int hr_cli_parse_f64(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v;
+    errno = 0;
+    v = strtod(s ? s : "", &end);
+    if (!s || errno || end == s || *end || !(v >= lo && v <= hi)) {
+        hr_cli_fail(cmd, "%s: '%s' is not a number in %g..%g", flag, s ? s : "", lo, hi);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+const char *hr_alpha_name(const hr_model *m, int block, hr_branch br, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s.hyper_%s", hr_model_block(m, block).name, hr_branch_name(br));
+    return buf;
+}
+
+int hr_cli_apply_alpha_file(const char *cmd, hr_model *m, const char *path, int domain)
+{
+    json_error_t je;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je), *obj = NULL;
+    hr_error err = {0};
+    char name[64];
+    int ok = 1;
+    if (!root) {
+        hr_cli_fail(cmd, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+        return 0;
+    }
+    if (!json_is_object(root)) {
+        hr_cli_fail(cmd, "%s: expected a JSON object", path);
+        json_decref(root);
+        return 0;
+    }
+    if (json_object_get(root, hr_alpha_name(m, 0, HR_BRANCH_DENSE, name, sizeof name))) {
+        obj = root; /* flat */
+    } else if (domain >= 0) {
+        snprintf(name, sizeof name, "domain_%d", domain);
+        obj = json_object_get(root, name);
+        if (!json_is_object(obj)) {
+            hr_cli_fail(cmd, "%s: no object \"%s\"", path, name);
+            json_decref(root);
+            return 0;
+        }
+    } else if (json_object_size(root) == 1) {
+        obj = json_object_iter_value(json_object_iter(root));
+    } else {
+        hr_cli_fail(cmd, "%s holds several domains: choose one with --domain", path);
+        json_decref(root);
+        return 0;
+    }
+    /* set non-zero values first, so pruning never meets a block whose other
+     * branches are still pending */
+    for (int pass = 0; pass < 2 && ok; pass++)
+        for (int i = 0; i < hr_model_num_blocks(m) && ok; i++) {
+            hr_block_info bi = hr_model_block(m, i);
+            for (int br = 0; br < HR_BRANCH_COUNT && ok; br++) {
+                if (!(bi.existing >> br & 1u))
+                    continue;
+                json_t *v = json_object_get(obj, hr_alpha_name(m, i, (hr_branch)br, name, sizeof name));
+                if (!json_is_number(v)) {
+                    hr_cli_fail(cmd, "%s: %s is missing or not a number", path, name);
+                    ok = 0;
+                    break;
+                }
+                double a = json_number_value(v);
+                if ((pass == 0) != (a != 0.0))
+                    continue;
+                if (hr_model_set_alpha(m, i, (hr_branch)br, (float)a, &err)) {
+                    hr_cli_fail(cmd, "%s: %s", path, err.msg);
+                    ok = 0;
+                }
+            }
+        }
+    json_decref(root);
+    return ok;
+}
+
+int hr_cli_write_text(const char *cmd, const char *path, const char *text, size_t len)
+{
+    hr_error err = {0};
+    if (hr_write_file_atomic(path, text, len, &err)) {
+        hr_cli_fail(cmd, "%s", err.msg);
+        return 0;
+    }
+    return 1;
+}
+
+int hr_cli_write_json(const char *cmd, const char *path, json_t *json)
+{
+    char *s = json_dumps(json, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    int ok;
+    if (!s) {
+        hr_cli_fail(cmd, "%s: out of memory encoding JSON", path);
+        return 0;
+    }
+    size_t n = strlen(s);
+    char *t = realloc(s, n + 2);
+    if (!t) {
+        free(s);
+        hr_cli_fail(cmd, "%s: out of memory", path);
+        return 0;
+    }
+    t[n] = '\n';
+    t[n + 1] = 0;
+    ok = hr_cli_write_text(cmd, path, t, n + 1);
+    free(t);
+    return ok;
+}
+
+int hr_cli_mkdirs(const char *cmd, const char *path)
+{
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf) {
+        hr_cli_fail(cmd, "bad directory name '%s'", path);
+        return 0;
+    }
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++)
+        if (buf[i] == '/' || buf[i] == 0) {
+            char c = buf[i];
+            buf[i] = 0;
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+                hr_cli_fail(cmd, "cannot create directory %s: %s", buf, strerror(errno));
+                return 0;
+            }
+            buf[i] = c;
+        }
+    return 1;
+}
+
+/* A growing text buffer for the .dat and .gp files. */
+typedef struct sbuf {
+    char *p;
+    size_t n, cap;
+    int oom;
+} sbuf;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    for (;;) {
+        size_t room = b->cap - b->n;
+        va_start(ap, fmt);
+        int k = b->p ? vsnprintf(b->p + b->n, room, fmt, ap) : -1;
+        va_end(ap);
+        if (k >= 0 && (size_t)k < room) {
+            b->n += (size_t)k;
+            return;
+        }
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        while (k >= 0 && cap - b->n <= (size_t)k)
+            cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+}
+
+int hr_cli_heatmap(const char *cmd, const char *dir, const char *name, const char *title, const char *const *rows,
+                   int nrows, const char *const *cols, int ncols, const double *values)
+{
+    sbuf d = {0}, g = {0};
+    char path[4096];
+    int ok;
+    sb_printf(&d, "# %s\n# rows: %d (", title, nrows);
+    for (int r = 0; r < nrows; r++)
+        sb_printf(&d, "%s%s", r ? " " : "", rows[r]);
+    sb_printf(&d, "), columns: %d\n", ncols);
+    for (int r = 0; r < nrows; r++) {
+        for (int c = 0; c < ncols; c++)
+            sb_printf(&d, "%s%.6g", c ? " " : "", values[r * ncols + c]);
+        sb_printf(&d, "\n");
+    }
+    sb_printf(&g, "# gnuplot script written by hyperrep: gnuplot %s.gp -> %s.png\n", name, name);
+    sb_printf(&g, "set terminal pngcairo size %d,%d font ',8'\nset output '%s.png'\n", 300 + 14 * ncols,
+              200 + 28 * nrows, name);
+    sb_printf(&g, "set title '%s'\nunset key\nset view map\nset palette defined (0 'white', 1 '#fdae61', 2 '#d7191c')\n",
+              title);
+    sb_printf(&g, "set xtics rotate by 90 right font ',6' (");
+    for (int c = 0; c < ncols; c++)
+        sb_printf(&g, "%s'%s' %d", c ? ", " : "", cols[c], c);
+    sb_printf(&g, ")\nset ytics (");
+    for (int r = 0; r < nrows; r++)
+        sb_printf(&g, "%s'%s' %d", r ? ", " : "", rows[r], r);
+    sb_printf(&g, ")\nset xrange [-0.5:%d.5]\nset yrange [%d.5:-0.5]\n", ncols - 1, nrows - 1);
+    sb_printf(&g, "plot '%s.dat' matrix with image\n", name);
+    if (d.oom || g.oom) {
+        free(d.p), free(g.p);
+        hr_cli_fail(cmd, "out of memory writing %s", name);
+        return 0;
+    }
+    snprintf(path, sizeof path, "%s/%s.dat", dir, name);
+    ok = hr_cli_write_text(cmd, path, d.p, d.n);
+    snprintf(path, sizeof path, "%s/%s.gp", dir, name);
+    ok = ok && hr_cli_write_text(cmd, path, g.p, g.n);
+    free(d.p), free(g.p);
+    if (!ok)
+        return 0;
+    if (system("command -v gnuplot >/dev/null 2>&1") == 0) {
+        char cmdline[4400];
+        snprintf(cmdline, sizeof cmdline, "cd '%s' && gnuplot '%s.gp'", dir, name);
+        if (system(cmdline) != 0)
+            fprintf(stderr, "hyperrep %s: gnuplot failed on %s/%s.gp\n", cmd, dir, name);
+    } else {
+        fprintf(stderr, "hyperrep %s: gnuplot is not installed: wrote %s/%s.dat and %s.gp "
+                "(render with: cd %s && gnuplot %s.gp)\n", cmd, dir, name, name, dir, name);
+    }
+    return 1;
+}
+
+const char *hr_cli_timestamp(char *buf, size_t size)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}

@@ -1,0 +1,64 @@
+/* Pieces shared by the training commands (train-base, train-hyper,
+ * importance, eval): progress display, evaluation, α files, JSON output. */
+#ifndef HR_CLI_TRAIN_COMMON_H
+#define HR_CLI_TRAIN_COMMON_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "hyperrep/data.h"
+#include "hyperrep/model.h"
+#include "hyperrep/train.h"
+
+/* Progress of a long loop: a bar redrawn in place on a terminal (at most 5
+ * times a second), plain lines every `every` percent otherwise. */
+typedef struct hr_progress {
+    int tty;
+    double start_ms, last_ms;
+    int last_pct;
+    const char *label;
+} hr_progress;
+
+void hr_progress_start(hr_progress *p, const char *label);
+/* done of total units; loss / acc (percent) / rate (images/s) shown when >= 0. */
+void hr_progress_update(hr_progress *p, int64_t done, int64_t total, double loss, double acc, double rate);
+/* Ends the bar's line on a terminal. */
+void hr_progress_end(hr_progress *p);
+
+/* Top-1 accuracy (percent) of the trainer's inference-mode forward over every
+ * batch of it (from its start); logits holds batch x classes floats. */
+hr_status hr_eval_trainer(hr_trainer *t, hr_batch_iter *it, float *logits, double *acc, int64_t *n, hr_error *err);
+
+/* Parses a number in [lo, hi] from a flag; prints an error naming the flag. */
+int hr_cli_parse_f64(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out);
+
+/* α of one domain from a JSON file in the original tool's format
+ * ({"domain_k": {"stage1.0.hyper_dense": v, …}}) or a flat {name: v}
+ * object. domain < 0 takes a flat object or a file with one domain. Entries
+ * for branches the model lacks (the original's virtual identities) are
+ * ignored; every existing branch must be present. Applies them with
+ * hr_model_set_alpha (0 prunes). Prints errors; returns 1 on success. */
+int hr_cli_apply_alpha_file(const char *cmd, hr_model *m, const char *path, int domain);
+
+/* "stage1.0.hyper_dense" into buf. */
+const char *hr_alpha_name(const hr_model *m, int block, hr_branch br, char *buf, size_t size);
+
+/* Writes json to path atomically (pretty, keys in insertion order). Prints
+ * an error; returns 1 on success. */
+int hr_cli_write_json(const char *cmd, const char *path, json_t *json);
+/* Writes text to path atomically. */
+int hr_cli_write_text(const char *cmd, const char *path, const char *text, size_t len);
+
+/* Creates a directory (and its parents); 1 on success. */
+int hr_cli_mkdirs(const char *cmd, const char *path);
+
+/* Writes DIR/NAME.dat (matrix rows with a header comment), DIR/NAME.gp (a
+ * gnuplot script drawing the heat map into NAME.png) and runs gnuplot when
+ * it is installed; otherwise prints how to render it. Returns 1 on success. */
+int hr_cli_heatmap(const char *cmd, const char *dir, const char *name, const char *title, const char *const *rows,
+                   int nrows, const char *const *cols, int ncols, const double *values);
+
+/* Current time as "2024-05-01T12:00:00Z". */
+const char *hr_cli_timestamp(char *buf, size_t size);
+
+#endif

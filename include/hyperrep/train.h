@@ -1,0 +1,150 @@
+/* Training: backpropagation through the training-time HyperRepVGG and SGD
+ * (SPEC §7).
+ *
+ * A trainer wraps a model in one of two modes:
+ *  - HR_TRAIN_ALPHA (code 1): backbone and BatchNorm frozen, BN in inference
+ *    mode, only the α of live branches trained. Each branch's BN is folded
+ *    into its convolution once, at creation; the forward pass keeps every
+ *    branch's output so that dL/dα_b = Σ g ⊙ branch_b, and the gradient is
+ *    carried to earlier blocks through one convolution with the block's
+ *    fused kernel (Σ α_b K_b, rebuilt per step). No weight gradient is
+ *    computed; stage 0 gets no gradient at all. Pruned α (exactly 0) stay 0
+ *    and their branches are never computed.
+ *  - HR_TRAIN_FULL (base training): every conv weight, every BN weight and
+ *    bias and the classifier trained, BN in training mode (batch
+ *    statistics; running statistics updated with momentum, unbiased
+ *    variance, as PyTorch), α fixed.
+ *
+ * Loss: mean softmax cross-entropy, plus l1 · Σ|α| over the live α in α mode.
+ * Optimiser: SGD with momentum (PyTorch's form: buf = m·buf + g, w -= lr·buf)
+ * and weight decay added to the gradient of conv and linear weights (not BN
+ * parameters, biases or α).
+ *
+ * Activations are kept channel-major (CNHW) so that every convolution of a
+ * batch is one GEMM per group. All buffers are planned at creation for
+ * batches up to params.batch: a step allocates nothing. Work is split by
+ * shape only and every reduction runs in a fixed order, so results are
+ * bit-identical for any thread count.
+ *
+ * While a trainer exists, the model's weights are in use: in full mode the
+ * trainer updates them in place (and drops the model's applied γ), in α mode
+ * it keeps its own α until hr_trainer_sync. Do not reload the model's
+ * weights while a trainer holds it. */
+#ifndef HYPERREP_TRAIN_H
+#define HYPERREP_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hyperrep/error.h"
+#include "hyperrep/model.h"
+#include "hyperrep/tensor.h"
+#include "hyperrep/weights.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum hr_train_mode { HR_TRAIN_ALPHA, HR_TRAIN_FULL, HR_TRAIN_MODE_COUNT } hr_train_mode;
+
+typedef struct hr_trainer_params {
+    hr_train_mode mode;     /* HR_TRAIN_ALPHA */
+    int64_t batch;          /* largest batch; buffers are planned for it (32) */
+    float momentum;         /* SGD momentum (0.9) */
+    float weight_decay;     /* full mode, conv and linear weights (0) */
+    float l1;               /* α mode: weight of Σ|α| in the loss (0.001) */
+    float bn_momentum;      /* full mode: running statistics (0.1) */
+} hr_trainer_params;
+
+hr_trainer_params hr_trainer_params_default(hr_train_mode mode);
+
+/* Statistics of one forward/backward pass. */
+typedef struct hr_train_stats {
+    double loss;       /* xent + l1 · l1_sum */
+    double xent;       /* mean cross-entropy of the batch */
+    double l1_sum;     /* Σ|α| over the live α (α mode; 0 in full mode) */
+    int64_t correct;   /* top-1 hits in the batch */
+    int64_t n;         /* samples */
+} hr_train_stats;
+
+/* One trainable tensor. Names follow the state_dict: "stage1.0.hyper_dense"
+ * (α mode), "stage1.0.rbr_dense.conv.weight", "stage0.rbr_1x1.bn.bias",
+ * "stage2.1.rbr_identity.weight", "linear.weight" (full mode). */
+typedef struct hr_train_param {
+    const char *name;
+    float *value;      /* the live value (inside the model in full mode) */
+    float *grad;       /* gradient of the last hr_trainer_compute (loss terms included) */
+    float *momentum;   /* SGD momentum buffer */
+    int64_t numel;
+    int decay;         /* weight decay applies */
+} hr_train_param;
+
+typedef struct hr_trainer hr_trainer;
+
+/* Creates a trainer over model (which must outlive it). The model needs its
+ * training-time weights: deploy-form blocks and dropped sources give
+ * HR_ERR_UNSUPPORTED naming the block. HR_ERR_INVALID_ARG for bad params,
+ * HR_ERR_NOMEM. In full mode the model's applied γ are dropped. */
+hr_status hr_trainer_create(hr_model *model, const hr_trainer_params *params, hr_trainer **out, hr_error *err);
+void hr_trainer_destroy(hr_trainer *t);
+
+hr_train_mode hr_trainer_mode(const hr_trainer *t);
+hr_model *hr_trainer_model(const hr_trainer *t);
+
+/* Forward and backward on x [n, C, H, W] (NCHW, normalised; n <= batch) with
+ * labels in [0, classes): fills every parameter's grad and *stats (nullable).
+ * Full mode updates the BN running statistics. HR_ERR_SHAPE,
+ * HR_ERR_INVALID_ARG (label out of range, n > batch, a batch of one image
+ * whose last stage has one pixel in full mode). */
+hr_status hr_trainer_compute(hr_trainer *t, const hr_tensor *x, const int64_t *labels, hr_train_stats *stats,
+                             hr_error *err);
+/* One SGD step with learning rate lr on the gradients of the last compute. */
+void hr_trainer_update(hr_trainer *t, float lr);
+/* compute + update. */
+hr_status hr_trainer_step(hr_trainer *t, const hr_tensor *x, const int64_t *labels, float lr, hr_train_stats *stats,
+                          hr_error *err);
+/* Inference-mode forward (BN with running statistics, current α):
+ * logits [n, classes]. */
+hr_status hr_trainer_predict(hr_trainer *t, const hr_tensor *x, hr_tensor *logits, hr_error *err);
+
+int hr_trainer_num_params(const hr_trainer *t);
+const hr_train_param *hr_trainer_param(const hr_trainer *t, int i);
+/* NULL when no trainable tensor has that name. */
+const hr_train_param *hr_trainer_find_param(const hr_trainer *t, const char *name);
+
+/* α of a branch as the trainer currently holds it (α mode: trained so far;
+ * full mode: the model's). 0 for pruned or missing branches. */
+float hr_trainer_alpha(const hr_trainer *t, int block, hr_branch branch);
+/* Sets a live branch's α in the trainer (α mode; restoring the best α).
+ * HR_ERR_INVALID_ARG for a pruned/missing branch, a non-finite value or
+ * full mode. */
+hr_status hr_trainer_set_alpha(hr_trainer *t, int block, hr_branch branch, float value, hr_error *err);
+/* Writes the trainer's α into the model (α mode; drops the model's applied
+ * γ of changed blocks) and, in full mode, drops the model's applied γ so
+ * that the next hr_model_apply_* refuses the updated weights. */
+hr_status hr_trainer_sync(hr_trainer *t, hr_error *err);
+/* Zeroes every momentum buffer. */
+void hr_trainer_reset_momentum(hr_trainer *t);
+
+/* Momentum buffers in and out of a tensor map, as "momentum.<param name>"
+ * (checkpoints). Import fails with HR_ERR_FORMAT naming a tensor of the
+ * wrong size; missing entries leave the buffer at zero. */
+hr_status hr_trainer_export_state(const hr_trainer *t, hr_tensor_map *map, hr_error *err);
+hr_status hr_trainer_import_state(hr_trainer *t, const hr_tensor_map *map, hr_error *err);
+
+/* ---- learning-rate schedules ---- */
+
+typedef enum hr_lr_schedule { HR_LR_CONSTANT, HR_LR_COSINE, HR_LR_STEP, HR_LR_SCHEDULE_COUNT } hr_lr_schedule;
+
+/* "constant", "cosine", "step"; -1 when unknown. */
+int hr_lr_schedule_parse(const char *s);
+const char *hr_lr_schedule_name(hr_lr_schedule s);
+/* Learning rate at progress `done` of `total` steps (0 <= done <= total):
+ * constant: base; cosine: base · (1 + cos(π · done / total)) / 2;
+ * step: base · 0.1^k, k the number of the milestones 50 % and 75 % passed. */
+double hr_lr_at(hr_lr_schedule s, double base, int64_t done, int64_t total);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
