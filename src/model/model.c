@@ -16,6 +16,13 @@ hr_model_params hr_model_params_default(void)
     return p;
 }
 
+unsigned hr__block_default_branches(const hr__block *b)
+{
+    /* Stage 0 never has an identity branch, even when its shapes would allow one. */
+    int identity = b->index >= 0 && b->cin == b->cout && b->stride == 1;
+    return HR_BR_DENSE | HR_BR_1X1 | (identity ? HR_BR_IDENTITY : 0);
+}
+
 static void block_shape(hr__block *b, int64_t cin, int64_t cout, int stride, int groups, int64_t in_hw)
 {
     b->cin = cin;
@@ -24,7 +31,7 @@ static void block_shape(hr__block *b, int64_t cin, int64_t cout, int stride, int
     b->groups = groups;
     b->in_h = b->in_w = in_hw;
     b->out_h = b->out_w = hr_conv_out_size(in_hw, 3, stride, 1);
-    b->existing = HR_BR_DENSE | HR_BR_1X1 | (cin == cout && stride == 1 ? HR_BR_IDENTITY : 0);
+    b->existing = hr__block_default_branches(b);
     for (int br = 0; br < HR_BRANCH_COUNT; br++)
         b->alpha[br] = (b->existing & (1u << br)) ? 1.0f : 0.0f;
     b->gamma = -1;
@@ -238,7 +245,7 @@ hr_status hr__block_init_random(hr_model *m, hr__block *b, uint64_t seed, hr_err
     hr__rng rng;
     hr_status st;
     b->deploy_only = 0;
-    b->existing = HR_BR_DENSE | HR_BR_1X1 | (b->cin == b->cout && b->stride == 1 ? HR_BR_IDENTITY : 0);
+    b->existing = hr__block_default_branches(b);
     if ((st = hr__block_alloc_sources(m, b, err)))
         return st;
     /* One stream per block, so a block's weights do not depend on the others. */

@@ -74,6 +74,9 @@ void hr__block_free_sources(hr_model *m, hr__block *b);
 hr_status hr__block_apply(hr_model *m, hr__block *b, int gamma, const float *alpha, hr_error *err);
 /* Runs the applied streams of b: x [B, cin, H, W] → y [B, cout, OH, OW]. */
 hr_status hr__block_run(hr_model *m, const hr__block *b, const hr_tensor *x, hr_tensor *y, void *ws, hr_error *err);
+/* Branches a block of this shape has in RepVGG: dense and 1x1, plus the
+ * identity when the shape is preserved (never for stage 0). */
+unsigned hr__block_default_branches(const hr__block *b);
 /* Live branch mask of b (existing and α != 0). */
 unsigned hr__block_live(const hr__block *b);
 

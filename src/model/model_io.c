@@ -101,13 +101,12 @@ static int has_prefix(loader *L, const char *prefix)
     return 0;
 }
 
-static hr_status load_block(loader *L, hr__block *b)
+/* First phase of loading a block: which branches the checkpoint has (the
+ * training-time form, or the deploy form's single rbr_reparam conv) and its
+ * α, without touching any weight data. */
+static hr_status probe_block(loader *L, hr__block *b)
 {
-    hr_model *m = L->m;
     char p[64];
-    const int64_t cig = b->cin / b->groups;
-    const int64_t s3[4] = {b->cout, cig, 3, 3}, s1[4] = {b->cout, cig, 1, 1}, sc[1] = {b->cout};
-    hr_status st;
     unsigned existing = 0;
 
     snprintf(p, sizeof p, "%s.rbr_reparam", b->name);
@@ -132,34 +131,6 @@ static hr_status load_block(loader *L, hr__block *b)
     if (b->index < 0 && (existing & HR_BR_IDENTITY))
         return hr_error_set(L->err, HR_ERR_FORMAT, "stage0 cannot have an identity branch");
     b->existing = existing;
-    if ((st = hr__block_alloc_sources(m, b, L->err)))
-        return st;
-    if (b->deploy_only) {
-        snprintf(p, sizeof p, "%s.rbr_reparam", b->name);
-        if ((st = take(L, p, "weight", 4, s3, b->dense_w)) || (st = take(L, p, "bias", 1, sc, b->dense_b)))
-            return st;
-    }
-    if (!b->deploy_only && (existing & HR_BR_DENSE)) {
-        snprintf(p, sizeof p, "%s.rbr_dense", b->name);
-        if ((st = take(L, p, "conv.weight", 4, s3, b->dense_w)))
-            return st;
-        snprintf(p, sizeof p, "%s.rbr_dense.bn", b->name);
-        if ((st = take_bn(L, p, b->cout, &b->dense_bn)))
-            return st;
-    }
-    if (existing & HR_BR_1X1) {
-        snprintf(p, sizeof p, "%s.rbr_1x1", b->name);
-        if ((st = take(L, p, "conv.weight", 4, s1, b->k1_w)))
-            return st;
-        snprintf(p, sizeof p, "%s.rbr_1x1.bn", b->name);
-        if ((st = take_bn(L, p, b->cout, &b->k1_bn)))
-            return st;
-    }
-    if (existing & HR_BR_IDENTITY) {
-        snprintf(p, sizeof p, "%s.rbr_identity", b->name);
-        if ((st = take_bn(L, p, b->cout, &b->id_bn)))
-            return st;
-    }
     /* α: absent (official checkpoints) means 1 for every existing branch. */
     for (int br = 0; br < HR_BRANCH_COUNT; br++) {
         static const char *suffix[HR_BRANCH_COUNT] = {"hyper_dense", "hyper_1x1", "hyper_identity"};
@@ -182,6 +153,46 @@ static hr_status load_block(loader *L, hr__block *b)
     if (!hr__block_live(b))
         return hr_error_set(L->err, HR_ERR_FORMAT, "%s: every hyper-weight is 0, the block has no live branch",
                             b->name);
+    return HR_OK;
+}
+
+/* Second phase: allocates the block's training-time tensors and copies them
+ * from the map, checking every shape. */
+static hr_status load_block_weights(loader *L, hr__block *b)
+{
+    char p[64];
+    const int64_t cig = b->cin / b->groups;
+    const int64_t s3[4] = {b->cout, cig, 3, 3}, s1[4] = {b->cout, cig, 1, 1}, sc[1] = {b->cout};
+    hr_status st;
+
+    if ((st = hr__block_alloc_sources(L->m, b, L->err)))
+        return st;
+    if (b->deploy_only) {
+        snprintf(p, sizeof p, "%s.rbr_reparam", b->name);
+        if ((st = take(L, p, "weight", 4, s3, b->dense_w)) || (st = take(L, p, "bias", 1, sc, b->dense_b)))
+            return st;
+    }
+    if (!b->deploy_only && (b->existing & HR_BR_DENSE)) {
+        snprintf(p, sizeof p, "%s.rbr_dense", b->name);
+        if ((st = take(L, p, "conv.weight", 4, s3, b->dense_w)))
+            return st;
+        snprintf(p, sizeof p, "%s.rbr_dense.bn", b->name);
+        if ((st = take_bn(L, p, b->cout, &b->dense_bn)))
+            return st;
+    }
+    if (b->existing & HR_BR_1X1) {
+        snprintf(p, sizeof p, "%s.rbr_1x1", b->name);
+        if ((st = take(L, p, "conv.weight", 4, s1, b->k1_w)))
+            return st;
+        snprintf(p, sizeof p, "%s.rbr_1x1.bn", b->name);
+        if ((st = take_bn(L, p, b->cout, &b->k1_bn)))
+            return st;
+    }
+    if (b->existing & HR_BR_IDENTITY) {
+        snprintf(p, sizeof p, "%s.rbr_identity", b->name);
+        if ((st = take_bn(L, p, b->cout, &b->id_bn)))
+            return st;
+    }
     return HR_OK;
 }
 
@@ -211,8 +222,11 @@ hr_status hr_model_load(hr_model *m, const hr_tensor_map *map, hr_error *err)
     L.used = calloc(n ? n : 1, 1);
     if (!L.used)
         return hr_error_set(err, HR_ERR_NOMEM, "load: out of memory");
-    for (int i = -1; i < m->nblocks && !st; i++)
-        st = load_block(&L, i < 0 ? &m->stage0 : &m->blocks[i]);
+    for (int i = -1; i < m->nblocks && !st; i++) {
+        hr__block *b = i < 0 ? &m->stage0 : &m->blocks[i];
+        if (!(st = probe_block(&L, b)))
+            st = load_block_weights(&L, b);
+    }
     if (!st)
         st = finish_load(&L);
     free(L.used);
@@ -299,11 +313,32 @@ static void release_block(hr_tensor_map *map, const char *block)
     }
 }
 
+/* Build order of the lean deployment: blocks with the most weights first.
+ * Each block briefly holds its unfused, fused and packed weights at once; done
+ * while little else is resident, the largest of these peaks (RepVGG-B3's
+ * 2560-channel head: ~150 MB) no longer sits on top of everything else. */
+static void build_order(const hr_model *m, int *order)
+{
+    int n = 0;
+    for (int i = 0; i < m->nblocks; i++)
+        order[n++] = i;
+    for (int i = 1; i < n; i++) { /* insertion sort, stable: params descending */
+        int v = order[i], j = i;
+        while (j > 0 && hr_model_block_params(m, order[j - 1]) < hr_model_block_params(m, v)) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = v;
+    }
+    order[n] = -1; /* stage 0 last: it is tiny */
+}
+
 hr_status hr_model_build_deploy(hr_model *m, hr_tensor_map *map, uint64_t seed, const int *gammas, hr_mask_kind mask,
                                 hr_error *err)
 {
     loader L = {m, map, NULL, err};
     size_t n = map ? hr_tensor_map_count(map) : 0;
+    int *order = NULL, *chosen = NULL;
     hr_status st = HR_OK;
 
     for (int i = -1; i < m->nblocks; i++) {
@@ -312,39 +347,56 @@ hr_status hr_model_build_deploy(hr_model *m, hr_tensor_map *map, uint64_t seed, 
         hr__block_free_sources(m, b);
         b->sources_dropped = 0;
     }
-    if (map && !(L.used = calloc(n ? n : 1, 1)))
-        return hr_error_set(err, HR_ERR_NOMEM, "build: out of memory");
+    order = malloc(sizeof(int) * (size_t)(m->nblocks + 1));
+    chosen = malloc(sizeof(int) * (size_t)m->nblocks);
+    if (!order || !chosen || (map && !(L.used = calloc(n ? n : 1, 1)))) {
+        st = hr_error_set(err, HR_ERR_NOMEM, "build: out of memory");
+        goto out;
+    }
+    /* Pass 1, network order: branches, α and γ validity of every block, so the
+     * first invalid block is reported whatever the build order. */
     for (int i = -1; i < m->nblocks && !st; i++) {
         hr__block *b = i < 0 ? &m->stage0 : &m->blocks[i];
-        int g;
-        st = map ? load_block(&L, b) : hr__block_init_random(m, b, seed, err);
-        if (st)
-            break;
-        if (i < 0) {
-            g = b->deploy_only ? HR_GAMMA_SOLO_K3 : HR_GAMMA_FUSED_3_1;
+        if (map) {
+            st = probe_block(&L, b);
         } else {
-            unsigned live = hr__block_live(b);
-            char have[48];
-            g = gammas && gammas[i] >= 0 ? gammas[i] : hr_gamma_deploy(live);
-            if (!hr_gamma_valid(g, live, mask)) {
-                st = hr_error_set(err, HR_ERR_INVALID_ARG, "%s: gamma %d (%s) is invalid for live branches %s (%s mask)",
-                                  b->name, g, hr_gamma_get(g) ? hr_gamma_get(g)->name : "?",
-                                  hr_branch_mask_str(live, have, sizeof have), mask == HR_MASK_SUBSET ? "subset" : "exact");
-                break;
-            }
+            b->deploy_only = 0;
+            b->existing = hr__block_default_branches(b);
+            for (int br = 0; br < HR_BRANCH_COUNT; br++)
+                b->alpha[br] = (b->existing & (1u << br)) ? 1.0f : 0.0f;
         }
-        if ((st = hr__block_apply(m, b, g, b->alpha, err)))
+        if (st || i < 0)
+            continue;
+        unsigned live = hr__block_live(b);
+        char have[48];
+        int g = gammas && gammas[i] >= 0 ? gammas[i] : hr_gamma_deploy(live);
+        if (!hr_gamma_valid(g, live, mask))
+            st = hr_error_set(err, HR_ERR_INVALID_ARG, "%s: gamma %d (%s) is invalid for live branches %s (%s mask)",
+                              b->name, g, hr_gamma_get(g) ? hr_gamma_get(g)->name : "?",
+                              hr_branch_mask_str(live, have, sizeof have), mask == HR_MASK_SUBSET ? "subset" : "exact");
+        chosen[i] = g;
+    }
+    /* Pass 2, largest first: weights, fusion, packing, then the sources go. */
+    build_order(m, order);
+    for (int k = 0; k <= m->nblocks && !st; k++) {
+        int i = order[k];
+        hr__block *b = i < 0 ? &m->stage0 : &m->blocks[i];
+        int g = i < 0 ? (b->deploy_only ? HR_GAMMA_SOLO_K3 : HR_GAMMA_FUSED_3_1) : chosen[i];
+        st = map ? load_block_weights(&L, b) : hr__block_init_random(m, b, seed, err);
+        if (!st)
+            st = hr__block_apply(m, b, g, b->alpha, err);
+        if (st)
             break;
         hr__block_free_sources(m, b);
         b->sources_dropped = 1;
         if (map)
             release_block(map, b->name);
     }
-    if (!st && map) {
-        st = finish_load(&L);
-    } else if (!st) {
-        st = hr__model_init_random_classifier(m, seed, err);
-    }
+    if (!st)
+        st = map ? finish_load(&L) : hr__model_init_random_classifier(m, seed, err);
+out:
     free(L.used);
+    free(order);
+    free(chosen);
     return st;
 }
