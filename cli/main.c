@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "cli.h"
 
@@ -13,6 +16,10 @@ static const hr_cli_command commands[] = {
     {"forward", hr_cmd_forward, "run a model (any gamma per block) on an .npy input, optionally timed"},
     {"convert", hr_cmd_convert, "convert a PyTorch .pth checkpoint to safetensors (no Python needed)"},
     {"data", hr_cmd_data, "Fashion-MNIST / image folders: domain sample PNGs, partition_info.json"},
+    {"lut", hr_cmd_lut, "measure a per-device latency LUT, or merge a server and a client LUT (step 1)"},
+    {"roofline", hr_cmd_roofline, "measure peak GFLOP/s, memory bandwidth and the roofline knee"},
+    {"report", hr_cmd_report, "write the gamma analysis report of a merged LUT (report gamma)"},
+    {"optimize", hr_cmd_optimize, "step 2 and split search on a merged LUT: gradient method, grid, exact optimum"},
     {"train-base", hr_cmd_train_base, "train a model's weights (BN in training mode, SGD, checkpoints, --resume)"},
     {"train-hyper", hr_cmd_train_hyper, "code 1: train the hyper-weights alpha per domain, backbone frozen"},
     {"importance", hr_cmd_importance, "code 2: branch importance |alpha| / GFLOPs and rankings per domain"},
@@ -71,6 +78,14 @@ hr_status hr_cli_load_weights(const char *path, hr_tensor_map **out, hr_error *e
 
 int main(int argc, char **argv)
 {
+#if defined(__GLIBC__)
+    /* Building a model allocates and frees large temporaries (unfused weights,
+     * fused kernels) block by block. glibc raises its mmap threshold after
+     * each large free, after which such buffers come from the heap and stay
+     * resident when freed; a fixed threshold returns them to the system, which
+     * keeps peak RSS at what the model really holds. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+#endif
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -30,7 +30,9 @@
  * trailing hr_error with a message naming the object and value at fault.
  * Headers: error.h (statuses), ctx.h (context, threads, allocator, arena),
  * tensor.h (views), ops.h (kernels), gamma.h (the 14 γ), model.h (models),
- * weights.h (safetensors, .pth, .npy), data.h (data sets, domains, batches). */
+ * weights.h (safetensors, .pth, .npy), data.h (data sets, domains, batches),
+ * train.h (α and full training), lut.h (cost model, LUTs, link, roofline),
+ * optim.h (step 2: gradient method, grid search, exact solver). */
 #ifndef HYPERREP_HYPERREP_H
 #define HYPERREP_HYPERREP_H
 
@@ -38,9 +40,12 @@
 #include "hyperrep/data.h"
 #include "hyperrep/error.h"
 #include "hyperrep/gamma.h"
+#include "hyperrep/lut.h"
 #include "hyperrep/model.h"
 #include "hyperrep/ops.h"
+#include "hyperrep/optim.h"
 #include "hyperrep/tensor.h"
+#include "hyperrep/train.h"
 #include "hyperrep/weights.h"
 
 #endif

@@ -1,0 +1,402 @@
+/* hyperrep lut measure | merge: per-device LUT measurement and the merged
+ * LUT the optimizers read (SPEC §5). */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "hyperrep/lut.h"
+
+static const char *help =
+    "usage: hyperrep lut measure --role server|client --model M [--weights W] [--input-size H]\n"
+    "         [--threads N] [--warmup 10] [--repeat 100] [--passes 1] [--in-forward]\n"
+    "         [--stat median|mean] [--seed S] [-o FILE]\n"
+    "       hyperrep lut merge --server S --client C\n"
+    "         [--bandwidth-mbit B --latency-ms L [--per-message-ms P] | --link link.json]\n"
+    "         [--roofline-server R --roofline-client R] [--stat median|mean] [-o FILE]\n"
+    "\n"
+    "measure: times every block under every gamma valid for its existing branches\n"
+    "  (alpha = 1 on the gamma's branches, applied to a copy: trained alpha are never\n"
+    "  touched), plus stage 0 and the classifier, on a context of --threads threads.\n"
+    "  Without --weights the model is randomly initialised from --seed (default 42).\n"
+    "  Each entry gets --warmup untimed runs, then --repeat timed ones: time_ms (mean,\n"
+    "  as the original), median_ms, std_ms, min_ms. --passes P splits the timed runs\n"
+    "  of every entry over P rounds through the whole model (re-applying each gamma;\n"
+    "  later rounds warm up with warmup/P runs), so load from other processes or slow\n"
+    "  drift touches a share of every entry instead of all runs of a few: use it on\n"
+    "  a shared machine. --in-forward times each entry inside a whole forward of the\n"
+    "  model (the other blocks at their deploy gamma), so it sees the caches the rest\n"
+    "  of the network leaves: entries are shares of a real forward (N times slower to\n"
+    "  measure; use a smaller --repeat). --stat picks the statistic of the printed\n"
+    "  summary. Writes lut_server.json / lut_client.json (or -o FILE) atomically.\n"
+    "merge: reads two per-device files (ours or the original tool's) for the same\n"
+    "  model and input size and writes hardware_lut_complete.json (or -o FILE): the\n"
+    "  median of each entry by default (--stat mean reproduces the original), link\n"
+    "  model (bandwidth in Mbit/s; default 100 Mbit/s and 1 ms, the original's), and\n"
+    "  roofline knees from roofline.json files (default 25.15 / 16.1).\n";
+
+static int parse_double(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v;
+    errno = 0;
+    v = s ? strtod(s, &end) : 0;
+    if (!s || !*s || errno || *end || !isfinite(v) || v < lo || v > hi) {
+        hr_cli_fail(cmd, "%s: '%s' is not a number in %g..%g", flag, s ? s : "", lo, hi);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+static int parse_stat(const char *cmd, const char *s, hr_lut_stat *out)
+{
+    if (strcmp(s, "median") == 0)
+        *out = HR_LUT_STAT_MEDIAN;
+    else if (strcmp(s, "mean") == 0)
+        *out = HR_LUT_STAT_MEAN;
+    else {
+        hr_cli_fail(cmd, "--stat: '%s' is not median or mean", s);
+        return 0;
+    }
+    return 1;
+}
+
+static void fmt_duration(double s, char *buf, size_t n)
+{
+    if (s < 10)
+        snprintf(buf, n, "%.1fs", s);
+    else if (s < 60)
+        snprintf(buf, n, "%.0fs", s);
+    else
+        snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+}
+
+/* Progress: a bar redrawn in place on a terminal, one line per block
+ * otherwise (logs, CI). */
+typedef struct progress {
+    int tty;
+    double t0;
+    hr_lut_stat stat;
+    const hr_model *m;
+} progress;
+
+/* The highest γ valid for a block's existing branches: its last entry. */
+static int last_gamma(unsigned existing)
+{
+    int last = 0;
+    for (int g = 0; g < HR_GAMMA_COUNT; g++)
+        if ((hr_gamma_get(g)->branches & ~existing) == 0)
+            last = g;
+    return last;
+}
+
+static void on_progress(void *user, const hr_lut_progress *p)
+{
+    progress *pr = user;
+    double el = (hr_cli_now_ms() - pr->t0) / 1e3;
+    double eta = p->done > 0 ? el / p->done * (p->total - p->done) : 0;
+    char e1[32], e2[32];
+    fmt_duration(el, e1, sizeof e1);
+    fmt_duration(eta, e2, sizeof e2);
+    if (pr->tty) {
+        enum { WIDTH = 30 };
+        int fill = (int)((double)WIDTH * p->done / p->total);
+        char bar[WIDTH + 1];
+        for (int i = 0; i < WIDTH; i++)
+            bar[i] = i < fill ? '#' : '-';
+        bar[WIDTH] = '\0';
+        fprintf(stderr, "\r[%s] %3d%% %-10s %-10s %s elapsed, ETA %s   ", bar, 100 * p->done / p->total,
+                p->block_name, p->gamma >= 0 ? hr_gamma_get(p->gamma)->name : "", e1, e2);
+        if (p->done == p->total)
+            fputc('\n', stderr);
+        fflush(stderr);
+        return;
+    }
+    if (p->gamma < 0) {
+        if (p->entry)
+            fprintf(stderr, "lut measure: %s %.4f ms (%s elapsed)\n", p->block_name,
+                    hr_lut_entry_time(p->entry, pr->stat), e1);
+        return;
+    }
+    hr_block_info bi = hr_model_block(pr->m, p->block);
+    if (p->gamma != last_gamma(bi.existing))
+        return;
+    if (p->passes > 1)
+        fprintf(stderr, "lut measure: pass %d/%d block %d/%d %s done (%s elapsed, ETA %s)\n", p->pass + 1, p->passes,
+                p->block + 1, p->nblocks, p->block_name, e1, e2);
+    else
+        fprintf(stderr, "lut measure: block %d/%d %s done (%s elapsed, ETA %s)\n", p->block + 1, p->nblocks,
+                p->block_name, e1, e2);
+}
+
+/* Whole-model time the LUT predicts: stage 0 + every block at its deploy γ +
+ * the classifier. */
+static double predicted_ms(const hr_device_lut *lut, const hr_model *m, hr_lut_stat stat)
+{
+    double t = hr_lut_entry_time(&lut->stage0, stat) + hr_lut_entry_time(&lut->classifier, stat);
+    for (int i = 0; i < lut->nblocks; i++)
+        t += hr_lut_entry_time(&lut->blocks[i].e[hr_gamma_deploy(hr_model_block(m, i).live)], stat);
+    return t;
+}
+
+static int cmd_measure(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"role", required_argument, 0, 'R'},    {"model", required_argument, 0, 'm'},
+        {"weights", required_argument, 0, 'w'}, {"input-size", required_argument, 0, 's'},
+        {"threads", required_argument, 0, 't'}, {"warmup", required_argument, 0, 'W'},
+        {"repeat", required_argument, 0, 'r'},  {"passes", required_argument, 0, 'P'},
+        {"stat", required_argument, 0, 'S'},    {"seed", required_argument, 0, 'e'},
+        {"output", required_argument, 0, 'o'},  {"in-forward", no_argument, 0, 'F'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    const char *arch = NULL, *weights = NULL, *output = NULL, *role = NULL;
+    int64_t threads = 1, warmup = 10, repeat = 100, passes = 1, seed = 42;
+    hr_lut_stat stat = HR_LUT_STAT_MEDIAN;
+    hr_model_params mp = hr_model_params_default();
+    hr_ctx_params cp = hr_ctx_params_default();
+    hr_lut_measure_params lp = hr_lut_measure_params_default();
+    hr_error err = {0};
+    hr_ctx *ctx = NULL;
+    hr_model *m = NULL;
+    hr_tensor_map *map = NULL;
+    hr_device_lut *lut = NULL;
+    progress pr = {0};
+    char path[512];
+    int c, rc = 1;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'R': role = optarg; break;
+        case 'm': arch = optarg; break;
+        case 'w': weights = optarg; break;
+        case 'o': output = optarg; break;
+        case 'F': lp.in_forward = 1; break;
+        case 's':
+            if (!hr_cli_parse_i64("lut measure", "--input-size", optarg, 1, 65536, &mp.input_size))
+                return 2;
+            break;
+        case 't':
+            if (!hr_cli_parse_i64("lut measure", "--threads", optarg, 1, 1024, &threads))
+                return 2;
+            break;
+        case 'W':
+            if (!hr_cli_parse_i64("lut measure", "--warmup", optarg, 0, 1000000, &warmup))
+                return 2;
+            break;
+        case 'r':
+            if (!hr_cli_parse_i64("lut measure", "--repeat", optarg, 1, 1000000, &repeat))
+                return 2;
+            break;
+        case 'P':
+            if (!hr_cli_parse_i64("lut measure", "--passes", optarg, 1, 1000000, &passes))
+                return 2;
+            break;
+        case 'e':
+            if (!hr_cli_parse_i64("lut measure", "--seed", optarg, 0, INT64_MAX, &seed))
+                return 2;
+            break;
+        case 'S':
+            if (!parse_stat("lut measure", optarg, &stat))
+                return 2;
+            break;
+        case 'h': fputs(help, stdout); return 0;
+        default: fputs(help, stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        hr_cli_fail("lut measure", "unexpected argument '%s'", argv[optind]);
+        return 2;
+    }
+    if (!role || (strcmp(role, "server") && strcmp(role, "client"))) {
+        hr_cli_fail("lut measure", "--role server|client is required%s%s%s", role ? " (got '" : "", role ? role : "",
+                    role ? "')" : "");
+        return 2;
+    }
+    if (!arch) {
+        hr_cli_fail("lut measure", "--model is required (see `hyperrep models`)");
+        return 2;
+    }
+    if (passes > repeat) {
+        hr_cli_fail("lut measure", "--passes %lld is more than --repeat %lld", (long long)passes, (long long)repeat);
+        return 2;
+    }
+    lp.role = strcmp(role, "server") == 0 ? HR_DEVICE_SERVER : HR_DEVICE_CLIENT;
+    lp.warmup = (int)warmup;
+    lp.repeat = (int)repeat;
+    lp.passes = (int)passes;
+    if (!output) {
+        snprintf(path, sizeof path, "lut_%s.json", role);
+        output = path;
+    }
+    cp.threads = (int)threads;
+    cp.seed = (uint64_t)seed;
+    if (hr_ctx_create(&cp, &ctx, &err) || hr_model_create(ctx, arch, &mp, &m, &err))
+        goto fail;
+    if (weights) {
+        if (hr_cli_load_weights(weights, &map, &err) || hr_model_load(m, map, &err)) {
+            hr_error_prefix(&err, "%s", weights);
+            goto fail;
+        }
+        hr_tensor_map_destroy(map);
+        map = NULL;
+    } else if (hr_model_init_random(m, (uint64_t)seed, &err)) {
+        goto fail;
+    }
+    pr.tty = isatty(STDERR_FILENO);
+    pr.t0 = hr_cli_now_ms();
+    pr.stat = stat;
+    pr.m = m;
+    lp.progress = on_progress;
+    lp.progress_user = &pr;
+    if (hr_lut_measure(m, &lp, &lut, &err) || hr_device_lut_save(output, lut, &err))
+        goto fail;
+    {
+        char d[32];
+        fmt_duration((hr_cli_now_ms() - pr.t0) / 1e3, d, sizeof d);
+        printf("wrote %s: %s %s LUT, %d blocks, %lld thread%s, %s, %s, in %s\n", output, hr_model_arch(m)->name,
+               role, lut->nblocks, (long long)threads, threads == 1 ? "" : "s", lut->gpu_name,
+               lut->in_forward ? "timed inside whole forwards" : "each entry alone", d);
+        printf("predicted whole model (%s, deploy gamma): %.3f ms = stage0 %.3f + blocks %.3f + classifier %.3f\n",
+               hr_lut_stat_name(stat), predicted_ms(lut, m, stat), hr_lut_entry_time(&lut->stage0, stat),
+               predicted_ms(lut, m, stat) - hr_lut_entry_time(&lut->stage0, stat) -
+                   hr_lut_entry_time(&lut->classifier, stat),
+               hr_lut_entry_time(&lut->classifier, stat));
+    }
+    rc = 0;
+    goto out;
+fail:
+    hr_cli_fail("lut measure", "%s", err.msg);
+out:
+    hr_device_lut_destroy(lut);
+    hr_tensor_map_destroy(map);
+    hr_model_destroy(m);
+    hr_ctx_destroy(ctx);
+    return rc;
+}
+
+static int cmd_merge(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"server", required_argument, 0, 'S'},          {"client", required_argument, 0, 'C'},
+        {"bandwidth-mbit", required_argument, 0, 'B'},  {"latency-ms", required_argument, 0, 'L'},
+        {"per-message-ms", required_argument, 0, 'M'},  {"link", required_argument, 0, 'l'},
+        {"roofline-server", required_argument, 0, 'r'}, {"roofline-client", required_argument, 0, 'c'},
+        {"stat", required_argument, 0, 's'},            {"output", required_argument, 0, 'o'},
+        {"help", no_argument, 0, 'h'},                  {0, 0, 0, 0}};
+    const char *spath = NULL, *cpath = NULL, *link_path = NULL, *roof[HR_DEVICE_COUNT] = {NULL, NULL};
+    const char *output = "hardware_lut_complete.json";
+    double bw = -1, lat = -1, pm = 0;
+    hr_lut_merge_params mp = hr_lut_merge_params_default();
+    hr_device_lut *dev[HR_DEVICE_COUNT] = {NULL, NULL};
+    hr_roofline rl[HR_DEVICE_COUNT];
+    hr_link link;
+    hr_lut *lut = NULL;
+    hr_error err = {0};
+    int c, rc = 1;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'S': spath = optarg; break;
+        case 'C': cpath = optarg; break;
+        case 'l': link_path = optarg; break;
+        case 'r': roof[HR_DEVICE_SERVER] = optarg; break;
+        case 'c': roof[HR_DEVICE_CLIENT] = optarg; break;
+        case 'o': output = optarg; break;
+        case 'B':
+            if (!parse_double("lut merge", "--bandwidth-mbit", optarg, 1e-6, 1e9, &bw))
+                return 2;
+            break;
+        case 'L':
+            if (!parse_double("lut merge", "--latency-ms", optarg, 0, 1e7, &lat))
+                return 2;
+            break;
+        case 'M':
+            if (!parse_double("lut merge", "--per-message-ms", optarg, 0, 1e7, &pm))
+                return 2;
+            break;
+        case 's':
+            if (!parse_stat("lut merge", optarg, &mp.stat))
+                return 2;
+            break;
+        case 'h': fputs(help, stdout); return 0;
+        default: fputs(help, stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        hr_cli_fail("lut merge", "unexpected argument '%s'", argv[optind]);
+        return 2;
+    }
+    if (!spath || !cpath) {
+        hr_cli_fail("lut merge", "--server and --client are required");
+        return 2;
+    }
+    if ((bw >= 0) != (lat >= 0)) {
+        hr_cli_fail("lut merge", "--bandwidth-mbit and --latency-ms go together");
+        return 2;
+    }
+    if (bw >= 0 && link_path) {
+        hr_cli_fail("lut merge", "--link and --bandwidth-mbit/--latency-ms are exclusive");
+        return 2;
+    }
+    if (link_path) {
+        if (hr_link_load(link_path, &link, &err))
+            goto fail;
+        mp.link = &link;
+    } else if (bw >= 0) {
+        link = hr_link_default();
+        link.bandwidth_mbit_s = bw;
+        link.latency_ms = lat;
+        link.per_message_ms = pm;
+        link.source = HR_BW_MBIT;
+        mp.link = &link;
+    }
+    if (link_path && pm > 0)
+        link.per_message_ms = pm;
+    for (int d = 0; d < HR_DEVICE_COUNT; d++)
+        if (roof[d]) {
+            if (hr_roofline_load(roof[d], &rl[d], &err))
+                goto fail;
+            mp.roofline[d] = &rl[d];
+        }
+    if (hr_device_lut_load(spath, &dev[HR_DEVICE_SERVER], &err) ||
+        hr_device_lut_load(cpath, &dev[HR_DEVICE_CLIENT], &err) ||
+        hr_lut_merge(dev[HR_DEVICE_SERVER], dev[HR_DEVICE_CLIENT], &mp, &lut, &err) || hr_lut_save(output, lut, &err))
+        goto fail;
+    printf("wrote %s: %s, %d blocks, %s of each entry, link %.3f Mbit/s + %.3f ms (%s), knees %.2f / %.2f\n", output,
+           lut->model, lut->nblocks, hr_lut_stat_name(lut->stat), lut->link.bandwidth_mbit_s, lut->link.latency_ms,
+           hr_bandwidth_source_text(lut->link.source), lut->i_knee[HR_DEVICE_SERVER], lut->i_knee[HR_DEVICE_CLIENT]);
+    if (lut->note[0])
+        printf("note: %s\n", lut->note);
+    rc = 0;
+    goto out;
+fail:
+    hr_cli_fail("lut merge", "%s", err.msg);
+out:
+    hr_lut_destroy(lut);
+    hr_device_lut_destroy(dev[0]);
+    hr_device_lut_destroy(dev[1]);
+    return rc;
+}
+
+int hr_cmd_lut(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "measure") == 0)
+        return cmd_measure(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "merge") == 0)
+        return cmd_merge(argc - 1, argv + 1);
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(help, stdout);
+        return 0;
+    }
+    if (argc >= 2)
+        hr_cli_fail("lut", "unknown subcommand '%s' (measure or merge)", argv[1]);
+    fputs(help, stderr);
+    return 2;
+}
