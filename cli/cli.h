@@ -39,6 +39,13 @@ void hr_cli_fail(const char *cmd, const char *fmt, ...);
  * naming the flag and returns 0 on failure, 1 on success. */
 int hr_cli_parse_i64(const char *cmd, const char *flag, const char *s, int64_t lo, int64_t hi, int64_t *out);
 
+/* Reads a γ assignment file: out[i] = γ of block i of m, left untouched
+ * where the file is silent. Blocks must exist and values be 0..13 or γ
+ * names; validity against a block's live branches is the caller's (the
+ * model checks it when the γ is applied). Prints the error (file:line:column
+ * for malformed JSON) and returns 0 on failure, 1 on success. */
+int hr_cli_read_gamma_file(const char *cmd, const hr_model *m, const char *path, int *out);
+
 /* Monotonic clock in milliseconds. */
 double hr_cli_now_ms(void);
 

@@ -31,22 +31,6 @@ static const char *help =
     "  --max-samples N        use only N samples of each pool\n"
     "  -o FILE                JSON output\n";
 
-static json_t *gamma_object(json_t *root)
-{
-    json_t *o;
-    if ((o = json_object_get(root, "optimal_gamma")) && json_is_object(o))
-        return o;
-    if ((o = json_object_get(root, "gamma_config")) && json_is_object(o))
-        return o;
-    if ((o = json_object_get(root, "final_configuration")) && (o = json_object_get(o, "gamma_config")) &&
-        json_is_object(o))
-        return o;
-    if ((o = json_object_get(root, "stage2_throughput")) && (o = json_object_get(o, "optimal_gamma")) &&
-        json_is_object(o))
-        return o;
-    return root;
-}
-
 /* Applies γ from the file to its blocks, the deploy γ to the others. */
 static int apply_gammas(hr_model *m, const char *path)
 {
@@ -59,42 +43,8 @@ static int apply_gammas(hr_model *m, const char *path)
     }
     for (int i = 0; i < nb; i++)
         g[i] = -1;
-    if (path) {
-        json_error_t je;
-        json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je), *obj, *v;
-        const char *key;
-        if (!root) {
-            hr_cli_fail("eval", "%s:%d:%d: %s", path, je.line, je.column, je.text);
-            free(g);
-            return 0;
-        }
-        obj = gamma_object(root);
-        if (!json_is_object(obj)) {
-            hr_cli_fail("eval", "%s: expected a JSON object mapping blocks to gamma", path);
-            ok = 0;
-        }
-        json_object_foreach(obj, key, v) {
-            if (!ok)
-                break;
-            int b = hr_model_find_block(m, key), gg = -1;
-            if (b < 0) {
-                hr_cli_fail("eval", "%s: block '%s' does not exist in %s", path, key, hr_model_arch(m)->name);
-                ok = 0;
-                break;
-            }
-            if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) < HR_GAMMA_COUNT)
-                gg = (int)json_integer_value(v);
-            else if (json_is_string(v))
-                gg = hr_gamma_parse(json_string_value(v));
-            if (gg < 0) {
-                hr_cli_fail("eval", "%s: block '%s': gamma is not 0..13 or a gamma name", path, key);
-                ok = 0;
-                break;
-            }
-            g[b] = gg;
-        }
-        json_decref(root);
-    }
+    if (path)
+        ok = hr_cli_read_gamma_file("eval", m, path, g);
     if (ok && hr_model_apply_deploy(m, &err)) {
         hr_cli_fail("eval", "%s", err.msg);
         ok = 0;

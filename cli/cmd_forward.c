@@ -1,6 +1,5 @@
 /* hyperrep forward: run a model under a γ assignment on an .npy input. */
 #include <getopt.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,67 +25,6 @@ static const char *help =
     "                   forward_ms median=… min=… max=… n=N threads=T\n"
     "  --low-memory     keep only fused 3x3/1x1 weights (no transformed copies, no\n"
     "                   training-time branches): least memory, slower kernels\n";
-
-/* Finds the {block: γ} object in a parsed config file. */
-static json_t *find_gamma_object(json_t *root)
-{
-    json_t *o;
-    if ((o = json_object_get(root, "optimal_gamma")) && json_is_object(o))
-        return o;
-    if ((o = json_object_get(root, "gamma_config")) && json_is_object(o))
-        return o;
-    if ((o = json_object_get(root, "final_configuration")) && (o = json_object_get(o, "gamma_config")) &&
-        json_is_object(o))
-        return o;
-    if ((o = json_object_get(root, "stage2_throughput")) && (o = json_object_get(o, "optimal_gamma")) &&
-        json_is_object(o))
-        return o;
-    return root;
-}
-
-/* Reads a γ assignment: out[i] = γ of block i, -1 where the file is silent.
- * Validity against each block's live branches is checked when it is built. */
-static int read_gamma_file(hr_model *m, const char *path, int *out)
-{
-    json_error_t jerr;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr), *obj;
-    const char *key;
-    json_t *val;
-    int ok = 1;
-
-    if (!root) {
-        hr_cli_fail("forward", "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
-        return 0;
-    }
-    obj = find_gamma_object(root);
-    if (!json_is_object(obj)) {
-        hr_cli_fail("forward", "%s: expected a JSON object mapping blocks to gamma", path);
-        json_decref(root);
-        return 0;
-    }
-    json_object_foreach(obj, key, val) {
-        int b = hr_model_find_block(m, key), g = -1;
-        if (b < 0) {
-            hr_cli_fail("forward", "%s: block '%s' does not exist in %s", path, key, hr_model_arch(m)->name);
-            ok = 0;
-            break;
-        }
-        if (json_is_integer(val) && json_integer_value(val) >= 0 && json_integer_value(val) < HR_GAMMA_COUNT)
-            g = (int)json_integer_value(val);
-        else if (json_is_string(val))
-            g = hr_gamma_parse(json_string_value(val));
-        if (g < 0) {
-            char *s = json_dumps(val, JSON_ENCODE_ANY);
-            hr_cli_fail("forward", "%s: block '%s': gamma %s is not 0..13 or a gamma name", path, key, s ? s : "?");
-            free(s);
-            ok = 0;
-            break;
-        }
-        out[b] = g;
-    }
-    json_decref(root);
-    return ok;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -208,7 +146,7 @@ int hr_cmd_forward(int argc, char **argv)
         for (int i = 0; i < nb; i++)
             assign[i] = g;
     }
-    if (gamma_file && !read_gamma_file(m, gamma_file, assign))
+    if (gamma_file && !hr_cli_read_gamma_file("forward", m, gamma_file, assign))
         goto out;
     /* Forward never needs the training-time branches: build block by block,
      * holding at most one block's unfused weights. */
