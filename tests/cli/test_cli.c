@@ -15,31 +15,10 @@
 
 static char out_text[1 << 16], err_text[1 << 16];
 
-static void slurp(const char *path, char *buf, size_t size)
-{
-    FILE *f = fopen(path, "rb");
-    size_t n = 0;
-    buf[0] = '\0';
-    if (f) {
-        n = fread(buf, 1, size - 1, f);
-        fclose(f);
-    }
-    buf[n] = '\0';
-}
-
-/* Runs `hyperrep <args>` and returns its exit status; stdout and stderr land in
- * out_text and err_text. */
+/* Runs `hyperrep <args>`; stdout and stderr land in out_text and err_text. */
 static int run(const char *args)
 {
-    char cmd[4096], o[600], e[600];
-    const char *dir = hr_test_tmpdir();
-    snprintf(o, sizeof o, "%s/out", dir);
-    snprintf(e, sizeof e, "%s/err", dir);
-    snprintf(cmd, sizeof cmd, "%s %s >%s 2>%s", HR_CLI_PATH, args, o, e);
-    int st = system(cmd);
-    slurp(o, out_text, sizeof out_text);
-    slurp(e, err_text, sizeof err_text);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    return hr_test_run_cli(NULL, args, out_text, sizeof out_text, err_text, sizeof err_text);
 }
 
 #define EXPECT(args, code, stream, needle)                                                                      \

@@ -20,29 +20,10 @@
 
 static char out_text[1 << 16], err_text[1 << 16], g_dir[512];
 
-static void slurp(const char *path, char *buf, size_t size)
-{
-    FILE *f = fopen(path, "rb");
-    size_t n = 0;
-    buf[0] = '\0';
-    if (f) {
-        n = fread(buf, 1, size - 1, f);
-        fclose(f);
-    }
-    buf[n] = '\0';
-}
-
 /* Runs `hyperrep <args>` in the test directory. */
 static int run(const char *args)
 {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd %s && %s %s >out.txt 2>err.txt", g_dir, HR_CLI_PATH, args);
-    int st = system(cmd);
-    snprintf(cmd, sizeof cmd, "%s/out.txt", g_dir);
-    slurp(cmd, out_text, sizeof out_text);
-    snprintf(cmd, sizeof cmd, "%s/err.txt", g_dir);
-    slurp(cmd, err_text, sizeof err_text);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    return hr_test_run_cli(g_dir, args, out_text, sizeof out_text, err_text, sizeof err_text);
 }
 
 #define EXPECT(args, code, stream, needle)                                                                      \

@@ -15,30 +15,13 @@
 
 static char out_text[1 << 16], err_text[1 << 16], dir[512], lut_path[600], out_path[600];
 
-static void slurp(const char *path, char *buf, size_t size)
-{
-    FILE *f = fopen(path, "rb");
-    size_t n = 0;
-    buf[0] = '\0';
-    if (f) {
-        n = fread(buf, 1, size - 1, f);
-        fclose(f);
-    }
-    buf[n] = '\0';
-}
-
 /* Runs `hyperrep optimize <args>`; stdout and stderr land in out_text and
  * err_text. */
 static int run(const char *args)
 {
-    char cmd[8192], o[700], e[700];
-    snprintf(o, sizeof o, "%s/stdout", dir);
-    snprintf(e, sizeof e, "%s/stderr", dir);
-    snprintf(cmd, sizeof cmd, "%s optimize %s >%s 2>%s", HR_CLI_PATH, args, o, e);
-    int st = system(cmd);
-    slurp(o, out_text, sizeof out_text);
-    slurp(e, err_text, sizeof err_text);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "optimize %s", args);
+    return hr_test_run_cli(dir, cmd, out_text, sizeof out_text, err_text, sizeof err_text);
 }
 
 #define EXPECT(code, stream, needle, ...)                                                                        \

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "hr_test.h"
 
@@ -75,4 +76,30 @@ void hr_test_write_file(const char *path, const void *data, size_t size)
         print_error("cannot write %s\n", path);
         fail();
     }
+}
+
+void hr_test_read_file(const char *path, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "rb");
+    size_t n = 0;
+    if (f) {
+        n = fread(buf, 1, size - 1, f);
+        fclose(f);
+    }
+    buf[n] = '\0';
+}
+
+int hr_test_run_cli(const char *dir, const char *args, char *out, size_t out_size, char *err, size_t err_size)
+{
+    char cmd[8192], o[600], e[600];
+    int st;
+    if (!dir)
+        dir = hr_test_tmpdir();
+    snprintf(o, sizeof o, "%s/cli_stdout.txt", dir);
+    snprintf(e, sizeof e, "%s/cli_stderr.txt", dir);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s >'%s' 2>'%s'", dir, HR_CLI_PATH, args, o, e);
+    st = system(cmd);
+    hr_test_read_file(o, out, out_size);
+    hr_test_read_file(e, err, err_size);
+    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }

@@ -31,4 +31,14 @@ const char *hr_test_tmpdir(void);
 /* Writes bytes to path; fails the test on error. */
 void hr_test_write_file(const char *path, const void *data, size_t size);
 
+/* Reads up to size-1 bytes of path into buf, NUL-terminated (empty when the
+ * file cannot be opened). */
+void hr_test_read_file(const char *path, char *buf, size_t size);
+
+/* Runs `hyperrep <args>` (args already shell-quoted) in directory dir (NULL:
+ * a fresh temporary one), capturing stdout into out and stderr into err
+ * (NUL-terminated, truncated to their sizes). Returns the exit status, or 128
+ * when the process did not exit normally. */
+int hr_test_run_cli(const char *dir, const char *args, char *out, size_t out_size, char *err, size_t err_size);
+
 #endif
