@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "train_common.h"
+#include "hyperrep/plot.h"
 
 void hr_progress_start(hr_progress *p, const char *label)
 {
@@ -219,90 +220,23 @@ int hr_cli_mkdirs(const char *cmd, const char *path)
     return 1;
 }
 
-/* A growing text buffer for the .dat and .gp files. */
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    for (;;) {
-        size_t room = b->cap - b->n;
-        va_start(ap, fmt);
-        int k = b->p ? vsnprintf(b->p + b->n, room, fmt, ap) : -1;
-        va_end(ap);
-        if (k >= 0 && (size_t)k < room) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (k >= 0 && cap - b->n <= (size_t)k)
-            cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-}
-
 int hr_cli_heatmap(const char *cmd, const char *dir, const char *name, const char *title, const char *const *rows,
                    int nrows, const char *const *cols, int ncols, const double *values)
 {
-    sbuf d = {0}, g = {0};
-    char path[4096];
-    int ok;
-    sb_printf(&d, "# %s\n# rows: %d (", title, nrows);
-    for (int r = 0; r < nrows; r++)
-        sb_printf(&d, "%s%s", r ? " " : "", rows[r]);
-    sb_printf(&d, "), columns: %d\n", ncols);
-    for (int r = 0; r < nrows; r++) {
-        for (int c = 0; c < ncols; c++)
-            sb_printf(&d, "%s%.6g", c ? " " : "", values[r * ncols + c]);
-        sb_printf(&d, "\n");
-    }
-    sb_printf(&g, "# gnuplot script written by hyperrep: gnuplot %s.gp -> %s.png\n", name, name);
-    sb_printf(&g, "set terminal pngcairo size %d,%d font ',8'\nset output '%s.png'\n", 300 + 14 * ncols,
-              200 + 28 * nrows, name);
-    sb_printf(&g, "set title '%s'\nunset key\nset view map\nset palette defined (0 'white', 1 '#fdae61', 2 '#d7191c')\n",
-              title);
-    sb_printf(&g, "set xtics rotate by 90 right font ',6' (");
-    for (int c = 0; c < ncols; c++)
-        sb_printf(&g, "%s'%s' %d", c ? ", " : "", cols[c], c);
-    sb_printf(&g, ")\nset ytics (");
-    for (int r = 0; r < nrows; r++)
-        sb_printf(&g, "%s'%s' %d", r ? ", " : "", rows[r], r);
-    sb_printf(&g, ")\nset xrange [-0.5:%d.5]\nset yrange [%d.5:-0.5]\n", ncols - 1, nrows - 1);
-    sb_printf(&g, "plot '%s.dat' matrix with image\n", name);
-    if (d.oom || g.oom) {
-        free(d.p), free(g.p);
-        hr_cli_fail(cmd, "out of memory writing %s", name);
+    hr_plot_params pp = hr_plot_params_default();
+    hr_plot_heatmap_spec spec = {title, "branch (block.branch)", "domain", title, rows, nrows, cols, ncols, values, 0};
+    hr_error err = {0};
+    char hint[4400];
+    int rendered = 0;
+    pp.width = 300 + 16 * ncols < 800 ? 800 : 300 + 16 * ncols;
+    pp.height = 200 + 28 * nrows < 400 ? 400 : 200 + 28 * nrows;
+    if (hr_plot_heatmap(dir, name, &spec, &pp, &rendered, &err) != HR_OK) {
+        hr_cli_fail(cmd, "%s", err.msg);
         return 0;
     }
-    snprintf(path, sizeof path, "%s/%s.dat", dir, name);
-    ok = hr_cli_write_text(cmd, path, d.p, d.n);
-    snprintf(path, sizeof path, "%s/%s.gp", dir, name);
-    ok = ok && hr_cli_write_text(cmd, path, g.p, g.n);
-    free(d.p), free(g.p);
-    if (!ok)
-        return 0;
-    if (system("command -v gnuplot >/dev/null 2>&1") == 0) {
-        char cmdline[4400];
-        snprintf(cmdline, sizeof cmdline, "cd '%s' && gnuplot '%s.gp'", dir, name);
-        if (system(cmdline) != 0)
-            fprintf(stderr, "hyperrep %s: gnuplot failed on %s/%s.gp\n", cmd, dir, name);
-    } else {
-        fprintf(stderr, "hyperrep %s: gnuplot is not installed: wrote %s/%s.dat and %s.gp "
-                "(render with: cd %s && gnuplot %s.gp)\n", cmd, dir, name, name, dir, name);
-    }
+    if (!rendered)
+        fprintf(stderr, "hyperrep %s: gnuplot is not installed: wrote %s/%s.dat and %s.gp (%s)\n", cmd, dir, name, name,
+                hr_plot_render_hint(dir, name, hint, sizeof hint));
     return 1;
 }
 

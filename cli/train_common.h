@@ -52,7 +52,7 @@ int hr_cli_write_text(const char *cmd, const char *path, const char *text, size_
 /* Creates a directory (and its parents); 1 on success. */
 int hr_cli_mkdirs(const char *cmd, const char *path);
 
-/* Writes DIR/NAME.dat (matrix rows with a header comment), DIR/NAME.gp (a
+/* Through hr_plot_heatmap (include/hyperrep/plot.h): writes DIR/NAME.dat (matrix rows with a header comment), DIR/NAME.gp (a
  * gnuplot script drawing the heat map into NAME.png) and runs gnuplot when
  * it is installed; otherwise prints how to render it. Returns 1 on success. */
 int hr_cli_heatmap(const char *cmd, const char *dir, const char *name, const char *title, const char *const *rows,

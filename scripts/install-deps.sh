@@ -6,7 +6,7 @@
 set -eu
 
 BUILD="build-essential cmake pkg-config libopenblas-serial-dev libjansson-dev libzip-dev zlib1g-dev libpng-dev libjpeg-dev"
-TEST="libcmocka-dev"
+TEST="libcmocka-dev gnuplot-nox chromium"
 DATA="dataset-fashion-mnist"
 
 SUDO=""

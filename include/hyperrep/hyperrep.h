@@ -44,6 +44,7 @@
 #include "hyperrep/model.h"
 #include "hyperrep/ops.h"
 #include "hyperrep/optim.h"
+#include "hyperrep/plot.h"
 #include "hyperrep/tensor.h"
 #include "hyperrep/train.h"
 #include "hyperrep/weights.h"

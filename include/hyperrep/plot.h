@@ -1,0 +1,105 @@
+/* Figures (SPEC §9): every figure is a data file NAME.dat and a gnuplot
+ * script NAME.gp kept side by side in one directory, so that a user can
+ * restyle a figure for a paper and re-render it with `cd DIR && gnuplot
+ * NAME.gp`. When gnuplot is installed the script is also run through a pipe
+ * and draws NAME.png (pngcairo) and NAME.pdf (pdfcairo); without gnuplot the
+ * data and script are still written and the caller is told so (rendered = 0)
+ * and can print hr_plot_render_hint().
+ *
+ *   hr_plot_params pp = hr_plot_params_default();
+ *   hr_plot_buf d = {0}, s = {0};
+ *   hr_plot_bufprintf(&d, "1 2\n2 4\n");
+ *   hr_plot_bufprintf(&s, "set title 'y = 2x'\nplot 'line.dat' using 1:2 with lines\n");
+ *   int rendered;
+ *   hr_status st = hr_plot_figure("out", "line", &d, &s, &pp, &rendered, &err);
+ *   hr_plot_buf_free(&d), hr_plot_buf_free(&s);
+ */
+#ifndef HR_PLOT_H
+#define HR_PLOT_H
+
+#include <stddef.h>
+
+#include "hyperrep/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A growing, NUL-terminated text buffer. Zero-initialise; a failed
+ * allocation sets oom and later appends are ignored (checked once at use). */
+typedef struct hr_plot_buf {
+    char *p;
+    size_t n, cap;
+    int oom;
+} hr_plot_buf;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+void hr_plot_bufprintf(hr_plot_buf *b, const char *fmt, ...);
+/* Frees the buffer's storage and zeroes it; NULL is a no-op. */
+void hr_plot_buf_free(hr_plot_buf *b);
+
+typedef struct hr_plot_params {
+    const char *gnuplot;  /* program run through popen; default "gnuplot" */
+    int render;           /* 0: write data and script only; default 1 */
+    int png, pdf;         /* which outputs the pipe renders; default both */
+    int width, height;    /* PNG size in pixels; default 800 x 500 (the PDF is 5 x 3.125 in) */
+} hr_plot_params;
+
+hr_plot_params hr_plot_params_default(void);
+
+/* 1 when params->gnuplot runs (`gnuplot --version` succeeds), 0 otherwise. */
+int hr_plot_gnuplot_available(const hr_plot_params *params);
+
+/* "render with: cd DIR && gnuplot NAME.gp" into buf (always NUL-terminated). */
+const char *hr_plot_render_hint(const char *dir, const char *name, char *buf, size_t size);
+
+/* Writes DIR/NAME.dat (data, verbatim) and DIR/NAME.gp: a header that picks
+ * pngcairo and pdfcairo outputs named after the gnuplot variable `out`
+ * (default 'NAME'), then `body`, which must draw one figure with a single
+ * figure (it runs once per output format, after `reset`) and refer to its data as
+ * 'NAME.dat'. Both files are written atomically. Then, when params->render
+ * and gnuplot is available, runs the script through a pipe in DIR with out
+ * set to a temporary name and renames the outputs onto NAME.png/NAME.pdf, so
+ * a failed rendering never leaves a partial figure. *rendered (nullable) is
+ * 1 when the figures were drawn, 0 when gnuplot is missing or render is 0.
+ * dir and name may not contain quotes or newlines; name must be non-empty.
+ * Returns HR_OK, HR_ERR_INVALID_ARG (bad name, size outside 100..10000), HR_ERR_NOMEM (a buffer ran out
+ * of memory), HR_ERR_IO (a file could not be written, gnuplot failed or
+ * exited non-zero: the message names the script and the exit status). */
+hr_status hr_plot_figure(const char *dir, const char *name, const hr_plot_buf *data, const hr_plot_buf *body,
+                         const hr_plot_params *params, int *rendered, hr_error *err);
+
+/* A heat map: nrows x ncols values (row-major; NaN cells are drawn empty,
+ * e.g. invalid LUT entries), row and column labels, a title, axis labels
+ * and the colour-box label (with units). Written as NAME.dat (one row of
+ * the matrix per line, a comment header naming rows and columns) and
+ * NAME.gp, then rendered as hr_plot_figure. Statuses as hr_plot_figure;
+ * HR_ERR_INVALID_ARG when nrows or ncols < 1. */
+typedef struct hr_plot_heatmap_spec {
+    const char *title, *xlabel, *ylabel, *cblabel;
+    const char *const *rows;
+    int nrows;
+    const char *const *cols;
+    int ncols;
+    const double *values;
+    int log_scale; /* colour box on a log scale (values must be > 0) */
+} hr_plot_heatmap_spec;
+
+hr_status hr_plot_heatmap(const char *dir, const char *name, const hr_plot_heatmap_spec *spec,
+                          const hr_plot_params *params, int *rendered, hr_error *err);
+
+/* Base64 (RFC 4648, padded) of size bytes appended to out. HR_ERR_NOMEM on
+ * a failed allocation. */
+hr_status hr_plot_base64(const void *data, size_t size, hr_plot_buf *out, hr_error *err);
+
+/* Text for a gnuplot single-quoted string: ' is doubled, control characters
+ * become spaces; truncated to fit buf (always NUL-terminated). */
+const char *hr_plot_label(const char *text, char *buf, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
