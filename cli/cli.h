@@ -28,6 +28,8 @@ int hr_cmd_train_base(int argc, char **argv);
 int hr_cmd_train_hyper(int argc, char **argv);
 int hr_cmd_importance(int argc, char **argv);
 int hr_cmd_eval(int argc, char **argv);
+int hr_cmd_joint(int argc, char **argv);
+int hr_cmd_pipeline(int argc, char **argv);
 int hr_cmd_plot(int argc, char **argv);
 
 /* Prints "hyperrep <cmd>: <message>" to stderr. */

@@ -24,6 +24,8 @@ static const hr_cli_command commands[] = {
     {"train-hyper", hr_cmd_train_hyper, "code 1: train the hyper-weights alpha per domain, backbone frozen"},
     {"importance", hr_cmd_importance, "code 2: branch importance |alpha| / GFLOPs and rankings per domain"},
     {"eval", hr_cmd_eval, "top-1 accuracy of a model (alpha file, gamma file) on a domain's test or val part"},
+    {"joint", hr_cmd_joint, "step 3: progressive pruning under the accuracy constraint, then the split search"},
+    {"pipeline", hr_cmd_pipeline, "every step for every domain in pseudo mode from one command (--quick: <= 10 min)"},
     {"plot", hr_cmd_plot, "step 4: figures (gnuplot PNG + PDF, data + script beside each) and report.md / report.html"},
 };
 

@@ -5,7 +5,7 @@
 # installed too (e.g. python3-torch for the PyTorch comparisons in bench/).
 set -eu
 
-BUILD="build-essential cmake pkg-config libopenblas-serial-dev libjansson-dev libzip-dev zlib1g-dev libpng-dev libjpeg-dev"
+BUILD="build-essential cmake pkg-config libopenblas-serial-dev libjansson-dev libzip-dev zlib1g-dev libpng-dev libjpeg-dev libinih-dev"
 TEST="libcmocka-dev gnuplot-nox chromium"
 DATA="dataset-fashion-mnist"
 

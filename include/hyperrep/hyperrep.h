@@ -40,6 +40,7 @@
 #include "hyperrep/data.h"
 #include "hyperrep/error.h"
 #include "hyperrep/gamma.h"
+#include "hyperrep/joint.h"
 #include "hyperrep/lut.h"
 #include "hyperrep/model.h"
 #include "hyperrep/ops.h"

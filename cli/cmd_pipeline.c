@@ -1,0 +1,363 @@
+/* hyperrep pipeline: every step for the embedded default (Fashion-MNIST) in
+ * pseudo mode from one command — base model, code 1, code 2, step 1 (server
+ * and client LUTs measured here, the client emulated with fewer threads),
+ * step 2, step 3 for every domain, step 4 — each step a subcommand run in
+ * this process with the settings of an INI file (libinih) overridden by
+ * flags. Resumable: finished steps are reused, step 3 resumes from its
+ * checkpoints. */
+#include <getopt.h>
+#include <ini.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "train_common.h"
+
+static const char *help =
+    "usage: hyperrep pipeline [--quick] [--domains 0-9] [--config FILE] [--threads N] [--dry-run] [-o DIR]\n"
+    "\n"
+    "Runs every step for the embedded default (Fashion-MNIST, repvgg-fmnist) in pseudo\n"
+    "mode: base model (trained, or reused from DIR/base.safetensors), code 1\n"
+    "(train-hyper), code 2 (importance), step 1 (server LUT on --threads threads,\n"
+    "client LUT emulated on 1 thread, merged; the files' device fields name this\n"
+    "machine and DIR/pipeline_info.json says the client is emulated), step 2\n"
+    "(optimize --method all), step 3 (joint, progressive) for every domain, step 4\n"
+    "(plot). Finished steps are reused; step 3 resumes from its checkpoints.\n"
+    "\n"
+    "--quick reduces: 3000 samples per pool, base 2 epochs, code 1 one epoch,\n"
+    "step 3 2 rounds, pool 3, 1 epoch per candidate, 100 optimizer steps, LUT 5\n"
+    "repeats. Without it: all samples, base 10 epochs, and the original's settings\n"
+    "(10 rounds, pool 10, 3 epochs, threshold 2, 800 steps).\n"
+    "\n"
+    "--config FILE: INI holding defaults (configs/original.ini lists every key);\n"
+    "flags override it; an unknown key or a bad value is an error naming the file,\n"
+    "line and key. Sections and keys:\n"
+    "  [pipeline]  model, data, seed, threads, max_samples, domains\n"
+    "  [base]      epochs, batch\n"
+    "  [hyper]     epochs, batch, lr, momentum, l1\n"
+    "  [joint]     rounds, pool, epochs, threshold\n"
+    "  [optimizer] steps, lr, sigma, objective, head\n"
+    "  [lut]       warmup, repeat, client_threads, bandwidth_mbit, latency_ms,\n"
+    "              knee_server, knee_client\n"
+    "  [real]      port (recorded; real mode is not part of the pipeline)\n"
+    "(knee_server/knee_client and port are validated and recorded but not yet\n"
+    "passed on: the merge takes knees from roofline.json files.)\n"
+    "--dry-run prints every step's command line after reading the config.\n";
+
+typedef struct cfg {
+    char model[64], data[256], objective[16], head[16], domains[32];
+    long long seed, threads, max_samples, base_epochs, base_batch, hyper_epochs, hyper_batch, rounds, pool,
+        joint_epochs, steps, warmup, repeat, client_threads, port;
+    double hyper_lr, hyper_momentum, l1, threshold, opt_lr, sigma, bandwidth, latency, knee_server, knee_client;
+    const char *file;
+    char errkey[128];
+} cfg;
+
+static int parse_ll(const char *v, long long lo, long long hi, long long *out)
+{
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    if (end == v || *end || x < lo || x > hi)
+        return 0;
+    *out = x;
+    return 1;
+}
+
+static int parse_d(const char *v, double lo, double hi, double *out)
+{
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end || !(x >= lo && x <= hi))
+        return 0;
+    *out = x;
+    return 1;
+}
+
+static int copy_s(const char *v, char *dst, size_t size)
+{
+    if (!*v || strlen(v) >= size)
+        return 0;
+    memcpy(dst, v, strlen(v) + 1);
+    return 1;
+}
+
+/* inih handler: 1 when the key is known and its value valid. */
+static int on_key(void *user, const char *sec, const char *key, const char *val)
+{
+    cfg *c = user;
+    int ok = -1;
+#define IS(s, k) (strcmp(sec, s) == 0 && strcmp(key, k) == 0)
+    if (IS("pipeline", "model")) ok = copy_s(val, c->model, sizeof c->model);
+    else if (IS("pipeline", "data")) ok = copy_s(val, c->data, sizeof c->data);
+    else if (IS("pipeline", "seed")) ok = parse_ll(val, 0, INT64_MAX, &c->seed);
+    else if (IS("pipeline", "threads")) ok = parse_ll(val, 1, 1024, &c->threads);
+    else if (IS("pipeline", "max_samples")) ok = parse_ll(val, 0, INT64_MAX, &c->max_samples);
+    else if (IS("pipeline", "domains")) ok = copy_s(val, c->domains, sizeof c->domains);
+    else if (IS("base", "epochs")) ok = parse_ll(val, 1, 100000, &c->base_epochs);
+    else if (IS("base", "batch")) ok = parse_ll(val, 1, 65536, &c->base_batch);
+    else if (IS("hyper", "epochs")) ok = parse_ll(val, 1, 64, &c->hyper_epochs);
+    else if (IS("hyper", "batch")) ok = parse_ll(val, 1, 65536, &c->hyper_batch);
+    else if (IS("hyper", "lr")) ok = parse_d(val, 0, 100, &c->hyper_lr);
+    else if (IS("hyper", "momentum")) ok = parse_d(val, 0, 0.999999, &c->hyper_momentum);
+    else if (IS("hyper", "l1")) ok = parse_d(val, 0, 100, &c->l1);
+    else if (IS("joint", "rounds")) ok = parse_ll(val, 0, 100000, &c->rounds);
+    else if (IS("joint", "pool")) ok = parse_ll(val, 1, 100000, &c->pool);
+    else if (IS("joint", "epochs")) ok = parse_ll(val, 1, 64, &c->joint_epochs);
+    else if (IS("joint", "threshold")) ok = parse_d(val, 0, 100, &c->threshold);
+    else if (IS("optimizer", "steps")) ok = parse_ll(val, 0, 100000000, &c->steps);
+    else if (IS("optimizer", "lr")) ok = parse_d(val, 0, 100, &c->opt_lr);
+    else if (IS("optimizer", "sigma")) ok = parse_d(val, 0, 1e6, &c->sigma);
+    else if (IS("optimizer", "objective"))
+        ok = (!strcmp(val, "latency") || !strcmp(val, "cycle") || !strcmp(val, "eff")) &&
+             copy_s(val, c->objective, sizeof c->objective);
+    else if (IS("optimizer", "head"))
+        ok = (!strcmp(val, "client") || !strcmp(val, "server")) && copy_s(val, c->head, sizeof c->head);
+    else if (IS("lut", "warmup")) ok = parse_ll(val, 0, 1000000, &c->warmup);
+    else if (IS("lut", "repeat")) ok = parse_ll(val, 1, 1000000, &c->repeat);
+    else if (IS("lut", "client_threads")) ok = parse_ll(val, 1, 1024, &c->client_threads);
+    else if (IS("lut", "bandwidth_mbit")) ok = parse_d(val, 1e-6, 1e9, &c->bandwidth);
+    else if (IS("lut", "latency_ms")) ok = parse_d(val, 0, 1e6, &c->latency);
+    else if (IS("lut", "knee_server")) ok = parse_d(val, 0, 1e6, &c->knee_server);
+    else if (IS("lut", "knee_client")) ok = parse_d(val, 0, 1e6, &c->knee_client);
+    else if (IS("real", "port")) ok = parse_ll(val, 1, 65535, &c->port);
+#undef IS
+    if (ok != 1)
+        snprintf(c->errkey, sizeof c->errkey, "%s [%s] %s = '%.40s'", ok < 0 ? "unknown key" : "bad value", sec, key,
+                 val);
+    return ok == 1;
+}
+
+static void defaults(cfg *c, int quick)
+{
+    memset(c, 0, sizeof *c);
+    strcpy(c->model, "repvgg-fmnist");
+    strcpy(c->data, "fashion-mnist");
+    strcpy(c->objective, "latency");
+    strcpy(c->head, "client");
+    strcpy(c->domains, "0-9");
+    c->seed = 42, c->threads = 2, c->max_samples = quick ? 3000 : 0;
+    c->base_epochs = quick ? 2 : 10, c->base_batch = 64;
+    c->hyper_epochs = quick ? 1 : 3, c->hyper_batch = 32, c->hyper_lr = 0.01, c->hyper_momentum = 0.9, c->l1 = 0.001;
+    c->rounds = quick ? 2 : 10, c->pool = quick ? 3 : 10, c->joint_epochs = quick ? 1 : 3, c->threshold = 2;
+    c->steps = quick ? 100 : 800, c->opt_lr = 0.01, c->sigma = 5;
+    c->warmup = quick ? 1 : 10, c->repeat = quick ? 5 : 100, c->client_threads = 1;
+    c->bandwidth = 100, c->latency = 1, c->knee_server = 25.15, c->knee_client = 16.1, c->port = 6006;
+}
+
+static int dry_run;
+
+/* Runs one subcommand in-process with a NULL-terminated argument list
+ * (prints it only under --dry-run). */
+static int step(const char *label, int (*fn)(int, char **), char **argv)
+{
+    int argc = 0;
+    while (argv[argc])
+        argc++;
+    printf("== %s:", label);
+    for (int i = 0; i < argc; i++)
+        printf(" %s", argv[i]);
+    printf("\n");
+    fflush(stdout);
+    if (dry_run)
+        return 1;
+    int rc = fn(argc, argv);
+    fflush(stdout);
+    if (rc != 0)
+        hr_cli_fail("pipeline", "step '%s' failed (exit %d)", label, rc);
+    return rc == 0;
+}
+
+static int exists(const char *p)
+{
+    return access(p, R_OK) == 0;
+}
+
+int hr_cmd_pipeline(int argc, char **argv)
+{
+    static const struct option opts[] = {{"quick", no_argument, 0, 'q'},        {"domains", required_argument, 0, 'D'},
+                                         {"config", required_argument, 0, 'c'}, {"threads", required_argument, 0, 't'},
+                                         {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
+                                         {"dry-run", no_argument, 0, 'n'},      {0, 0, 0, 0}};
+    const char *config = NULL, *outdir = "results", *domains = NULL;
+    int quick = 0, c;
+    int64_t threads = 0;
+    cfg cf;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'q': quick = 1; break;
+        case 'n': dry_run = 1; break;
+        case 'D': domains = optarg; break;
+        case 'c': config = optarg; break;
+        case 'o': outdir = optarg; break;
+        case 't': if (!hr_cli_parse_i64("pipeline", "--threads", optarg, 1, 1024, &threads)) return 2; break;
+        case 'h': fputs(help, stdout); return 0;
+        default: fputs(help, stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        hr_cli_fail("pipeline", "unexpected argument '%s'", argv[optind]);
+        return 2;
+    }
+    defaults(&cf, quick);
+    if (config) {
+        cf.file = config;
+        int line = ini_parse(config, on_key, &cf);
+        if (line < 0) {
+            hr_cli_fail("pipeline", "%s: cannot read the config file", config);
+            return 1;
+        }
+        if (line > 0) {
+            hr_cli_fail("pipeline", "%s:%d: %s", config, line, cf.errkey[0] ? cf.errkey : "syntax error");
+            return 1;
+        }
+    }
+    if (threads)
+        cf.threads = threads;
+    if (domains && strlen(domains) < sizeof cf.domains)
+        strcpy(cf.domains, domains);
+    int dlo, dhi;
+    char tail;
+    if (sscanf(cf.domains, "%d-%d%c", &dlo, &dhi, &tail) != 2) {
+        if (sscanf(cf.domains, "%d%c", &dlo, &tail) != 1) {
+            hr_cli_fail("pipeline", "--domains must be K or A-B within 0-9, not '%s'", cf.domains);
+            return 2;
+        }
+        dhi = dlo;
+    }
+    if (dlo < 0 || dhi > 9 || dlo > dhi) {
+        hr_cli_fail("pipeline", "--domains must be K or A-B within 0-9, not '%s'", cf.domains);
+        return 2;
+    }
+    if (!dry_run && !hr_cli_mkdirs("pipeline", outdir))
+        return 1;
+
+    char base[1024], t1[1024], t1w[1100], t2[1024], ls[1024], lc[1024], lut[1024], opt[1024], jdir[1024];
+    char thr[16], cthr[16], ms[32], seed[32], be[16], bb[16], he[16], hb[16], hlr[32], hm[32], l1[32], rounds[16],
+        pool[16], je[16], thresh[32], steps[16], olr[32], wu[16], rep[16], bw[32], lat[32], dom[8], sig[32];
+    snprintf(base, sizeof base, "%s/base.safetensors", outdir);
+    snprintf(t1, sizeof t1, "%s/task1_trained_weights_%s", outdir, cf.model);
+    snprintf(t1w, sizeof t1w, "%s/trained_hyper_weights.json", t1);
+    snprintf(t2, sizeof t2, "%s/task2_importance_rankings_%s", outdir, cf.model);
+    snprintf(ls, sizeof ls, "%s/lut_server.json", outdir);
+    snprintf(lc, sizeof lc, "%s/lut_client.json", outdir);
+    snprintf(lut, sizeof lut, "%s/hardware_lut_complete.json", outdir);
+    snprintf(opt, sizeof opt, "%s/initial_throughput_config.json", outdir);
+    snprintf(jdir, sizeof jdir, "%s/joint_optimization", outdir);
+    snprintf(thr, sizeof thr, "%lld", cf.threads);
+    snprintf(cthr, sizeof cthr, "%lld", cf.client_threads);
+    snprintf(ms, sizeof ms, "%lld", cf.max_samples);
+    snprintf(seed, sizeof seed, "%lld", cf.seed);
+    snprintf(be, sizeof be, "%lld", cf.base_epochs);
+    snprintf(bb, sizeof bb, "%lld", cf.base_batch);
+    snprintf(he, sizeof he, "%lld", cf.hyper_epochs);
+    snprintf(hb, sizeof hb, "%lld", cf.hyper_batch);
+    snprintf(hlr, sizeof hlr, "%.15g", cf.hyper_lr);
+    snprintf(hm, sizeof hm, "%.15g", cf.hyper_momentum);
+    snprintf(l1, sizeof l1, "%.15g", cf.l1);
+    snprintf(rounds, sizeof rounds, "%lld", cf.rounds);
+    snprintf(pool, sizeof pool, "%lld", cf.pool);
+    snprintf(je, sizeof je, "%lld", cf.joint_epochs);
+    snprintf(thresh, sizeof thresh, "%.15g", cf.threshold);
+    snprintf(steps, sizeof steps, "%lld", cf.steps);
+    snprintf(olr, sizeof olr, "%.15g", cf.opt_lr);
+    snprintf(sig, sizeof sig, "%.15g", cf.sigma);
+    snprintf(wu, sizeof wu, "%lld", cf.warmup);
+    snprintf(rep, sizeof rep, "%lld", cf.repeat);
+    snprintf(bw, sizeof bw, "%.15g", cf.bandwidth);
+    snprintf(lat, sizeof lat, "%.15g", cf.latency);
+    /* --max-samples 0 means all: leave the flag out */
+    char *msf = cf.max_samples > 0 ? "--max-samples" : NULL;
+    double t0 = hr_cli_now_ms();
+
+    if (dry_run)
+        printf("dry run: the steps with their settings (nothing runs, nothing is written)\n");
+    if (!exists(base) || dry_run) {
+        char *a[] = {"train-base", "--model", cf.model, "--data", cf.data, "--epochs", be, "--batch", bb, "--threads",
+                     thr, "--seed", seed, "-o", base, msf, ms, NULL};
+        if (!step("base model", hr_cmd_train_base, a))
+            return 1;
+    } else {
+        printf("== base model: reusing %s\n", base);
+    }
+    if (!exists(t1w) || dry_run) {
+        char *a[] = {"train-hyper", "--model", cf.model, "--weights", base, "--data", cf.data, "--epochs", he, "--batch",
+                     hb, "--lr", hlr, "--momentum", hm, "--l1", l1, "--threads", thr, "--seed", seed, "-o", t1, msf,
+                     ms, NULL};
+        if (!step("code 1", hr_cmd_train_hyper, a))
+            return 1;
+    } else {
+        printf("== code 1: reusing %s\n", t1w);
+    }
+    {
+        char *a[] = {"importance", "--model", cf.model, "--alpha", t1w, "-o", t2, NULL};
+        if (!step("code 2", hr_cmd_importance, a))
+            return 1;
+    }
+    if (!exists(lut) || dry_run) {
+        char *s[] = {"lut", "measure", "--role", "server", "--model", cf.model, "--weights", base, "--threads", thr,
+                     "--warmup", wu, "--repeat", rep, "-o", ls, NULL};
+        char *cl[] = {"lut", "measure", "--role", "client", "--model", cf.model, "--weights", base, "--threads", cthr,
+                      "--warmup", wu, "--repeat", rep, "-o", lc, NULL};
+        char *mg[] = {"lut", "merge", "--server", ls, "--client", lc, "--bandwidth-mbit", bw, "--latency-ms", lat,
+                      "-o", lut, NULL};
+        if (!step("step 1 server LUT", hr_cmd_lut, s) || !step("step 1 client LUT (emulated)", hr_cmd_lut, cl) ||
+            !step("step 1 merge", hr_cmd_lut, mg))
+            return 1;
+    } else {
+        printf("== step 1: reusing %s\n", lut);
+    }
+    {
+        char *a[] = {"optimize", "--lut", lut, "--method", "all", "--steps", steps, "--lr", olr, "--sigma", sig,
+                     "--objective", cf.objective, "--head", cf.head, "--quiet", "-o", opt, NULL};
+        if (!step("step 2", hr_cmd_optimize, a))
+            return 1;
+    }
+    for (int k = dlo; k <= dhi; k++) {
+        snprintf(dom, sizeof dom, "%d", k);
+        char *a[] = {"joint", "--domain", dom, "--model", cf.model, "--weights", base, "--alpha", t1w, "--lut", lut,
+                     "--data", cf.data, "--rounds", rounds, "--pool", pool, "--epochs", je, "--threshold", thresh,
+                     "--batch", hb, "--lr", hlr, "--momentum", hm, "--l1", l1, "--seed", seed, "--threads", thr,
+                     "--steps", steps, "--objective", cf.objective, "--head", cf.head, "-o", jdir, msf, ms, NULL};
+        if (!step("step 3", hr_cmd_joint, a))
+            return 1;
+    }
+    {
+        char odir[1024];
+        snprintf(odir, sizeof odir, "%s", outdir);
+        char *a[] = {"plot", "--results", odir, NULL};
+        if (!step("step 4", hr_cmd_plot, a))
+            return 1;
+    }
+    {
+        char ts[32], path[1100];
+        if (dry_run)
+            return 0;
+        snprintf(path, sizeof path, "%s/pipeline_info.json", outdir);
+        json_t *info = json_pack(
+            "{s:s, s:s, s:b, s:s?, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:{s:I, s:I}, s:{s:I, s:f, s:f}, "
+            "s:{s:I, s:I, s:I, s:f}, s:{s:I, s:f}, s:{s:I, s:I, s:I, s:f, s:f}, s:s, s:f}",
+            "command", "pipeline", "timestamp", hr_cli_timestamp(ts, sizeof ts), "quick", quick, "config", config,
+            "model", cf.model, "data", cf.data, "seed", (json_int_t)cf.seed, "threads", (json_int_t)cf.threads,
+            "max_samples", (json_int_t)cf.max_samples, "domains", cf.domains, "orientation",
+            strcmp(cf.head, "client") == 0 ? "head = client (stage 0 and the first blocks on the client)"
+                                           : "head = server",
+            "base", "epochs", (json_int_t)cf.base_epochs, "batch", (json_int_t)cf.base_batch, "hyper", "epochs",
+            (json_int_t)cf.hyper_epochs, "lr", cf.hyper_lr, "l1", cf.l1, "joint", "rounds", (json_int_t)cf.rounds,
+            "pool", (json_int_t)cf.pool, "epochs", (json_int_t)cf.joint_epochs, "threshold", cf.threshold,
+            "optimizer", "steps", (json_int_t)cf.steps, "lr", cf.opt_lr, "lut", "warmup", (json_int_t)cf.warmup,
+            "repeat", (json_int_t)cf.repeat, "client_threads", (json_int_t)cf.client_threads, "bandwidth_mbit",
+            cf.bandwidth, "latency_ms", cf.latency, "client",
+            "emulated: measured on this machine with client_threads threads (no slowdown factor)", "wall_s",
+            (hr_cli_now_ms() - t0) / 1000.0);
+        int ok = info && hr_cli_write_json("pipeline", path, info);
+        json_decref(info);
+        if (!ok)
+            return 1;
+        printf("pipeline done in %.1f s; outputs in %s/\n", (hr_cli_now_ms() - t0) / 1000.0, outdir);
+    }
+    return 0;
+}

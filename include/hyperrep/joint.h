@@ -1,0 +1,226 @@
+/* Step 3 (joint): progressive pruning under the accuracy constraint, then the
+ * split search with the exact mask of the pruned set (SPEC §6.2, §6.3, §7).
+ *
+ * Stage 1, progressive pruning (the original's current step 3):
+ *   - the candidate pool holds the `pool` least important live branches of
+ *     the code-2 ranking (importance = |α| / (branch FLOPs / 1e9), ascending,
+ *     ties in network order dense, identity, 1x1), computed once from the
+ *     starting α;
+ *   - each round, every candidate that is not its block's last live branch is
+ *     tested: copy the current α, prune the candidate, retrain α (code 1's
+ *     trainer: backbone frozen, CE + l1·Σ|α|, SGD with momentum) for `epochs`
+ *     epochs, evaluating after each; its score is its best epoch's
+ *     validation accuracy, and that epoch's α is kept;
+ *   - the best candidate wins (ties: first in pool order). best_so_far =
+ *     max(initial, every applied round) on validation; when best_so_far −
+ *     winner > threshold the run stops without applying it. Otherwise the
+ *     winner's α is applied, it leaves the pool and the pool is refilled with
+ *     the next ranked branch that is neither pruned nor pooled;
+ *   - at most `rounds` rounds; every round is recorded.
+ * Selection uses the domain's validation part; reported accuracies come from
+ * its test part.
+ *
+ * Determinism: every candidate's training stream is seeded from (seed,
+ * domain, round, candidate branch), momentum starts at zero, and a candidate
+ * runs on its own one-thread context with its own copy of the model; the
+ * trainer is bit-identical for any thread count. So the result does not
+ * depend on how many candidates run at once (params.workers), and a run
+ * resumed from a checkpoint ends bit-identical to an uninterrupted one: the
+ * checkpoint (written atomically after every round) holds the whole state,
+ * α as exact decimal images of the floats.
+ *
+ * Stage 2: hr_joint_stage2 runs the grid search (6.2) and the exact solver
+ * (6.3) on a merged LUT with the live-branch masks of the pruned model. */
+#ifndef HYPERREP_JOINT_H
+#define HYPERREP_JOINT_H
+
+#include <stdint.h>
+
+#include "hyperrep/data.h"
+#include "hyperrep/error.h"
+#include "hyperrep/model.h"
+#include "hyperrep/optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HR_JOINT_MAX_EPOCHS 64
+
+/* Progress lines ("round 2: candidate stage1.0.hyper_1x1 …"); may be NULL. */
+typedef void (*hr_joint_log_fn)(void *user, const char *line);
+
+typedef struct hr_joint_params {
+    int rounds;            /* at most this many rounds: 10 */
+    int pool;              /* candidate pool size: 10 */
+    int epochs;            /* α epochs per candidate: 3 (1..HR_JOINT_MAX_EPOCHS) */
+    double threshold;      /* percentage points below best_so_far that stop the run: 2 */
+    int64_t batch;         /* 32 */
+    double lr;             /* 0.01 */
+    double momentum;       /* 0.9 */
+    double l1;             /* 0.001 */
+    uint64_t seed;         /* candidate streams: 42 */
+    int workers;           /* candidates trained at once; 0: the model context's thread count */
+    const char *checkpoint;  /* state file written after every round and resumed from; NULL: none */
+    const char *fingerprint; /* settings text kept in the checkpoint; a different one refuses to
+                                resume (HR_ERR_INVALID_ARG). NULL: "" */
+    int stop_after;        /* end this call after this many new rounds (tests, interruption); 0: no */
+    hr_joint_log_fn log;
+    void *log_user;
+} hr_joint_params;
+
+hr_joint_params hr_joint_params_default(void);
+
+/* One candidate tested in a round. */
+typedef struct hr_joint_candidate {
+    char name[64];         /* "stage2.3.hyper_1x1" */
+    int block;
+    hr_branch branch;
+    int skipped;           /* 1: its block's last live branch, not tested */
+    int epochs;
+    double val[HR_JOINT_MAX_EPOCHS], test[HR_JOINT_MAX_EPOCHS], loss[HR_JOINT_MAX_EPOCHS];
+    int best_epoch;        /* 1-based; 0 when skipped */
+    double best_val, best_test;
+} hr_joint_candidate;
+
+typedef struct hr_joint_round {
+    int round;             /* 1-based */
+    int ncand;
+    hr_joint_candidate *cand; /* owned, pool order */
+    int winner;            /* index into cand, -1 when none could be tested */
+    int applied;           /* 1 when the winner was pruned */
+    double val_acc, test_acc;   /* the winner's (validation: its score) */
+    double best_so_far;    /* after this round */
+    int num_pruned;        /* pruned by this run after this round */
+    double remaining_gflops; /* code-2 FLOPs of the live branches, per image */
+    double flops_reduction_pct; /* code-2 FLOPs of the pruned branches over the starting live ones */
+} hr_joint_round;
+
+typedef struct hr_joint_result {
+    int nblocks;
+    float *alpha_initial;  /* [nblocks·3] by HR_BRANCH_*, owned */
+    float *alpha;          /* final α, same layout, owned */
+    double initial_val, initial_test;
+    double final_val, final_test; /* the last applied round's, else the initial */
+    double best_so_far;
+    double initial_gflops, final_gflops; /* code-2 FLOPs of the live branches */
+    int npruned;
+    int *pruned_block;     /* [npruned], owned, in pruning order */
+    hr_branch *pruned_branch;
+    int nrounds;
+    hr_joint_round *rounds; /* owned */
+    int complete;          /* 1: stopped by a rule; 0: stop_after ended this call first */
+    int resumed_rounds;    /* rounds read from the checkpoint */
+    char stop_reason[128];
+} hr_joint_result;
+
+void hr_joint_result_init(hr_joint_result *r);
+/* Frees the owned arrays and re-initialises r; NULL is a no-op. */
+void hr_joint_result_deinit(hr_joint_result *r);
+
+/* Code-2 FLOPs of one branch per image (SPEC §7): dense 2·Cin·Cout·9·H·W/g,
+ * 1x1 2·Cin·Cout·H·W/g, identity 4·C·H·W; 0 for a branch the block lacks. */
+double hr_joint_branch_flops(const hr_model *model, int block, hr_branch branch);
+
+/* Live branches (α ≠ 0) ranked by importance ascending; entries are
+ * block·3 + branch. *n receives the count (at most 3·N). HR_ERR_NOMEM. */
+hr_status hr_joint_rank(const hr_model *model, int **ranking, int *n, hr_error *err);
+
+/* Stage 1 on domain `domain` of data. model holds training-time weights and
+ * the starting α (code 1's); it is not modified (candidates train copies).
+ * out is filled (init'd by the caller). Errors: HR_ERR_INVALID_ARG (bad
+ * params, domain out of range, a checkpoint made with other settings or from
+ * another starting α), HR_ERR_FORMAT (an unreadable checkpoint), the
+ * trainer's and data's errors, HR_ERR_IO, HR_ERR_NOMEM. */
+hr_status hr_joint_progressive(hr_model *model, const hr_data *data, int domain, const hr_joint_params *params,
+                               hr_joint_result *out, hr_error *err);
+
+/* Stage 2 of a pruned result: live masks from res->alpha, then the grid
+ * search over [oparams.min_split, max_split] and the exact solver. grid and
+ * exact are init'd by the caller; *problem receives the problem (caller
+ * destroys it) for the report. Errors as hr_optim_problem_create /
+ * hr_optim_grid; HR_ERR_INVALID_ARG when the LUT's block count differs from
+ * the result's. */
+hr_status hr_joint_stage2(const hr_lut *lut, const hr_joint_result *res, const hr_optim_params *oparams,
+                          hr_optim_problem **problem, hr_optim_result *grid, hr_optim_result *exact,
+                          hr_error *err);
+
+/* ---- goal programming (SPEC §6.4) ---- */
+
+#define HR_GOAL_MAX_ITER 64
+
+typedef struct hr_goal_params {
+    int alternations;      /* phase A + phase B pairs at most: 5 (1..HR_GOAL_MAX_ITER) */
+    int steps;             /* Adam steps of each phase B: 400 */
+    double lr;             /* Adam rate of θ, λ and ξ_A: 0.01 */
+    double kappa, mu, epsilon, omega; /* 100, 1, 2 (points), 0.5 */
+    double beta_r, lambda_i, rho;     /* roofline penalty: 0.01, 0.05, 0.1 */
+    int weighted_l1;       /* 1 (ours): phase A's L1 weights each |α| by its branch's share of the
+                              block's LUT time on its current side; 0 reproduces the paper */
+} hr_goal_params;
+
+hr_goal_params hr_goal_params_default(void);
+
+typedef struct hr_goal_iter {
+    int iteration;         /* 1-based */
+    double val_acc, test_acc; /* after phase A */
+    double xi, lambda;     /* after phase B */
+    double j, t_eff, t_lat, t_cyc; /* the loss and its time terms after phase B (ms) */
+} hr_goal_iter;
+
+typedef struct hr_goal_result {
+    int niter;
+    hr_goal_iter iter[HR_GOAL_MAX_ITER];
+    double xi, lambda;
+    hr_optim_result config; /* γ = argmax θ under the exact mask, placement = round(λ); LUT-evaluated */
+    char stop_reason[128];
+} hr_goal_result;
+
+/* Goal programming on domain `domain`: alternates (A) α training with the
+ * trainer settings of jp (epochs, batch, lr, momentum, l1, seed; the
+ * pruning fields are unused) and (B) gp->steps Adam steps on θ, λ, ξ_A
+ * (λ starts from op->lambda0 clamped to 0..N, or N / N/2 for lambda_init N
+ * / MID), until A >= A_ref − ε − 0.5 and ξ_A < 0.1. A and A_ref are
+ * validation accuracies. The trained α are written into model (its applied
+ * γ are dropped). s1 receives the α before/after and the accuracies (no
+ * rounds); out the history and the final configuration; *problem the
+ * problem it was evaluated on (caller destroys). s1 and out are init'd by
+ * the caller. Errors: HR_ERR_INVALID_ARG (a LUT for another block count,
+ * bad settings), the problem's, trainer's and data's errors, HR_ERR_NOMEM. */
+hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const hr_lut *lut,
+                        const hr_joint_params *jp, const hr_optim_params *op, const hr_goal_params *gp,
+                        hr_joint_result *s1, hr_goal_result *out, hr_optim_problem **problem, hr_error *err);
+
+/* Everything the joint output file records besides the results. */
+typedef struct hr_joint_report {
+    const hr_model *model;       /* names of blocks and branches */
+    const hr_joint_result *stage1;
+    const hr_optim_problem *problem;     /* NULL when stage 2 was not run */
+    const hr_optim_result *grid, *exact; /* NULL when not run */
+    int domain;
+    const char *mode;            /* "pseudo" */
+    const char *method;          /* "progressive" */
+    const char *lut_file;
+    const char *settings_json;   /* a JSON object of settings recorded as metadata.settings; NULL */
+    const hr_goal_result *goal;  /* goal programming: its configuration is the final one; NULL */
+} hr_joint_report;
+
+/* results/joint_optimization/domain_<k>_joint.json (SPEC §7), atomically:
+ * the original's fields (metadata, stage1_accuracy, stage2_throughput,
+ * final_configuration) plus pruning_history (every round and candidate),
+ * stage2_throughput.results {grid, exact} and exact_optimum. The original's
+ * pruning_rounds [{round, num_pruned, acc}] start with round 0 (initial).
+ * Accuracies in the original's fields are test accuracies (percent).
+ * HR_ERR_IO, HR_ERR_NOMEM, HR_ERR_INVALID_ARG. */
+hr_status hr_joint_report_save(const char *path, const hr_joint_report *rep, hr_error *err);
+
+/* The final α as safetensors: one F32 tensor [1] per existing branch named
+ * "stage1.0.hyper_dense" (0 for pruned branches), metadata domain and
+ * source. HR_ERR_IO, HR_ERR_NOMEM. */
+hr_status hr_joint_save_alpha(const char *path, const hr_model *model, const hr_joint_result *res, int domain,
+                              hr_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

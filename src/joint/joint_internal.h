@@ -1,0 +1,50 @@
+/* Private pieces of src/joint/. */
+#ifndef HR_JOINT_INTERNAL_H
+#define HR_JOINT_INTERNAL_H
+
+#include <stdint.h>
+
+#include "hyperrep/joint.h"
+#include "optim/optim_internal.h"
+
+/* Seed of a candidate's training stream from (seed, domain, round,
+ * candidate branch block·3 + branch). */
+uint64_t hr__joint_seed(uint64_t seed, int domain, int round, int cand);
+
+/* Writes the whole stage-1 state atomically (JSON, reals with 17 significant
+ * digits so every float and double reads back bit-identical). */
+hr_status hr__joint_checkpoint_save(const char *path, const char *fingerprint, int domain, const int *ranking,
+                                    int nrank, const hr_joint_result *r, const int *pool, int npool, int next,
+                                    hr_error *err);
+
+/* Reads a checkpoint into r (whose arrays are allocated for r->nblocks and
+ * max_rounds rounds), pool (capacity pool_cap), *npool and *next. A missing
+ * file leaves *resumed = 0 and returns HR_OK. HR_ERR_INVALID_ARG when its
+ * fingerprint, domain, starting α or ranking differ from this run's;
+ * HR_ERR_FORMAT (naming the file and field) when it is malformed;
+ * HR_ERR_NOMEM. */
+hr_status hr__joint_checkpoint_load(const char *path, const char *fingerprint, int domain, const int *ranking,
+                                    int nrank, hr_joint_result *r, int max_rounds, int *pool, int *npool,
+                                    int pool_cap, int *next, int *resumed, hr_error *err);
+
+/* ---- goal programming kernel (goal.c) ---- */
+
+typedef struct hr__goal {
+    hr__gd g;                  /* per-entry times, FLOPs, bytes, link, scratch */
+    hr_goal_params gp;
+    double knee[2];            /* head, tail: I_knee (FLOP/byte) */
+    double flop_ms[2], byte_ms[2]; /* 1000 / Π_peak, 1000 / β_peak per side */
+} hr__goal;
+
+typedef struct hr__goal_terms {
+    double j, t_eff, t_lat, t_cyc, t_head, t_link, t_tail;
+} hr__goal_terms;
+
+hr_status hr__goal_init(hr__goal *G, const hr_optim_problem *p, const hr_goal_params *gp, hr_error *err);
+void hr__goal_deinit(hr__goal *G);
+/* J at x = [θ (g.total entries), λ, ξ_A] for accuracy acc and reference
+ * acc_ref (percent); fills terms when non-NULL and the analytic gradient
+ * (g.total + 2 entries) when grad is non-NULL. */
+double hr__goal_loss(hr__goal *G, const double *x, double acc, double acc_ref, hr__goal_terms *terms, double *grad);
+
+#endif

@@ -1,0 +1,304 @@
+/* Stage 2 of step 3 and the joint output files (SPEC §6.2, §6.3, §7). */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hyperrep/joint.h"
+#include "hyperrep/weights.h"
+
+hr_status hr_joint_stage2(const hr_lut *lut, const hr_joint_result *res, const hr_optim_params *oparams,
+                          hr_optim_problem **problem, hr_optim_result *grid, hr_optim_result *exact, hr_error *err)
+{
+    hr_status st;
+    unsigned *live;
+    *problem = NULL;
+    if (!lut || !res || !res->alpha || lut->nblocks != res->nblocks)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "joint: the LUT has %d blocks, the model %d",
+                            lut ? lut->nblocks : 0, res ? res->nblocks : 0);
+    live = malloc(sizeof *live * (size_t)lut->nblocks);
+    if (!live)
+        return hr_error_set(err, HR_ERR_NOMEM, "joint: out of memory");
+    if ((st = hr_optim_existing_branches(lut, live, err)))
+        goto done;
+    for (int k = 0; k < lut->nblocks; k++) {
+        unsigned m = 0;
+        for (int br = 0; br < HR_BRANCH_COUNT; br++)
+            if (res->alpha[k * 3 + br] != 0.0f)
+                m |= 1u << br;
+        live[k] &= m;
+    }
+    if ((st = hr_optim_problem_create(lut, live, oparams, problem, err)) || (st = hr_optim_grid(*problem, grid, err)) ||
+        (st = hr_optim_exact(*problem, exact, err))) {
+        hr_optim_problem_destroy(*problem);
+        *problem = NULL;
+    }
+done:
+    free(live);
+    return st;
+}
+
+static void put(json_t *o, const char *key, json_t *v, int *ok)
+{
+    if (!v || json_object_set_new(o, key, v))
+        *ok = 0;
+}
+
+/* Copies key from src into dst when present. */
+static void copy(json_t *dst, const char *key, json_t *src, int *ok)
+{
+    json_t *v = json_object_get(src, key);
+    if (v && json_object_set(dst, key, v))
+        *ok = 0;
+}
+
+static json_t *round_json(const hr_model *m, const hr_joint_round *r)
+{
+    json_t *o = json_object(), *cs = json_array();
+    int ok = o && cs;
+    put(o, "round", json_integer(r->round), &ok);
+    put(o, "winner", r->winner >= 0 ? json_string(r->cand[r->winner].name) : json_null(), &ok);
+    put(o, "applied", json_boolean(r->applied), &ok);
+    put(o, "val_acc", json_real(r->val_acc), &ok);
+    put(o, "test_acc", json_real(r->test_acc), &ok);
+    put(o, "best_so_far_val", json_real(r->best_so_far), &ok);
+    put(o, "num_pruned", json_integer(r->num_pruned), &ok);
+    put(o, "remaining_gflops", json_real(r->remaining_gflops), &ok);
+    put(o, "flops_reduction_pct", json_real(r->flops_reduction_pct), &ok);
+    for (int i = 0; ok && i < r->ncand; i++) {
+        const hr_joint_candidate *c = &r->cand[i];
+        json_t *co = json_object(), *va = json_array(), *te = json_array(), *lo = json_array();
+        ok = co && va && te && lo;
+        for (int e = 0; ok && e < c->epochs; e++)
+            ok = !json_array_append_new(va, json_real(c->val[e])) && !json_array_append_new(te, json_real(c->test[e])) &&
+                 !json_array_append_new(lo, json_real(c->loss[e]));
+        put(co, "name", json_string(c->name), &ok);
+        put(co, "skipped", json_boolean(c->skipped), &ok);
+        if (c->skipped)
+            put(co, "reason", json_string("last live branch of its block"), &ok);
+        put(co, "val_acc", va, &ok);
+        put(co, "test_acc", te, &ok);
+        put(co, "train_loss", lo, &ok);
+        put(co, "best_epoch", json_integer(c->best_epoch), &ok);
+        if (!c->skipped) {
+            put(co, "best_val_acc", json_real(c->best_val), &ok);
+            put(co, "best_test_acc", json_real(c->best_test), &ok);
+        }
+        if (!co || json_array_append_new(cs, co))
+            ok = 0;
+    }
+    (void)m;
+    put(o, "candidates", cs, &ok);
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *gamma_obj(const hr_model *m, const int *g, int n)
+{
+    json_t *o = json_object();
+    for (int k = 0; o && k < n; k++)
+        if (json_object_set_new(o, hr_model_block(m, k).name, json_integer(g[k]))) {
+            json_decref(o);
+            return NULL;
+        }
+    return o;
+}
+
+hr_status hr_joint_report_save(const char *path, const hr_joint_report *rep, hr_error *err)
+{
+    if (!path || !rep || !rep->model || !rep->stage1)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "joint report: model and stage 1 result are required");
+    const hr_joint_result *s1 = rep->stage1;
+    const hr_model *m = rep->model;
+    json_t *root = json_object(), *meta = json_object(), *st1 = json_object(), *pw = json_array(),
+           *pr = json_array(), *hist = json_array(), *st2 = NULL, *fin = json_object(), *odoc = NULL;
+    int ok = root && meta && st1 && pw && pr && hist && fin;
+    char ts[64], name[96];
+    hr_status st = HR_OK;
+    time_t now = time(NULL);
+    struct tm tmv;
+    gmtime_r(&now, &tmv);
+    strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", &tmv);
+
+    put(meta, "step", json_string("step_3_joint"), &ok);
+    put(meta, "description", json_string("Joint accuracy and throughput optimization"), &ok);
+    put(meta, "domain_id", json_integer(rep->domain), &ok);
+    put(meta, "mode", json_string(rep->mode ? rep->mode : "pseudo"), &ok);
+    put(meta, "method", json_string(rep->method ? rep->method : "progressive"), &ok);
+    put(meta, "model", json_string(hr_model_arch(m)->name), &ok);
+    if (rep->problem)
+        put(meta, "head", json_string(hr_device_name(hr_optim_problem_params(rep->problem)->head)), &ok);
+    put(meta, "timestamp", json_string(ts), &ok);
+    put(meta, "tool", json_string("hyperrep"), &ok);
+    if (rep->lut_file)
+        put(meta, "lut_file", json_string(rep->lut_file), &ok);
+    put(meta, "accuracy", json_string("percent on the domain's test part; selection on its validation part"), &ok);
+    if (rep->settings_json) {
+        json_error_t je;
+        json_t *sj = json_loads(rep->settings_json, 0, &je);
+        if (!sj) {
+            st = hr_error_set(err, HR_ERR_INVALID_ARG, "joint report: settings are not JSON: %s", je.text);
+            goto fail;
+        }
+        put(meta, "settings", sj, &ok);
+    }
+
+    put(st1, "initial_accuracy", json_real(s1->initial_test), &ok);
+    put(st1, "final_accuracy", json_real(s1->final_test), &ok);
+    put(st1, "initial_val_accuracy", json_real(s1->initial_val), &ok);
+    put(st1, "final_val_accuracy", json_real(s1->final_val), &ok);
+    for (int i = 0; ok && i < s1->npruned; i++) {
+        snprintf(name, sizeof name, "%s.hyper_%s", hr_model_block(m, s1->pruned_block[i]).name,
+                 hr_branch_name(s1->pruned_branch[i]));
+        ok = !json_array_append_new(pw, json_string(name));
+    }
+    put(st1, "pruned_weights", pw, &ok);
+    pw = NULL;
+    if (ok)
+        ok = !json_array_append_new(pr, json_pack("{s:i, s:i, s:f}", "round", 0, "num_pruned", 0, "acc",
+                                                  s1->initial_test));
+    for (int i = 0; ok && i < s1->nrounds; i++) {
+        const hr_joint_round *r = &s1->rounds[i];
+        if (r->applied)
+            ok = !json_array_append_new(pr, json_pack("{s:i, s:i, s:f, s:f, s:f}", "round", r->round, "num_pruned",
+                                                      r->num_pruned, "acc", r->test_acc, "remaining_gflops",
+                                                      r->remaining_gflops, "flops_reduction_pct",
+                                                      r->flops_reduction_pct));
+        json_t *rj = round_json(m, r);
+        if (!rj || json_array_append_new(hist, rj))
+            ok = 0;
+    }
+    put(st1, "pruning_rounds", pr, &ok);
+    pr = NULL;
+    put(st1, "total_pruned", json_integer(s1->npruned), &ok);
+    put(st1, "initial_gflops", json_real(s1->initial_gflops), &ok);
+    put(st1, "final_gflops", json_real(s1->final_gflops), &ok);
+    put(st1, "flops_reduction_pct",
+        json_real(s1->initial_gflops > 0 ? 100.0 * (1.0 - s1->final_gflops / s1->initial_gflops) : 0), &ok);
+    put(st1, "stop_reason", json_string(s1->stop_reason), &ok);
+    put(st1, "complete", json_boolean(s1->complete), &ok);
+    put(st1, "pruning_history", hist, &ok);
+    hist = NULL;
+
+    const hr_optim_result *best = rep->goal ? &rep->goal->config : rep->grid ? rep->grid : rep->exact;
+    if (rep->goal) {
+        json_t *gj = json_object(), *hj = json_array();
+        int gok = gj && hj;
+        for (int i = 0; gok && i < rep->goal->niter; i++) {
+            const hr_goal_iter *it = &rep->goal->iter[i];
+            gok = !json_array_append_new(hj, json_pack("{s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "iteration",
+                                                       it->iteration, "val_acc", it->val_acc, "test_acc",
+                                                       it->test_acc, "xi_A", it->xi, "lambda", it->lambda, "J",
+                                                       it->j, "T_eff_ms", it->t_eff, "T_lat_ms", it->t_lat,
+                                                       "T_cyc_ms", it->t_cyc));
+        }
+        put(gj, "iterations", hj, &gok);
+        put(gj, "xi_A", json_real(rep->goal->xi), &gok);
+        put(gj, "lambda", json_real(rep->goal->lambda), &gok);
+        put(gj, "stop_reason", json_string(rep->goal->stop_reason), &gok);
+        put(st1, "goal_programming", gj, &ok);
+        ok = ok && gok;
+    }
+    if (rep->problem && best) {
+        hr_optim_report orep;
+        char *text = NULL;
+        memset(&orep, 0, sizeof orep);
+        orep.problem = rep->problem;
+        orep.lut_file = rep->lut_file ? rep->lut_file : "";
+        orep.results[HR_METHOD_GD] = rep->goal ? &rep->goal->config : NULL;
+        orep.results[HR_METHOD_GRID] = rep->grid;
+        orep.results[HR_METHOD_EXACT] = rep->exact;
+        if ((st = hr_optim_report_dumps(&orep, &text, err)))
+            goto fail;
+        json_error_t je;
+        odoc = json_loads(text, 0, &je);
+        free(text);
+        if (!odoc) {
+            st = hr_error_set(err, HR_ERR_INTERNAL, "joint report: optimizer output unreadable: %s", je.text);
+            goto fail;
+        }
+        st2 = json_object();
+        ok = ok && st2;
+        put(st2, "optimal_split_point", json_integer(best->eval.placement), &ok);
+        put(st2, "optimal_gamma", gamma_obj(m, best->gamma, best->nblocks), &ok);
+        copy(st2, "gamma_distribution", odoc, &ok);
+        copy(st2, "performance", odoc, &ok);
+        copy(st2, "all_split_results", odoc, &ok);
+        json_t *res = json_object_get(odoc, "results");
+        if (res && json_object_get(res, "exact"))
+            ok = ok && !json_object_set(st2, "exact_optimum", json_object_get(res, "exact"));
+        copy(st2, "results", odoc, &ok);
+        copy(st2, "head", odoc, &ok);
+        copy(st2, "link", odoc, &ok);
+        copy(st2, "mask", odoc, &ok);
+        copy(st2, "notes", odoc, &ok);
+        put(root, "metadata", meta, &ok);
+        meta = NULL;
+        put(root, "stage1_accuracy", st1, &ok);
+        st1 = NULL;
+        put(root, "stage2_throughput", st2, &ok);
+        st2 = NULL;
+        put(fin, "split_point", json_integer(best->eval.placement), &ok);
+        put(fin, "gamma_config", gamma_obj(m, best->gamma, best->nblocks), &ok);
+        put(fin, "accuracy", json_real(s1->final_test), &ok);
+        put(fin, "throughput_fps", json_real(best->eval.fps), &ok);
+        put(fin, "latency_ms", json_real(best->eval.latency_ms), &ok);
+        put(fin, "pipelined_fps", json_real(best->eval.pipelined_fps), &ok);
+        put(fin, "cycle_ms", json_real(best->eval.cycle_ms), &ok);
+        put(root, "final_configuration", fin, &ok);
+        fin = NULL;
+    } else {
+        put(root, "metadata", meta, &ok);
+        meta = NULL;
+        put(root, "stage1_accuracy", st1, &ok);
+        st1 = NULL;
+        json_decref(fin);
+        fin = NULL;
+    }
+    if (!ok) {
+        st = hr_error_set(err, HR_ERR_NOMEM, "%s: out of memory building the joint output", path);
+        goto fail;
+    }
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    if (!text) {
+        st = hr_error_set(err, HR_ERR_NOMEM, "%s: out of memory", path);
+        goto fail;
+    }
+    st = hr_write_file_atomic(path, text, strlen(text), err);
+    free(text);
+fail:
+    json_decref(root), json_decref(meta), json_decref(st1), json_decref(pw), json_decref(pr), json_decref(hist);
+    json_decref(st2), json_decref(fin), json_decref(odoc);
+    return st;
+}
+
+hr_status hr_joint_save_alpha(const char *path, const hr_model *model, const hr_joint_result *res, int domain,
+                              hr_error *err)
+{
+    hr_tensor_map *map = NULL;
+    hr_status st;
+    char name[96], dom[32];
+    const int64_t one = 1;
+    if ((st = hr_tensor_map_create(&map, err)))
+        return st;
+    for (int k = 0; k < res->nblocks; k++) {
+        hr_block_info bi = hr_model_block(model, k);
+        for (int br = 0; br < HR_BRANCH_COUNT; br++) {
+            if (!(bi.existing >> br & 1u))
+                continue;
+            snprintf(name, sizeof name, "%s.hyper_%s", bi.name, hr_branch_name((hr_branch)br));
+            if ((st = hr_tensor_map_add(map, name, 1, &one, &res->alpha[k * 3 + br], err)))
+                goto done;
+        }
+    }
+    snprintf(dom, sizeof dom, "%d", domain);
+    const char *keys[] = {"domain", "source"}, *vals[] = {dom, "hyperrep joint (progressive pruning)"};
+    st = hr_safetensors_save(path, map, keys, vals, 2, err);
+done:
+    hr_tensor_map_destroy(map);
+    return st;
+}

@@ -1,0 +1,615 @@
+/* Progressive pruning (SPEC §7, step 3 stage 1): see include/hyperrep/joint.h.
+ *
+ * Parallelism: a round's testable candidates are dealt to `workers` slots
+ * (candidate i to slot i mod workers); slot w runs on thread w of the
+ * model's context through hr_ctx_parallel_for and owns a one-thread context,
+ * a copy of the model, validation and test iterators and a logits buffer.
+ * Each candidate's outcome depends only on the current α, its branch and its
+ * seed, so the slot count never changes a result. The trainer never calls
+ * BLAS (see ctx.h), so slots may train at once. */
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hyperrep/joint.h"
+#include "hyperrep/train.h"
+#include "hyperrep/weights.h"
+#include "joint/joint_internal.h"
+
+hr_joint_params hr_joint_params_default(void)
+{
+    hr_joint_params p;
+    memset(&p, 0, sizeof p);
+    p.rounds = 10;
+    p.pool = 10;
+    p.epochs = 3;
+    p.threshold = 2.0;
+    p.batch = 32;
+    p.lr = 0.01;
+    p.momentum = 0.9;
+    p.l1 = 0.001;
+    p.seed = 42;
+    return p;
+}
+
+void hr_joint_result_init(hr_joint_result *r)
+{
+    memset(r, 0, sizeof *r);
+}
+
+void hr_joint_result_deinit(hr_joint_result *r)
+{
+    if (!r)
+        return;
+    free(r->alpha_initial);
+    free(r->alpha);
+    free(r->pruned_block);
+    free(r->pruned_branch);
+    for (int i = 0; i < r->nrounds; i++)
+        free(r->rounds[i].cand);
+    free(r->rounds);
+    hr_joint_result_init(r);
+}
+
+double hr_joint_branch_flops(const hr_model *model, int block, hr_branch branch)
+{
+    hr_block_info bi = hr_model_block(model, block);
+    double hw = (double)(bi.out_h * bi.out_w), cin = (double)bi.cin, cout = (double)bi.cout, g = bi.groups;
+    if (!(bi.existing >> branch & 1u))
+        return 0;
+    switch (branch) {
+    case HR_BRANCH_DENSE: return 2 * cin * cout * 9 * hw / g;
+    case HR_BRANCH_1X1: return 2 * cin * cout * hw / g;
+    default: return 4 * cout * hw;
+    }
+}
+
+typedef struct ranked {
+    int idx;   /* block·3 + branch */
+    int order; /* network order: block·3 + position in dense, identity, 1x1 */
+    double score;
+} ranked;
+
+static int cmp_ranked(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score < y->score ? -1 : 1;
+    return x->order - y->order;
+}
+
+/* Ranking over the α in a (block·3 + branch) for the model's existing branches. */
+static hr_status rank_alpha(const hr_model *model, const float *a, int **ranking, int *n, hr_error *err)
+{
+    const int nb = hr_model_num_blocks(model);
+    static const int pos[HR_BRANCH_COUNT] = {0, 2, 1}; /* dense, 1x1, identity → dense, identity, 1x1 */
+    ranked *r = malloc(sizeof *r * (size_t)(nb * 3) + 1);
+    int *out = malloc(sizeof *out * (size_t)(nb * 3) + 1), k = 0;
+    if (!r || !out) {
+        free(r), free(out);
+        return hr_error_set(err, HR_ERR_NOMEM, "joint: out of memory ranking %d branches", nb * 3);
+    }
+    for (int i = 0; i < nb; i++) {
+        hr_block_info bi = hr_model_block(model, i);
+        for (int br = 0; br < HR_BRANCH_COUNT; br++) {
+            float v = a[i * 3 + br];
+            if (!(bi.existing >> br & 1u) || v == 0.0f)
+                continue;
+            double fl = hr_joint_branch_flops(model, i, (hr_branch)br);
+            r[k].idx = i * 3 + br;
+            r[k].order = i * 3 + pos[br];
+            r[k].score = fl > 0 ? fabs((double)v) / (fl / 1e9) : 1e10;
+            k++;
+        }
+    }
+    qsort(r, (size_t)k, sizeof *r, cmp_ranked);
+    for (int i = 0; i < k; i++)
+        out[i] = r[i].idx;
+    free(r);
+    *ranking = out;
+    *n = k;
+    return HR_OK;
+}
+
+static void model_alpha(const hr_model *model, float *a)
+{
+    for (int i = 0; i < hr_model_num_blocks(model); i++) {
+        hr_block_info bi = hr_model_block(model, i);
+        for (int br = 0; br < HR_BRANCH_COUNT; br++)
+            a[i * 3 + br] = (bi.existing >> br & 1u) ? bi.alpha[br] : 0.0f;
+    }
+}
+
+hr_status hr_joint_rank(const hr_model *model, int **ranking, int *n, hr_error *err)
+{
+    const int nb = hr_model_num_blocks(model);
+    float *a = malloc(sizeof *a * (size_t)(nb * 3) + 1);
+    if (!a)
+        return hr_error_set(err, HR_ERR_NOMEM, "joint: out of memory");
+    model_alpha(model, a);
+    hr_status st = rank_alpha(model, a, ranking, n, err);
+    free(a);
+    return st;
+}
+
+/* ------------------------------------------------------------------ slots */
+
+typedef struct slot {
+    hr_ctx *ctx;
+    hr_model *m;
+    hr_batch_iter *va, *te;
+    float *logits;
+    hr_status st;
+    hr_error err;
+} slot;
+
+typedef struct state {
+    hr_model *model;
+    const hr_data *data;
+    int domain, nb;
+    const hr_joint_params *p;
+    slot *slots;
+    int nslots;
+    /* the round being run */
+    int round;
+    const float *cur;
+    hr_joint_candidate *cand; /* testable candidates of the round */
+    float *cand_alpha;        /* [ntest][nb·3]: each candidate's best α */
+    int ntest;
+} state;
+
+static hr_status slot_open(state *s, slot *sl, const hr_tensor_map *weights, hr_error *err)
+{
+    hr_ctx_params cp = hr_ctx_params_default();
+    hr_model_params mp = hr_model_params_default();
+    hr_batch_params ev = hr_batch_params_default();
+    cp.threads = 1;
+    cp.seed = s->p->seed;
+    mp.input_size = hr_model_input_size(s->model);
+    mp.in_channels = hr_model_in_channels(s->model);
+    mp.num_classes = hr_model_num_classes(s->model);
+    ev.batch_size = s->p->batch;
+    hr_status st;
+    if ((st = hr_ctx_create(&cp, &sl->ctx, err)) ||
+        (st = hr_model_create(sl->ctx, hr_model_arch(s->model)->name, &mp, &sl->m, err)) ||
+        (st = hr_model_load(sl->m, weights, err)) ||
+        (st = hr_data_iter_create(sl->ctx, s->data, s->domain, HR_PART_VAL, &ev, &sl->va, err)) ||
+        (st = hr_data_iter_create(sl->ctx, s->data, s->domain, HR_PART_TEST, &ev, &sl->te, err)))
+        return st;
+    sl->logits = malloc(sizeof(float) * (size_t)(s->p->batch * hr_model_num_classes(s->model)));
+    if (!sl->logits)
+        return hr_error_set(err, HR_ERR_NOMEM, "joint: out of memory");
+    return HR_OK;
+}
+
+static void slot_close(slot *sl)
+{
+    free(sl->logits);
+    hr_batch_iter_destroy(sl->va);
+    hr_batch_iter_destroy(sl->te);
+    hr_model_destroy(sl->m);
+    hr_ctx_destroy(sl->ctx);
+    memset(sl, 0, sizeof *sl);
+}
+
+/* Top-1 accuracy (percent) of the trainer over every batch of it. */
+static hr_status evaluate(hr_trainer *t, hr_batch_iter *it, float *logits, double *acc, hr_error *err)
+{
+    hr_batch b;
+    hr_status st;
+    int64_t hit = 0, n = 0, classes = hr_model_num_classes(hr_trainer_model(t));
+    if ((st = hr_batch_iter_seek(it, 0, 0, err)))
+        return st;
+    while ((st = hr_batch_iter_next(it, &b, err)) == HR_OK && b.n > 0) {
+        int64_t shape[2] = {b.n, classes};
+        hr_tensor y = hr_tensor_view(logits, 2, shape);
+        if ((st = hr_trainer_predict(t, &b.x, &y, err)))
+            return st;
+        for (int64_t i = 0; i < b.n; i++) {
+            const float *row = logits + i * classes;
+            int64_t best = 0;
+            for (int64_t k = 1; k < classes; k++)
+                if (row[k] > row[best])
+                    best = k;
+            hit += best == b.labels[i];
+        }
+        n += b.n;
+    }
+    if (st)
+        return st;
+    *acc = n ? 100.0 * (double)hit / (double)n : 0.0;
+    return HR_OK;
+}
+
+/* Sets the model's α to a: non-zero values first, so that no block is ever
+ * left without a live branch on the way. */
+static hr_status set_alpha(hr_model *m, const float *a, hr_error *err)
+{
+    hr_status st;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < hr_model_num_blocks(m); i++) {
+            hr_block_info bi = hr_model_block(m, i);
+            for (int br = 0; br < HR_BRANCH_COUNT; br++) {
+                float v = a[i * 3 + br];
+                if (!(bi.existing >> br & 1u) || (pass == 0) != (v != 0.0f))
+                    continue;
+                if (pass == 1 && !(bi.live >> br & 1u))
+                    continue;
+                if ((st = hr_model_set_alpha(m, i, (hr_branch)br, v, err)))
+                    return st;
+                bi = hr_model_block(m, i);
+            }
+        }
+    return HR_OK;
+}
+
+uint64_t hr__joint_seed(uint64_t seed, int domain, int round, int cand)
+{
+    uint64_t v[4] = {seed, (uint64_t)domain, (uint64_t)round, (uint64_t)cand}, h = 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < 4; i++) {
+        uint64_t z = h ^ (v[i] + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2));
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        h = z ^ (z >> 31);
+    }
+    return h;
+}
+
+/* Trains one candidate on slot sl; fills c and its best α. */
+static hr_status run_candidate(state *s, slot *sl, hr_joint_candidate *c, float *best_alpha, hr_error *err)
+{
+    const int nb = s->nb;
+    hr_trainer_params tp = hr_trainer_params_default(HR_TRAIN_ALPHA);
+    hr_batch_params bp = hr_batch_params_default();
+    hr_trainer *t = NULL;
+    hr_batch_iter *tr = NULL;
+    hr_status st;
+    tp.batch = s->p->batch;
+    tp.momentum = (float)s->p->momentum;
+    tp.l1 = (float)s->p->l1;
+    bp.batch_size = s->p->batch;
+    bp.shuffle = 1;
+    bp.seed = hr__joint_seed(s->p->seed, s->domain, s->round, c->block * 3 + (int)c->branch);
+    if ((st = set_alpha(sl->m, s->cur, err)) || (st = hr_model_set_alpha(sl->m, c->block, c->branch, 0.0f, err)) ||
+        (st = hr_trainer_create(sl->m, &tp, &t, err)) ||
+        (st = hr_data_iter_create(sl->ctx, s->data, s->domain, HR_PART_TRAIN, &bp, &tr, err)))
+        goto done;
+    c->epochs = s->p->epochs;
+    c->best_epoch = 0;
+    c->best_val = -1;
+    for (int e = 0; e < s->p->epochs; e++) {
+        hr_batch b;
+        hr_train_stats ts;
+        double loss = 0;
+        int64_t seen = 0;
+        if ((st = hr_batch_iter_seek(tr, e, 0, err)))
+            goto done;
+        while ((st = hr_batch_iter_next(tr, &b, err)) == HR_OK && b.n > 0) {
+            if ((st = hr_trainer_step(t, &b.x, b.labels, (float)s->p->lr, &ts, err)))
+                goto done;
+            loss += ts.loss * (double)ts.n;
+            seen += ts.n;
+        }
+        if (st)
+            goto done;
+        c->loss[e] = seen ? loss / (double)seen : 0;
+        if ((st = evaluate(t, sl->va, sl->logits, &c->val[e], err)) ||
+            (st = evaluate(t, sl->te, sl->logits, &c->test[e], err)))
+            goto done;
+        if (c->val[e] > c->best_val) {
+            c->best_val = c->val[e];
+            c->best_test = c->test[e];
+            c->best_epoch = e + 1;
+            for (int i = 0; i < nb; i++)
+                for (int br = 0; br < HR_BRANCH_COUNT; br++)
+                    best_alpha[i * 3 + br] = hr_trainer_alpha(t, i, (hr_branch)br);
+        }
+    }
+done:
+    if (st)
+        hr_error_prefix(err, "candidate %s", c->name);
+    hr_batch_iter_destroy(tr);
+    hr_trainer_destroy(t);
+    return st;
+}
+
+static void slot_fn(void *arg, int64_t w, int thread)
+{
+    state *s = arg;
+    slot *sl = &s->slots[w];
+    (void)thread;
+    for (int i = (int)w; i < s->ntest && !sl->st; i += s->nslots)
+        sl->st = run_candidate(s, sl, &s->cand[i], s->cand_alpha + (size_t)i * (size_t)(s->nb * 3), &sl->err);
+}
+
+/* ------------------------------------------------------------ the rounds */
+
+static void logf_(const hr_joint_params *p, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    if (!p->log)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    p->log(p->log_user, line);
+}
+
+static double live_gflops(const hr_model *m, const float *a)
+{
+    double f = 0;
+    for (int i = 0; i < hr_model_num_blocks(m); i++)
+        for (int br = 0; br < HR_BRANCH_COUNT; br++)
+            if (a[i * 3 + br] != 0.0f)
+                f += hr_joint_branch_flops(m, i, (hr_branch)br);
+    return f / 1e9;
+}
+
+static int live_in_block(const float *a, int block)
+{
+    int n = 0;
+    for (int br = 0; br < HR_BRANCH_COUNT; br++)
+        n += a[block * 3 + br] != 0.0f;
+    return n;
+}
+
+static void branch_name(const hr_model *m, int block, hr_branch br, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s.hyper_%s", hr_model_block(m, block).name, hr_branch_name(br));
+}
+
+hr_status hr_joint_progressive(hr_model *model, const hr_data *data, int domain, const hr_joint_params *params,
+                               hr_joint_result *out, hr_error *err)
+{
+    const hr_joint_params *p = params;
+    hr_joint_params defaults = hr_joint_params_default();
+    if (!p)
+        p = &defaults;
+    if (!model || !data || !out)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "joint: model, data and result are required");
+    if (domain < 0 || domain >= HR_NUM_DOMAINS)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "joint: domain %d is not in 0..%d", domain, HR_NUM_DOMAINS - 1);
+    if (p->rounds < 0 || p->pool < 1 || p->epochs < 1 || p->epochs > HR_JOINT_MAX_EPOCHS || p->batch < 1 ||
+        !(p->threshold >= 0) || !(p->lr >= 0) || !(p->momentum >= 0 && p->momentum < 1) || !(p->l1 >= 0) ||
+        p->workers < 0 || p->stop_after < 0)
+        return hr_error_set(err, HR_ERR_INVALID_ARG,
+                            "joint: bad settings (rounds %d >= 0, pool %d >= 1, epochs %d in 1..%d, batch %lld >= 1, "
+                            "threshold %g >= 0, lr %g >= 0, momentum %g in [0, 1), l1 %g >= 0)",
+                            p->rounds, p->pool, p->epochs, HR_JOINT_MAX_EPOCHS, (long long)p->batch, p->threshold,
+                            p->lr, p->momentum, p->l1);
+
+    const int nb = hr_model_num_blocks(model), na = nb * 3;
+    hr_status st = HR_OK;
+    hr_tensor_map *weights = NULL;
+    int *ranking = NULL, nrank = 0, *pool = NULL, npool = 0, next = 0, new_rounds = 0;
+    state s;
+    memset(&s, 0, sizeof s);
+    hr_joint_result_deinit(out);
+    out->nblocks = nb;
+    out->alpha_initial = malloc(sizeof(float) * (size_t)na);
+    out->alpha = malloc(sizeof(float) * (size_t)na);
+    out->pruned_block = malloc(sizeof(int) * (size_t)na);
+    out->pruned_branch = malloc(sizeof(hr_branch) * (size_t)na);
+    out->rounds = calloc((size_t)p->rounds + 1, sizeof *out->rounds);
+    pool = malloc(sizeof(int) * (size_t)p->pool);
+    s.cand = calloc((size_t)p->pool, sizeof *s.cand);
+    s.cand_alpha = malloc(sizeof(float) * (size_t)na * (size_t)p->pool);
+    if (!out->alpha_initial || !out->alpha || !out->pruned_block || !out->pruned_branch || !out->rounds || !pool ||
+        !s.cand || !s.cand_alpha) {
+        st = hr_error_set(err, HR_ERR_NOMEM, "joint: out of memory");
+        goto done;
+    }
+    model_alpha(model, out->alpha_initial);
+    memcpy(out->alpha, out->alpha_initial, sizeof(float) * (size_t)na);
+    if ((st = rank_alpha(model, out->alpha_initial, &ranking, &nrank, err)))
+        goto done;
+    out->initial_gflops = live_gflops(model, out->alpha_initial);
+
+    s.model = model;
+    s.data = data;
+    s.domain = domain;
+    s.nb = nb;
+    s.p = p;
+    s.nslots = p->workers > 0 ? p->workers : hr_ctx_threads(hr_model_ctx(model));
+    if (s.nslots > p->pool)
+        s.nslots = p->pool;
+    s.slots = calloc((size_t)s.nslots, sizeof *s.slots);
+    if (!s.slots) {
+        st = hr_error_set(err, HR_ERR_NOMEM, "joint: out of memory");
+        goto done;
+    }
+    if ((st = hr_tensor_map_create(&weights, err)) || (st = hr_model_export(model, weights, err)))
+        goto done;
+    for (int w = 0; w < s.nslots; w++)
+        if ((st = slot_open(&s, &s.slots[w], weights, err)))
+            goto done;
+    hr_tensor_map_destroy(weights);
+    weights = NULL;
+
+    /* resume, or start from the initial accuracies */
+    int resumed = 0;
+    if (p->checkpoint && (st = hr__joint_checkpoint_load(p->checkpoint, p->fingerprint ? p->fingerprint : "", domain,
+                                                         ranking, nrank, out, p->rounds, pool, &npool, p->pool, &next,
+                                                         &resumed, err)))
+        goto done;
+    if (!resumed) {
+        hr_trainer_params tp = hr_trainer_params_default(HR_TRAIN_ALPHA);
+        hr_trainer *t = NULL;
+        tp.batch = p->batch;
+        if ((st = set_alpha(s.slots[0].m, out->alpha, err)) || (st = hr_trainer_create(s.slots[0].m, &tp, &t, err)) ||
+            (st = evaluate(t, s.slots[0].va, s.slots[0].logits, &out->initial_val, err)) ||
+            (st = evaluate(t, s.slots[0].te, s.slots[0].logits, &out->initial_test, err))) {
+            hr_trainer_destroy(t);
+            goto done;
+        }
+        hr_trainer_destroy(t);
+        out->final_val = out->initial_val;
+        out->final_test = out->initial_test;
+        out->best_so_far = out->initial_val;
+        out->final_gflops = out->initial_gflops;
+        for (npool = 0; npool < p->pool && next < nrank; next++)
+            pool[npool++] = ranking[next];
+        logf_(p, "domain %d: initial accuracy validation %.2f%% test %.2f%%, %d ranked branches, %.4f GFLOPs", domain,
+              out->initial_val, out->initial_test, nrank, out->initial_gflops);
+    } else {
+        out->resumed_rounds = out->nrounds;
+        for (int i = 0; i < out->nrounds; i++)
+            for (int k = 0; k < out->rounds[i].ncand; k++) {
+                hr_joint_candidate *c = &out->rounds[i].cand[k];
+                branch_name(model, c->block, c->branch, c->name, sizeof c->name);
+            }
+        logf_(p, "domain %d: resumed from %s after %d rounds%s", domain, p->checkpoint, out->nrounds,
+              out->complete ? " (finished)" : "");
+    }
+
+    while (!out->complete) {
+        if (out->nrounds >= p->rounds) {
+            snprintf(out->stop_reason, sizeof out->stop_reason, "round limit (%d)", p->rounds);
+            out->complete = 1;
+            break;
+        }
+        if (npool == 0) {
+            snprintf(out->stop_reason, sizeof out->stop_reason, "no branch left to prune");
+            out->complete = 1;
+            break;
+        }
+        if (p->stop_after && new_rounds >= p->stop_after)
+            break;
+        hr_joint_round *r = &out->rounds[out->nrounds];
+        memset(r, 0, sizeof *r);
+        r->round = out->nrounds + 1;
+        r->winner = -1;
+        r->cand = calloc((size_t)npool, sizeof *r->cand);
+        if (!r->cand) {
+            st = hr_error_set(err, HR_ERR_NOMEM, "joint: out of memory");
+            goto done;
+        }
+        r->ncand = npool;
+        /* testable candidates in pool order */
+        s.ntest = 0;
+        for (int i = 0; i < npool; i++) {
+            hr_joint_candidate *c = &r->cand[i];
+            c->block = pool[i] / 3;
+            c->branch = (hr_branch)(pool[i] % 3);
+            branch_name(model, c->block, c->branch, c->name, sizeof c->name);
+            c->skipped = live_in_block(out->alpha, c->block) <= 1;
+            if (!c->skipped)
+                s.cand[s.ntest++] = *c;
+        }
+        s.round = r->round;
+        s.cur = out->alpha;
+        logf_(p, "round %d: testing %d of %d candidates on %d worker(s)", r->round, s.ntest, npool,
+              s.nslots < s.ntest ? s.nslots : s.ntest);
+        if (s.ntest > 0) {
+            for (int w = 0; w < s.nslots; w++) {
+                s.slots[w].st = HR_OK;
+                hr_error_clear(&s.slots[w].err);
+            }
+            hr_ctx_parallel_for(hr_model_ctx(model), s.nslots < s.ntest ? s.nslots : s.ntest, slot_fn, &s);
+            for (int w = 0; w < s.nslots; w++)
+                if (s.slots[w].st) {
+                    st = s.slots[w].st;
+                    if (err) {
+                        *err = s.slots[w].err;
+                        hr_error_prefix(err, "joint round %d", r->round);
+                    }
+                    free(r->cand);
+                    r->cand = NULL;
+                    goto done;
+                }
+        }
+        /* copy results back in pool order; winner: best validation, first in pool order */
+        int best = -1, bt = -1;
+        for (int i = 0, k = 0; i < npool; i++) {
+            if (r->cand[i].skipped)
+                continue;
+            r->cand[i] = s.cand[k];
+            if (best < 0 || r->cand[i].best_val > r->cand[best].best_val)
+                best = i, bt = k;
+            k++;
+        }
+        for (int i = 0; i < npool; i++) {
+            const hr_joint_candidate *c = &r->cand[i];
+            if (c->skipped)
+                logf_(p, "round %d: %s skipped (last live branch of its block)", r->round, c->name);
+            else
+                logf_(p, "round %d: %s best epoch %d validation %.2f%% test %.2f%%", r->round, c->name,
+                      c->best_epoch, c->best_val, c->best_test);
+        }
+        r->winner = best;
+        out->nrounds++;
+        new_rounds++;
+        if (best < 0) {
+            r->best_so_far = out->best_so_far;
+            r->num_pruned = out->npruned;
+            r->remaining_gflops = live_gflops(model, out->alpha);
+            r->flops_reduction_pct = 100.0 * (1.0 - r->remaining_gflops / out->initial_gflops);
+            snprintf(out->stop_reason, sizeof out->stop_reason, "every candidate is its block's last live branch");
+            out->complete = 1;
+        } else {
+            const hr_joint_candidate *w = &r->cand[best];
+            r->val_acc = w->best_val;
+            r->test_acc = w->best_test;
+            if (out->best_so_far - w->best_val > p->threshold) {
+                char why[2048];
+                snprintf(why, sizeof why, "accuracy: best candidate %s %.2f%% is more than %.2f points below %.2f%%",
+                         w->name, w->best_val, p->threshold, out->best_so_far);
+                why[sizeof out->stop_reason - 1] = '\0';
+                memcpy(out->stop_reason, why, sizeof out->stop_reason);
+                out->complete = 1;
+            } else {
+                r->applied = 1;
+                memcpy(out->alpha, s.cand_alpha + (size_t)bt * (size_t)na, sizeof(float) * (size_t)na);
+                out->alpha[w->block * 3 + (int)w->branch] = 0.0f;
+                out->pruned_block[out->npruned] = w->block;
+                out->pruned_branch[out->npruned] = w->branch;
+                out->npruned++;
+                if (w->best_val > out->best_so_far)
+                    out->best_so_far = w->best_val;
+                out->final_val = w->best_val;
+                out->final_test = w->best_test;
+                /* leave the pool, refill with the next ranked branch neither pruned nor pooled */
+                memmove(pool + best, pool + best + 1, sizeof(int) * (size_t)(npool - best - 1));
+                npool--;
+                for (; npool < p->pool && next < nrank; next++)
+                    if (out->alpha[ranking[next]] != 0.0f)
+                        pool[npool++] = ranking[next];
+            }
+            r->best_so_far = out->best_so_far;
+            r->num_pruned = out->npruned;
+            r->remaining_gflops = live_gflops(model, out->alpha);
+            out->final_gflops = r->remaining_gflops;
+            r->flops_reduction_pct = 100.0 * (1.0 - r->remaining_gflops / out->initial_gflops);
+            logf_(p, "round %d: %s %s (validation %.2f%%, test %.2f%%), %.4f GFLOPs left (-%.2f%%)", r->round,
+                  r->applied ? "pruned" : "stopped before pruning", w->name, w->best_val, w->best_test,
+                  r->remaining_gflops, r->flops_reduction_pct);
+        }
+        if (p->checkpoint && (st = hr__joint_checkpoint_save(p->checkpoint, p->fingerprint ? p->fingerprint : "",
+                                                             domain, ranking, nrank, out, pool, npool, next, err)))
+            goto done;
+    }
+    /* a finished run is recorded as such (unless it was read finished) */
+    if (out->complete && p->checkpoint && !(resumed && out->resumed_rounds == out->nrounds) &&
+        (st = hr__joint_checkpoint_save(p->checkpoint, p->fingerprint ? p->fingerprint : "", domain, ranking,
+                                             nrank, out, pool, npool, next, err)))
+        goto done;
+    if (out->complete)
+        logf_(p, "domain %d: stopped: %s; %d branches pruned, test accuracy %.2f%% -> %.2f%%", domain,
+              out->stop_reason, out->npruned, out->initial_test, out->final_test);
+done:
+    for (int w = 0; s.slots && w < s.nslots; w++)
+        slot_close(&s.slots[w]);
+    free(s.slots);
+    free(s.cand);
+    free(s.cand_alpha);
+    free(pool);
+    free(ranking);
+    hr_tensor_map_destroy(weights);
+    if (st)
+        hr_joint_result_deinit(out);
+    return st;
+}

@@ -1,0 +1,122 @@
+/* hyperrep pipeline: the INI config (errors naming file, line and key;
+ * configs/original.ini accepted), --dry-run, and a reduced end-to-end run on
+ * one domain (skipped without Debian's dataset-fashion-mnist). */
+// ctest-labels: slow
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "hr_test.h"
+#include "hyperrep/data.h"
+
+static char out_text[1 << 17], err_text[1 << 16], dir[512];
+
+static void slurp(const char *path, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "rb");
+    size_t n = 0;
+    buf[0] = '\0';
+    if (f) {
+        n = fread(buf, 1, size - 1, f);
+        fclose(f);
+    }
+    buf[n] = '\0';
+}
+
+static int run(const char *args)
+{
+    char cmd[8192], o[700], e[700];
+    snprintf(o, sizeof o, "%s/out", dir);
+    snprintf(e, sizeof e, "%s/err", dir);
+    snprintf(cmd, sizeof cmd, "cd %s && %s %s >%s 2>%s", dir, HR_CLI_PATH, args, o, e);
+    int st = system(cmd);
+    slurp(o, out_text, sizeof out_text);
+    slurp(e, err_text, sizeof err_text);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+#define EXPECT(args, code, stream, needle)                                                                      \
+    do {                                                                                                        \
+        int rc_ = run(args);                                                                                    \
+        if (rc_ != (code) || !strstr(stream, needle)) {                                                         \
+            print_error("`hyperrep %s` -> %d (want %d)\nstdout: %s\nstderr: %s\n(looked for '%s')\n", args, rc_, \
+                        code, out_text, err_text, needle);                                                      \
+            fail();                                                                                             \
+        }                                                                                                       \
+    } while (0)
+
+static void write_text(const char *name, const char *text)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    hr_test_write_file(p, text, strlen(text));
+}
+
+static void test_config(void **state)
+{
+    (void)state;
+    char args[1024];
+    snprintf(dir, sizeof dir, "%s", hr_test_tmpdir());
+    EXPECT("pipeline --help", 0, out_text, "--quick");
+    write_text("bad.ini", "[joint]\nrounds = 2\nbogus = 1\n");
+    EXPECT("pipeline --config bad.ini --dry-run", 1, err_text, "bad.ini:3: unknown key [joint] bogus");
+    write_text("bad2.ini", "; comment\n[joint]\nrounds = -3\n");
+    EXPECT("pipeline --config bad2.ini --dry-run", 1, err_text, "bad2.ini:3: bad value [joint] rounds");
+    write_text("bad3.ini", "[optimizer]\nobjective = fastest\n");
+    EXPECT("pipeline --config bad3.ini --dry-run", 1, err_text, "bad3.ini:2: bad value [optimizer] objective");
+    EXPECT("pipeline --config nosuch.ini --dry-run", 1, err_text, "nosuch.ini");
+    EXPECT("pipeline --domains 12 --dry-run", 2, err_text, "--domains");
+    /* the original's values; flags override the file */
+    snprintf(args, sizeof args, "pipeline --config %s/../../configs/original.ini --dry-run --threads 3 -o r",
+             HR_FIXTURES_DIR);
+    EXPECT(args, 0, out_text, "--model repvgg-b3");
+    assert_non_null(strstr(out_text, "--rounds 10 --pool 10 --epochs 3 --threshold 2"));
+    assert_non_null(strstr(out_text, "--steps 800"));
+    assert_non_null(strstr(out_text, "--threads 3"));
+    assert_int_equal(access("r", F_OK), -1); /* a dry run writes nothing */
+    EXPECT("pipeline --quick --dry-run --domains 3", 0, out_text, "--max-samples 3000");
+    assert_non_null(strstr(out_text, "joint --domain 3"));
+    assert_null(strstr(out_text, "joint --domain 4"));
+}
+
+static void test_run(void **state)
+{
+    (void)state;
+    char p[1024];
+    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte.gz", HR_FASHION_MNIST_DIR);
+    if (access(p, R_OK) != 0) {
+        print_message("dataset-fashion-mnist not installed: skipped\n");
+        skip();
+    }
+    snprintf(dir, sizeof dir, "%s", hr_test_tmpdir());
+    write_text("small.ini", "[pipeline]\nmax_samples = 1200\n[joint]\nrounds = 1\npool = 2\n[optimizer]\nsteps = 20\n");
+    EXPECT("pipeline --quick --config small.ini --domains 2 -o res", 0, out_text, "pipeline done");
+    json_error_t je;
+    snprintf(p, sizeof p, "%s/res/joint_optimization/domain_2_joint.json", dir);
+    json_t *j = json_load_file(p, 0, &je);
+    assert_non_null(j);
+    assert_non_null(json_object_get(j, "final_configuration"));
+    json_decref(j);
+    snprintf(p, sizeof p, "%s/res/pipeline_info.json", dir);
+    j = json_load_file(p, 0, &je);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "joint"), "rounds")), 1);
+    json_decref(j);
+    /* rerun: finished steps are reused */
+    EXPECT("pipeline --quick --config small.ini --domains 2 -o res", 0, out_text, "base model: reusing");
+    assert_non_null(strstr(out_text, "resumed from"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_config), cmocka_unit_test(test_run)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
