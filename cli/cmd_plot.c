@@ -3,6 +3,7 @@
  * self-contained report.html. */
 #include <errno.h>
 #include <getopt.h>
+#include <glob.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -74,11 +75,33 @@ static const char *CMD = "plot";
 
 /* Loads DIR/name as JSON; NULL (quietly) when absent, NULL with an error and
  * run->failed set when present but malformed. */
+/* Finds name in the results directory as the pipeline lays it out: at the
+ * top, under joint_optimization/, or in a Code 1 / Code 2 output directory
+ * (task1_trained_weights_<model>/, task2_importance_rankings_<model>/).
+ * Writes the first existing path into path; 0 when there is none. */
+static int find_result(const plot_run *run, const char *name, char *path, size_t size)
+{
+    static const char *dirs[] = {"", "joint_optimization/", "task1_trained_weights_*/", "task2_importance_rankings_*/"};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        char pattern[4096];
+        glob_t g;
+        snprintf(pattern, sizeof pattern, "%s/%s%s", run->results, dirs[i], name);
+        if (glob(pattern, 0, NULL, &g) == 0 && g.gl_pathc > 0) {
+            snprintf(path, size, "%s", g.gl_pathv[0]);
+            globfree(&g);
+            return 1;
+        }
+        globfree(&g);
+    }
+    return 0;
+}
+
 static json_t *load_json(plot_run *run, const char *name)
 {
     char path[4096];
     json_error_t je;
-    snprintf(path, sizeof path, "%s/%s", run->results, name);
+    if (!find_result(run, name, path, sizeof path))
+        return NULL;
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
@@ -399,7 +422,7 @@ static void plot_domain_comparison(plot_run *run)
     hr_plot_bufprintf(&data, "# domain initial_acc_pct best_acc_pct final_acc_pct fps_before fps_after\n");
     for (int d = 0; d < run->ndom; d++) {
         domain_res *r = &run->dom[d];
-        hr_plot_bufprintf(&data, "domain_%d %.9g %.9g %.9g %.9g %.9g\n", r->id, r->initial_acc, r->best_acc,
+        hr_plot_bufprintf(&data, "%d %.9g %.9g %.9g %.9g %.9g\n", r->id, r->initial_acc, r->best_acc,
                           r->final_acc, fps0, r->fps);
     }
     /* A histogram column with no finite value makes gnuplot fail ("No valid

@@ -110,6 +110,15 @@ static void test_run(void **state)
     assert_non_null(j);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "joint"), "rounds")), 1);
     json_decref(j);
+    /* Step 4 found the results in the pipeline's layout (Code 1/2 directories,
+     * joint_optimization/): their figures' data files exist. */
+    static const char *figs[] = {"hyper_weights.dat", "importance.dat", "domain_accuracy.dat", "lut_client.dat",
+                                 "accuracy_throughput_domain_2.dat"};
+    for (size_t i = 0; i < sizeof figs / sizeof figs[0]; i++) {
+        snprintf(p, sizeof p, "%s/res/visualization/%s", dir, figs[i]);
+        if (access(p, R_OK) != 0)
+            fail_msg("pipeline did not draw %s", figs[i]);
+    }
     /* rerun: finished steps are reused */
     EXPECT("pipeline --quick --config small.ini --domains 2 -o res", 0, out_text, "base model: reusing");
     assert_non_null(strstr(out_text, "resumed from"));

@@ -358,8 +358,8 @@ static void test_cli_plot(void **state)
     assert_null(line_starting(dat, "0 "));
     free(dat);
     dat = vis_file("domain_accuracy.dat");
-    assert_non_null(line_starting(dat, "domain_0 61.3 59.6 62.1 9.27179679 15.42\n"));
-    assert_non_null(line_starting(dat, "domain_1 56.2 59.6 58 9.27179679 16.1\n"));
+    assert_non_null(line_starting(dat, "0 61.3 59.6 62.1 9.27179679 15.42\n"));
+    assert_non_null(line_starting(dat, "1 56.2 59.6 58 9.27179679 16.1\n"));
     free(dat);
 
     /* Reports: tables and inlined figures. */
