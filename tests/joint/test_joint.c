@@ -28,28 +28,10 @@
 
 static char out_text[1 << 16], err_text[1 << 16], dir[512];
 
-static void slurp(const char *path, char *buf, size_t size)
-{
-    FILE *f = fopen(path, "rb");
-    size_t n = 0;
-    buf[0] = '\0';
-    if (f) {
-        n = fread(buf, 1, size - 1, f);
-        fclose(f);
-    }
-    buf[n] = '\0';
-}
-
+/* Runs `hyperrep <args>` in the test directory. */
 static int run(const char *args)
 {
-    char cmd[8192], o[700], e[700];
-    snprintf(o, sizeof o, "%s/out", dir);
-    snprintf(e, sizeof e, "%s/err", dir);
-    snprintf(cmd, sizeof cmd, "cd %s && %s %s >%s 2>%s", dir, HR_CLI_PATH, args, o, e);
-    int st = system(cmd);
-    slurp(o, out_text, sizeof out_text);
-    slurp(e, err_text, sizeof err_text);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    return hr_test_run_cli(dir, args, out_text, sizeof out_text, err_text, sizeof err_text);
 }
 
 #define EXPECT(args, code, stream, needle)                                                                      \
