@@ -181,34 +181,6 @@ static void phase_b(hr__goal *G, double *x, double *m, double *v, double *grad, 
     }
 }
 
-/* Accuracy (percent) of the trainer over an iterator. */
-static hr_status accuracy(hr_trainer *t, hr_batch_iter *it, float *logits, double *acc, hr_error *err)
-{
-    hr_batch b;
-    hr_status st;
-    int64_t hit = 0, n = 0, classes = hr_model_num_classes(hr_trainer_model(t));
-    if ((st = hr_batch_iter_seek(it, 0, 0, err)))
-        return st;
-    while ((st = hr_batch_iter_next(it, &b, err)) == HR_OK && b.n > 0) {
-        int64_t shape[2] = {b.n, classes};
-        hr_tensor y = hr_tensor_view(logits, 2, shape);
-        if ((st = hr_trainer_predict(t, &b.x, &y, err)))
-            return st;
-        for (int64_t i = 0; i < b.n; i++) {
-            int64_t best = 0;
-            for (int64_t k = 1; k < classes; k++)
-                if (logits[i * classes + k] > logits[i * classes + best])
-                    best = k;
-            hit += best == b.labels[i];
-        }
-        n += b.n;
-    }
-    if (st)
-        return st;
-    *acc = n ? 100.0 * (double)hit / (double)n : 0.0;
-    return HR_OK;
-}
-
 /* L1 weight of every α (extension): the branch's share of its block's LUT
  * time on the side that runs it (z < ½: head), times the live count, so a
  * block whose branches cost the same keeps weight 1. */
@@ -307,7 +279,8 @@ hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const 
     if ((st = hr_trainer_create(model, &tp, &t, err)) ||
         (st = hr_data_iter_create(hr_model_ctx(model), data, domain, HR_PART_VAL, &ev, &va, err)) ||
         (st = hr_data_iter_create(hr_model_ctx(model), data, domain, HR_PART_TEST, &ev, &te, err)) ||
-        (st = accuracy(t, va, logits, &s1->initial_val, err)) || (st = accuracy(t, te, logits, &s1->initial_test, err)))
+        (st = hr__joint_accuracy(t, va, logits, &s1->initial_val, err)) ||
+        (st = hr__joint_accuracy(t, te, logits, &s1->initial_test, err)))
         goto done;
     const double aref = s1->initial_val;
     double acc = aref, acc_test = s1->initial_test;
@@ -346,7 +319,8 @@ hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const 
         }
         hr_batch_iter_destroy(tr);
         tr = NULL;
-        if ((st = accuracy(t, va, logits, &acc, err)) || (st = accuracy(t, te, logits, &acc_test, err)))
+        if ((st = hr__joint_accuracy(t, va, logits, &acc, err)) ||
+            (st = hr__joint_accuracy(t, te, logits, &acc_test, err)))
             goto done;
         /* phase B */
         phase_b(&G, x, mm, vv, grad, acc, aref);

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "hyperrep/joint.h"
+#include "hyperrep/train.h"
 #include "optim/optim_internal.h"
 
 /* Seed of a candidate's training stream from (seed, domain, round,
@@ -46,5 +47,9 @@ void hr__goal_deinit(hr__goal *G);
  * acc_ref (percent); fills terms when non-NULL and the analytic gradient
  * (g.total + 2 entries) when grad is non-NULL. */
 double hr__goal_loss(hr__goal *G, const double *x, double acc, double acc_ref, hr__goal_terms *terms, double *grad);
+
+/* Top-1 accuracy (percent) of the trainer (inference mode) over every batch
+ * of it, from its first batch; logits holds batch x classes floats. */
+hr_status hr__joint_accuracy(hr_trainer *t, hr_batch_iter *it, float *logits, double *acc, hr_error *err);
 
 #endif

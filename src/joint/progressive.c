@@ -195,8 +195,7 @@ static void slot_close(slot *sl)
     memset(sl, 0, sizeof *sl);
 }
 
-/* Top-1 accuracy (percent) of the trainer over every batch of it. */
-static hr_status evaluate(hr_trainer *t, hr_batch_iter *it, float *logits, double *acc, hr_error *err)
+hr_status hr__joint_accuracy(hr_trainer *t, hr_batch_iter *it, float *logits, double *acc, hr_error *err)
 {
     hr_batch b;
     hr_status st;
@@ -296,8 +295,8 @@ static hr_status run_candidate(state *s, slot *sl, hr_joint_candidate *c, float 
         if (st)
             goto done;
         c->loss[e] = seen ? loss / (double)seen : 0;
-        if ((st = evaluate(t, sl->va, sl->logits, &c->val[e], err)) ||
-            (st = evaluate(t, sl->te, sl->logits, &c->test[e], err)))
+        if ((st = hr__joint_accuracy(t, sl->va, sl->logits, &c->val[e], err)) ||
+            (st = hr__joint_accuracy(t, sl->te, sl->logits, &c->test[e], err)))
             goto done;
         if (c->val[e] > c->best_val) {
             c->best_val = c->val[e];
@@ -441,8 +440,8 @@ hr_status hr_joint_progressive(hr_model *model, const hr_data *data, int domain,
         hr_trainer *t = NULL;
         tp.batch = p->batch;
         if ((st = set_alpha(s.slots[0].m, out->alpha, err)) || (st = hr_trainer_create(s.slots[0].m, &tp, &t, err)) ||
-            (st = evaluate(t, s.slots[0].va, s.slots[0].logits, &out->initial_val, err)) ||
-            (st = evaluate(t, s.slots[0].te, s.slots[0].logits, &out->initial_test, err))) {
+            (st = hr__joint_accuracy(t, s.slots[0].va, s.slots[0].logits, &out->initial_val, err)) ||
+            (st = hr__joint_accuracy(t, s.slots[0].te, s.slots[0].logits, &out->initial_test, err))) {
             hr_trainer_destroy(t);
             goto done;
         }
