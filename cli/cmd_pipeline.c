@@ -27,7 +27,7 @@ static const char *help =
     "(optimize --method all), step 3 (joint, progressive) for every domain, step 4\n"
     "(plot). Finished steps are reused; step 3 resumes from its checkpoints.\n"
     "\n"
-    "--quick reduces: 3000 samples per pool, base 2 epochs, code 1 one epoch,\n"
+    "--quick reduces (all samples are still used): base 3 epochs, code 1 one epoch,\n"
     "step 3 2 rounds, pool 3, 1 epoch per candidate, 100 optimizer steps, LUT 5\n"
     "repeats. Without it: all samples, base 10 epochs, and the original's settings\n"
     "(10 rounds, pool 10, 3 epochs, threshold 2, 800 steps).\n"
@@ -138,8 +138,8 @@ static void defaults(cfg *c, int quick)
     strcpy(c->objective, "latency");
     strcpy(c->head, "client");
     strcpy(c->domains, "0-9");
-    c->seed = 42, c->threads = 2, c->max_samples = quick ? 3000 : 0;
-    c->base_epochs = quick ? 2 : 10, c->base_batch = 64;
+    c->seed = 42, c->threads = 2, c->max_samples = 0;
+    c->base_epochs = quick ? 3 : 10, c->base_batch = 64;
     c->hyper_epochs = quick ? 1 : 3, c->hyper_batch = 32, c->hyper_lr = 0.01, c->hyper_momentum = 0.9, c->l1 = 0.001;
     c->rounds = quick ? 2 : 10, c->pool = quick ? 3 : 10, c->joint_epochs = quick ? 1 : 3, c->threshold = 2;
     c->steps = quick ? 100 : 800, c->opt_lr = 0.01, c->sigma = 5;

@@ -64,7 +64,9 @@ static void test_config(void **state)
     assert_non_null(strstr(out_text, "--steps 800"));
     assert_non_null(strstr(out_text, "--threads 3"));
     assert_int_equal(access("r", F_OK), -1); /* a dry run writes nothing */
-    EXPECT("pipeline --quick --dry-run --domains 3", 0, out_text, "--max-samples 3000");
+    /* --quick keeps every sample and trains the base model for 3 epochs. */
+    EXPECT("pipeline --quick --dry-run --domains 3", 0, out_text, "--epochs 3 --batch 64");
+    assert_null(strstr(out_text, "--max-samples"));
     assert_non_null(strstr(out_text, "joint --domain 3"));
     assert_null(strstr(out_text, "joint --domain 4"));
 }
