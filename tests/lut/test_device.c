@@ -20,19 +20,6 @@
 
 #define ORIG HR_FIXTURES_DIR "/lut/original/"
 
-static char g_dir[512];
-
-static const char *tmp_path(const char *name)
-{
-    static char path[2][700];
-    static int k;
-    if (!g_dir[0])
-        snprintf(g_dir, sizeof g_dir, "%s", hr_test_tmpdir());
-    k ^= 1;
-    snprintf(path[k], sizeof path[k], "%s/%s", g_dir, name);
-    return path[k];
-}
-
 static void test_original_files_merge_like_the_original(void **state)
 {
     (void)state;
@@ -182,7 +169,7 @@ static void test_measure_tiny(void **state)
     HR_ASSERT_CLOSE(&ty1, &ty0, 1e-6, "forward after measurement");
 
     /* Round trip. */
-    const char *path = tmp_path("lut_client.json");
+    const char *path = hr_test_tmp_path("lut_client.json");
     HR_ASSERT_OK(hr_device_lut_save(path, lut, &err), &err);
     HR_ASSERT_OK(hr_device_lut_load(path, &back, &err), &err);
     assert_false(back->original_format);
@@ -240,7 +227,7 @@ static void test_measure_merge_grouped(void **state)
     assert_int_equal(lut->threads[HR_DEVICE_CLIENT], 2);
     assert_int_equal(lut->input_shape[1], 48);
     assert_int_equal(lut->num_classes, 10);
-    const char *path = tmp_path("merged.json");
+    const char *path = hr_test_tmp_path("merged.json");
     HR_ASSERT_OK(hr_lut_save(path, lut, &err), &err);
     HR_ASSERT_OK(hr_lut_load(path, &back, &err), &err);
     assert_int_equal(back->blocks[1].groups, 2);
@@ -301,7 +288,7 @@ static void test_measure_in_forward(void **state)
     }
     assert_true(hr_model_block(m, 3).alpha[HR_BRANCH_1X1] == 0.0f);
     assert_true(lut->stage0.median_ms > 0 && lut->classifier.median_ms > 0);
-    const char *path = tmp_path("in_forward.json");
+    const char *path = hr_test_tmp_path("in_forward.json");
     HR_ASSERT_OK(hr_device_lut_save(path, lut, &err), &err);
     HR_ASSERT_OK(hr_device_lut_load(path, &back, &err), &err);
     assert_true(back->in_forward);
@@ -314,7 +301,7 @@ static void test_measure_in_forward(void **state)
 static void expect_bad(const char *base, const char *from, const char *to, const char *want)
 {
     char *text = lt_read_file(base, NULL), *bad;
-    const char *p = tmp_path("bad_client.json");
+    const char *p = hr_test_tmp_path("bad_client.json");
     hr_device_lut *lut = NULL;
     hr_error err = {0};
     assert_non_null(text);
@@ -380,7 +367,7 @@ static void test_merge_input_size_mismatch(void **state)
 {
     (void)state;
     char *text = lt_read_file(ORIG "lut_client.json", NULL), *t2, *st = lt_read_file(ORIG "lut_server.json", NULL), *s2;
-    const char *p = tmp_path("c256.json");
+    const char *p = hr_test_tmp_path("c256.json");
     hr_device_lut *s = NULL, *c = NULL;
     hr_lut *lut = NULL;
     hr_error err = {0};
@@ -399,8 +386,8 @@ static void test_merge_input_size_mismatch(void **state)
     hr_device_lut_destroy(s);
     s = NULL;
     s2 = lt_replace(st, "\"metadata\": {", "\"metadata\": {\"input_shape\": [3, 256, 256],");
-    hr_test_write_file(tmp_path("s256.json"), s2, strlen(s2));
-    assert_int_equal(hr_device_lut_load(tmp_path("s256.json"), &s, &err), HR_ERR_FORMAT);
+    hr_test_write_file(hr_test_tmp_path("s256.json"), s2, strlen(s2));
+    assert_int_equal(hr_device_lut_load(hr_test_tmp_path("s256.json"), &s, &err), HR_ERR_FORMAT);
     assert_non_null(strstr(err.msg, "s256.json: model_info.block_input_shapes.stage1.0: [1, 64, 112, 112], but "
                                     "repvgg-b3 at 3x256x256 has [1, 64, 128, 128]"));
     assert_null(s);

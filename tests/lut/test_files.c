@@ -23,19 +23,6 @@
 #define ORIG HR_FIXTURES_DIR "/lut/original/"
 #define TX2 HR_FIXTURES_DIR "/lut/hardware_lut_tx2.json"
 
-static char g_dir[512];
-
-static const char *tmp_path(const char *name)
-{
-    static char path[2][700];
-    static int k;
-    if (!g_dir[0])
-        snprintf(g_dir, sizeof g_dir, "%s", hr_test_tmpdir());
-    k ^= 1;
-    snprintf(path[k], sizeof path[k], "%s/%s", g_dir, name);
-    return path[k];
-}
-
 static int exists(const char *path)
 {
     struct stat st;
@@ -46,7 +33,7 @@ static int exists(const char *path)
 static void assert_no_temporaries(void)
 {
     char cmd[700];
-    snprintf(cmd, sizeof cmd, "ls %s | grep -q '\\.tmp\\.'", g_dir);
+    snprintf(cmd, sizeof cmd, "ls %s | grep -q '\\.tmp\\.'", hr_test_tmp_path(""));
     assert_int_not_equal(system(cmd), 0);
 }
 
@@ -91,7 +78,7 @@ static void test_tx2_fixture_and_round_trip(void **state)
     (void)state;
     hr_lut *a = NULL, *b = NULL;
     hr_error err = {0};
-    const char *p = tmp_path("rt.json");
+    const char *p = hr_test_tmp_path("rt.json");
     HR_ASSERT_OK(hr_lut_load(TX2, &a, &err), &err);
     assert_true(a->synthetic);
     assert_int_equal(a->stat, HR_LUT_STAT_MEAN);
@@ -157,7 +144,7 @@ static void expect_bad_lut2(const char *base, const char *from, const char *to, 
                             const char *want)
 {
     char *text = lt_read_file(base, NULL), *bad;
-    const char *p = tmp_path("bad.json");
+    const char *p = hr_test_tmp_path("bad.json");
     hr_lut *lut = NULL;
     hr_error err = {0};
     assert_non_null(text);
@@ -220,7 +207,7 @@ static void test_malformed_merged(void **state)
     expect_bad_lut(o, "\"T_server\"", "\"T_serverX\"", "T_server: missing");
     /* Not a JSON object at all, and an empty file. */
     {
-        const char *p = tmp_path("bad.json");
+        const char *p = hr_test_tmp_path("bad.json");
         hr_lut *lut = NULL;
         hr_error err = {0};
         hr_test_write_file(p, "[1, 2]", 6);
@@ -229,7 +216,7 @@ static void test_malformed_merged(void **state)
         hr_test_write_file(p, "", 0);
         assert_int_equal(hr_lut_load(p, &lut, &err), HR_ERR_FORMAT);
         assert_non_null(strstr(err.msg, "bad.json:"));
-        assert_int_equal(hr_lut_load(tmp_path("missing.json"), &lut, &err), HR_ERR_IO);
+        assert_int_equal(hr_lut_load(hr_test_tmp_path("missing.json"), &lut, &err), HR_ERR_IO);
         assert_non_null(strstr(err.msg, "missing.json"));
         assert_null(lut);
     }
@@ -240,7 +227,7 @@ static void test_save_failures_leave_nothing(void **state)
     (void)state;
     hr_lut *lut = NULL;
     hr_error err = {0};
-    const char *p = tmp_path("out.json");
+    const char *p = hr_test_tmp_path("out.json");
     HR_ASSERT_OK(hr_lut_load(TX2, &lut, &err), &err);
     lut->blocks[3].t_ms[HR_DEVICE_CLIENT][4] = NAN;
     assert_int_equal(hr_lut_save(p, lut, &err), HR_ERR_INVALID_ARG);
@@ -250,8 +237,8 @@ static void test_save_failures_leave_nothing(void **state)
     assert_int_equal(hr_lut_save(p, lut, &err), HR_ERR_INVALID_ARG);
     assert_false(exists(p));
     lut->blocks[3].t_ms[HR_DEVICE_CLIENT][4] = 1;
-    assert_int_not_equal(hr_lut_save(tmp_path("no/such/dir/out.json"), lut, &err), HR_OK);
-    assert_int_not_equal(hr_lut_report_gamma_save(tmp_path("no/such/dir/r.md"), lut, &err), HR_OK);
+    assert_int_not_equal(hr_lut_save(hr_test_tmp_path("no/such/dir/out.json"), lut, &err), HR_OK);
+    assert_int_not_equal(hr_lut_report_gamma_save(hr_test_tmp_path("no/such/dir/r.md"), lut, &err), HR_OK);
     assert_no_temporaries();
     hr_lut_destroy(lut);
 }
@@ -350,7 +337,7 @@ static void test_link_files(void **state)
     (void)state;
     hr_link l, m;
     hr_error err = {0};
-    const char *p = tmp_path("link.json");
+    const char *p = hr_test_tmp_path("link.json");
     /* The original's comm model: k and b preferred; its bandwidth_mbps is MB/s. */
     HR_ASSERT_OK(hr_link_load(ORIG "lut_comm_model.json", &l, &err), &err);
     assert_true(l.k_ms_per_mb == 0.0823 && l.latency_ms == 1.37);
@@ -384,8 +371,8 @@ static void test_link_files(void **state)
         }
     }
     l.bandwidth_mbit_s = 0;
-    assert_int_equal(hr_link_save(tmp_path("link2.json"), &l, &err), HR_ERR_INVALID_ARG);
-    assert_false(exists(tmp_path("link2.json")));
+    assert_int_equal(hr_link_save(hr_test_tmp_path("link2.json"), &l, &err), HR_ERR_INVALID_ARG);
+    assert_false(exists(hr_test_tmp_path("link2.json")));
     assert_string_not_equal(hr_bandwidth_source_text(HR_BW_ORIGINAL_MBPS), "");
 }
 
@@ -399,7 +386,7 @@ static void test_roofline(void **state)
     hr_roofline r, s;
     hr_ctx *ctx;
     hr_error err = {0};
-    const char *p = tmp_path("roofline.json");
+    const char *p = hr_test_tmp_path("roofline.json");
     cp.threads = 2;
     HR_ASSERT_OK(hr_ctx_create(&cp, &ctx, &err), &err);
     rp.gemm_n = 128;
@@ -456,7 +443,7 @@ static void test_json_allocation_failures(void **state)
         int ok = 1;
         hr_status st;
         g_alloc_budget = budget;
-        st = hr_lut_save(tmp_path("f.json"), lut, &err);
+        st = hr_lut_save(hr_test_tmp_path("f.json"), lut, &err);
         ok &= st == HR_OK;
         failures += st != HR_OK;
         g_alloc_budget = budget;
@@ -469,14 +456,14 @@ static void test_json_allocation_failures(void **state)
         ok &= st == HR_OK;
         if (st == HR_OK) {
             g_alloc_budget = budget;
-            ok &= hr_device_lut_save(tmp_path("d.json"), dev, &err) == HR_OK;
+            ok &= hr_device_lut_save(hr_test_tmp_path("d.json"), dev, &err) == HR_OK;
         }
         hr_device_lut_destroy(dev);
         dev = NULL;
         g_alloc_budget = budget;
         ok &= hr_link_load(ORIG "lut_comm_model.json", &link, &err) == HR_OK;
         g_alloc_budget = budget;
-        ok &= hr_link_save(tmp_path("l.json"), &link, &err) == HR_OK;
+        ok &= hr_link_save(hr_test_tmp_path("l.json"), &link, &err) == HR_OK;
         if (ok && ++successes > 2)
             break;
     }

@@ -103,3 +103,32 @@ int hr_test_run_cli(const char *dir, const char *args, char *out, size_t out_siz
     hr_test_read_file(e, err, err_size);
     return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
+
+const char *hr_test_tmp_path(const char *name)
+{
+    static char dir[512], path[4][700];
+    static int k;
+    if (!dir[0])
+        snprintf(dir, sizeof dir, "%s", hr_test_tmpdir());
+    k = (k + 1) % 4;
+    snprintf(path[k], sizeof path[k], "%s/%s", dir, name);
+    return path[k];
+}
+
+unsigned char *hr_test_read_all(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf;
+    long n;
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    n = ftell(f);
+    assert_true(n >= 0);
+    assert_int_equal(fseek(f, 0, SEEK_SET), 0);
+    buf = malloc((size_t)n + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *size = (size_t)n;
+    return buf;
+}

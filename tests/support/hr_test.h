@@ -28,6 +28,14 @@ void hr_test_assert_close(const hr_tensor *got, const hr_tensor *want, double to
  * static storage valid until the next call. */
 const char *hr_test_tmpdir(void);
 
+/* path of `name` inside one temporary directory created on first use for
+ * this test process; the result stays valid for the next 3 calls. */
+const char *hr_test_tmp_path(const char *name);
+
+/* The whole file, malloc'd with one extra byte; *size receives its length.
+ * Fails the test when the file cannot be read. */
+unsigned char *hr_test_read_all(const char *path, size_t *size);
+
 /* Writes bytes to path; fails the test on error. */
 void hr_test_write_file(const char *path, const void *data, size_t size);
 

@@ -16,35 +16,6 @@
 #include "hr_test.h"
 #include "hyperrep/weights.h"
 
-static char g_dir[512];
-
-static const char *tmp_path(const char *name)
-{
-    static char path[700];
-    if (!g_dir[0])
-        snprintf(g_dir, sizeof g_dir, "%s", hr_test_tmpdir());
-    snprintf(path, sizeof path, "%s/%s", g_dir, name);
-    return path;
-}
-
-static unsigned char *read_all(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    unsigned char *buf;
-    long n;
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    n = ftell(f);
-    assert_true(n >= 0);
-    assert_int_equal(fseek(f, 0, SEEK_SET), 0);
-    buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *size = (size_t)n;
-    return buf;
-}
-
 /* Writes a version-1.0 file with the given header text (no padding added)
  * and ndata float32 values 0, 1, 2, ... */
 static void write_npy(const char *path, const char *header, int ndata)
@@ -110,7 +81,7 @@ static void test_round_trip(void **state)
 
     hr_test_rng_seed(&rng, 7);
     for (size_t c = 0; c < sizeof ndims / sizeof ndims[0]; c++) {
-        const char *path = tmp_path("rt.npy");
+        const char *path = hr_test_tmp_path("rt.npy");
         int64_t n = 1;
         unsigned char *raw;
         size_t size;
@@ -119,7 +90,7 @@ static void test_round_trip(void **state)
             n *= shapes[c][i];
         hr_test_fill(&rng, buf, n, -3, 3);
         HR_ASSERT_OK(hr_npy_save(path, ndims[c], shapes[c], buf, &err), &err);
-        raw = read_all(path, &size);
+        raw = hr_test_read_all(path, &size);
         assert_memory_equal(raw, "\x93NUMPY\x01\x00", 8);
         assert_int_equal((10 + raw[8] + 256 * raw[9]) % 64, 0);
         assert_int_equal(raw[10 + raw[8] + 256 * raw[9] - 1], '\n');
@@ -134,7 +105,7 @@ static void test_round_trip(void **state)
 
 static void test_header_text(void **state)
 {
-    const char *path = tmp_path("hdr.npy");
+    const char *path = hr_test_tmp_path("hdr.npy");
     const int64_t s23[2] = {2, 3}, s32[2] = {3, 2}, s6[1] = {6};
     float *d = NULL;
     hr_error err;
@@ -180,7 +151,7 @@ static void test_fixtures(void **state)
 
 static void test_truncated(void **state)
 {
-    const char *path = tmp_path("full.npy"), *cut = tmp_path("cut.npy");
+    const char *path = hr_test_tmp_path("full.npy"), *cut = hr_test_tmp_path("cut.npy");
     const int64_t shape[3] = {2, 3, 4};
     float x[24] = {0};
     unsigned char *raw;
@@ -189,7 +160,7 @@ static void test_truncated(void **state)
     (void)state;
 
     HR_ASSERT_OK(hr_npy_save(path, 3, shape, x, &err), &err);
-    raw = read_all(path, &size);
+    raw = hr_test_read_all(path, &size);
     for (size_t n = 0; n < size; n++) {
         int ndim;
         int64_t sh[HR_MAX_DIMS];
@@ -213,7 +184,7 @@ static void test_truncated(void **state)
 
 static void test_malformed(void **state)
 {
-    const char *p = tmp_path("bad.npy");
+    const char *p = hr_test_tmp_path("bad.npy");
     unsigned char buf[64];
     (void)state;
 
@@ -270,7 +241,7 @@ static void test_malformed(void **state)
     expect_fail(p, "'{'");
     write_npy(p, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }\n", 2);
     expect_fail(p, "needs 12 data bytes, the file holds 8");
-    expect_fail(tmp_path("missing.npy"), "cannot open");
+    expect_fail(hr_test_tmp_path("missing.npy"), "cannot open");
 }
 
 static void test_save_rejects(void **state)
@@ -278,10 +249,10 @@ static void test_save_rejects(void **state)
     const int64_t five[5] = {1, 1, 1, 1, 1}, neg[2] = {2, -1}, ok[1] = {2};
     hr_error err;
     (void)state;
-    assert_int_equal(hr_npy_save(tmp_path("x.npy"), 5, five, NULL, &err), HR_ERR_INVALID_ARG);
-    assert_int_equal(hr_npy_save(tmp_path("x.npy"), 2, neg, NULL, &err), HR_ERR_INVALID_ARG);
+    assert_int_equal(hr_npy_save(hr_test_tmp_path("x.npy"), 5, five, NULL, &err), HR_ERR_INVALID_ARG);
+    assert_int_equal(hr_npy_save(hr_test_tmp_path("x.npy"), 2, neg, NULL, &err), HR_ERR_INVALID_ARG);
     assert_non_null(strstr(err.msg, "negative"));
-    assert_int_equal(hr_npy_save(tmp_path("x.npy"), 1, ok, NULL, &err), HR_ERR_INVALID_ARG);
+    assert_int_equal(hr_npy_save(hr_test_tmp_path("x.npy"), 1, ok, NULL, &err), HR_ERR_INVALID_ARG);
     assert_int_equal(hr_npy_save("/nonexistent-dir/x.npy", 0, NULL, (const float[]){1.0f}, &err), HR_ERR_IO);
 }
 

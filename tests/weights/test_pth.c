@@ -21,35 +21,6 @@
 
 #define FIX HR_FIXTURES_DIR "/weights/"
 
-static char g_dir[512];
-
-static const char *tmp_path(const char *name)
-{
-    static char path[700];
-    if (!g_dir[0])
-        snprintf(g_dir, sizeof g_dir, "%s", hr_test_tmpdir());
-    snprintf(path, sizeof path, "%s/%s", g_dir, name);
-    return path;
-}
-
-static unsigned char *read_all(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    unsigned char *buf;
-    long n;
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    n = ftell(f);
-    assert_true(n >= 0);
-    assert_int_equal(fseek(f, 0, SEEK_SET), 0);
-    buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *size = (size_t)n;
-    return buf;
-}
-
 /* ---- a growable byte buffer, used for pickles and zip archives ---------- */
 
 typedef struct bytes {
@@ -397,15 +368,15 @@ static void test_fixture_refused(void **state)
     expect_fail(FIX "whole_model.pth", "global 'torch.nn.modules.container.Sequential' is not allowed");
     expect_fail(FIX "whole_model.pth", "data.pkl");
     expect_fail(FIX "v1.npy", "not a PyTorch checkpoint");
-    expect_fail(tmp_path("missing.pth"), "cannot open");
+    expect_fail(hr_test_tmp_path("missing.pth"), "cannot open");
 }
 
 /* Every proper prefix of a real checkpoint fails cleanly. */
 static void test_fixture_truncated(void **state)
 {
     size_t size;
-    unsigned char *raw = read_all(FIX "conv_bn.pth", &size);
-    const char *cut = tmp_path("cut.pth");
+    unsigned char *raw = hr_test_read_all(FIX "conv_bn.pth", &size);
+    const char *cut = hr_test_tmp_path("cut.pth");
     hr_error err;
     (void)state;
     for (size_t n = 0; n < size; n += (n < 64 ? 1 : 3)) {
@@ -426,8 +397,8 @@ static void test_fixture_truncated(void **state)
 static void test_fixture_bitflips(void **state)
 {
     size_t size;
-    unsigned char *raw = read_all(FIX "conv_bn.pth", &size);
-    const char *bad = tmp_path("flip.pth");
+    unsigned char *raw = hr_test_read_all(FIX "conv_bn.pth", &size);
+    const char *bad = hr_test_tmp_path("flip.pth");
     hr_error err;
     int failures = 0;
     (void)state;
@@ -458,7 +429,7 @@ static void test_handmade_ok(void **state)
     const uint16_t s1[2] = {0x3c00, 0xc000}; /* f16 1.0, -2.0 */
     const int64_t sz23[2] = {2, 3}, st23[2] = {3, 1}, sz32[2] = {3, 2}, st32[2] = {1, 3}, sz2[1] = {2},
                   st1[1] = {1}, st2[1] = {2};
-    const char *path = tmp_path("hand.pth");
+    const char *path = hr_test_tmp_path("hand.pth");
     hr_tensor_map *m;
     (void)state;
 
@@ -515,7 +486,7 @@ static void test_handmade_bad(void **state)
 {
     const float s0[6] = {0};
     const int64_t sz2[1] = {2}, st1[1] = {1}, sz5[5] = {1, 1, 1, 1, 2}, st5[5] = {2, 2, 2, 2, 1};
-    const char *path = tmp_path("bad.pth");
+    const char *path = hr_test_tmp_path("bad.pth");
     bytes x = {0};
     (void)state;
 

@@ -16,35 +16,6 @@
 #include "hr_test.h"
 #include "hyperrep/weights.h"
 
-static char g_dir[512];
-
-static const char *tmp_path(const char *name)
-{
-    static char path[700];
-    if (!g_dir[0])
-        snprintf(g_dir, sizeof g_dir, "%s", hr_test_tmpdir());
-    snprintf(path, sizeof path, "%s/%s", g_dir, name);
-    return path;
-}
-
-static unsigned char *read_all(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    unsigned char *buf;
-    long n;
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    n = ftell(f);
-    assert_true(n >= 0);
-    assert_int_equal(fseek(f, 0, SEEK_SET), 0);
-    buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *size = (size_t)n;
-    return buf;
-}
-
 static int contains(const unsigned char *hay, size_t n, const char *needle)
 {
     size_t k = strlen(needle);
@@ -98,7 +69,7 @@ static void test_round_trip(void **state)
     float w[2 * 3 * 3 * 3], b[2], s = -4.25f;
     const int64_t sw[4] = {2, 3, 3, 3}, sb[1] = {2}, se[2] = {0, 5};
     const char *keys[2] = {"format", "note"}, *vals[2] = {"pt", "hyperrep test"};
-    const char *path = tmp_path("rt.safetensors");
+    const char *path = hr_test_tmp_path("rt.safetensors");
     unsigned char *raw;
     size_t size;
     uint64_t hlen = 0;
@@ -114,7 +85,7 @@ static void test_round_trip(void **state)
     HR_ASSERT_OK(hr_tensor_map_add(m, "empty", 2, se, NULL, &err), &err);
     HR_ASSERT_OK(hr_safetensors_save(path, m, keys, vals, 2, &err), &err);
 
-    raw = read_all(path, &size);
+    raw = hr_test_read_all(path, &size);
     for (int i = 7; i >= 0; i--)
         hlen = (hlen << 8) | raw[i];
     assert_int_equal(hlen % 8, 0);
@@ -204,7 +175,7 @@ static void test_unaligned_f32(void **state)
     float data[2] = {1.25f, -2.5f};
     hr_tensor_map *m = NULL;
     hr_error err;
-    const char *path = tmp_path("unaligned.safetensors");
+    const char *path = hr_test_tmp_path("unaligned.safetensors");
     (void)state;
     assert_int_not_equal(strlen(hdr) % 4, 0);
     write_st(path, hdr, data, sizeof data, -1);
@@ -219,7 +190,7 @@ static void test_truncated(void **state)
 {
     hr_tensor_map *m = NULL;
     hr_error err;
-    const char *path = tmp_path("full.safetensors"), *cut = tmp_path("cut.safetensors");
+    const char *path = hr_test_tmp_path("full.safetensors"), *cut = hr_test_tmp_path("cut.safetensors");
     const int64_t shape[2] = {3, 4};
     float x[12] = {0};
     unsigned char *raw;
@@ -231,7 +202,7 @@ static void test_truncated(void **state)
     HR_ASSERT_OK(hr_tensor_map_add(m, "b", 1, shape, x, &err), &err);
     HR_ASSERT_OK(hr_safetensors_save(path, m, NULL, NULL, 0, &err), &err);
     hr_tensor_map_destroy(m);
-    raw = read_all(path, &size);
+    raw = hr_test_read_all(path, &size);
     for (size_t n = 0; n < size; n++) {
         hr_tensor_map *out = NULL;
         hr_test_write_file(cut, raw, n);
@@ -247,7 +218,7 @@ static void test_truncated(void **state)
 
 static void test_malformed(void **state)
 {
-    const char *p = tmp_path("bad.safetensors");
+    const char *p = hr_test_tmp_path("bad.safetensors");
     unsigned char zeros[1024] = {0};
     char hdr[1024];
     (void)state;
@@ -321,8 +292,8 @@ static void test_malformed(void **state)
     expect_fail(p, "longer than");
     write_st(p, "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}\x01", zeros, 4, -1);
     expect_fail(p, "line 1");
-    expect_fail(tmp_path("does-not-exist.safetensors"), "cannot open");
-    expect_fail(g_dir, "not a regular file");
+    expect_fail(hr_test_tmp_path("does-not-exist.safetensors"), "cannot open");
+    expect_fail(hr_test_tmp_path(""), "not a regular file");
 }
 
 int main(void)
