@@ -29,11 +29,18 @@
  * checkpoint (written atomically after every round) holds the whole state,
  * α as exact decimal images of the floats.
  *
+ * Several processes (MPI ranks, through hr_joint_dist): each process trains
+ * its share of a round's candidates, the results are exchanged bit for bit
+ * and every process applies the same winner, so the result is the same for
+ * any process count too. The library itself links no MPI: the caller
+ * supplies the exchange.
+ *
  * Stage 2: hr_joint_stage2 runs the grid search (6.2) and the exact solver
  * (6.3) on a merged LUT with the live-branch masks of the pruned model. */
 #ifndef HYPERREP_JOINT_H
 #define HYPERREP_JOINT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hyperrep/data.h"
@@ -50,6 +57,21 @@ extern "C" {
 /* Progress lines ("round 2: candidate stage1.0.hyper_1x1 …"); may be NULL. */
 typedef void (*hr_joint_log_fn)(void *user, const char *line);
 
+/* Spreads each round's candidates over several processes (MPI ranks, say).
+ * Process `rank` trains the round's testable candidates i (0-based, pool
+ * order) with i % size == rank; then every process calls allgather once,
+ * and all of them end the round holding every candidate's result. */
+typedef struct hr_joint_dist {
+    int rank, size;        /* this process in 0..size-1; the number of processes (1..65536) */
+    /* Collective, MPI_Allgather's contract: every process calls it in the
+     * same order with the same `bytes`, contributing `bytes` bytes at mine;
+     * all receives size·bytes bytes, process r's at offset r·bytes. An
+     * exchange that fails must fail (or end the job) on every process, so
+     * that none waits forever. Required when size > 1. */
+    hr_status (*allgather)(void *user, const void *mine, size_t bytes, void *all, hr_error *err);
+    void *user;
+} hr_joint_dist;
+
 typedef struct hr_joint_params {
     int rounds;            /* at most this many rounds: 10 */
     int pool;              /* candidate pool size: 10 */
@@ -65,8 +87,9 @@ typedef struct hr_joint_params {
     const char *fingerprint; /* settings text kept in the checkpoint; a different one refuses to
                                 resume (HR_ERR_INVALID_ARG). NULL: "" */
     int stop_after;        /* end this call after this many new rounds (tests, interruption); 0: no */
-    hr_joint_log_fn log;
+    hr_joint_log_fn log;   /* called by process 0 only (see dist) */
     void *log_user;
+    const hr_joint_dist *dist; /* NULL: every candidate runs in this process */
 } hr_joint_params;
 
 hr_joint_params hr_joint_params_default(void);
@@ -131,7 +154,19 @@ hr_status hr_joint_rank(const hr_model *model, int **ranking, int *n, hr_error *
  * out is filled (init'd by the caller). Errors: HR_ERR_INVALID_ARG (bad
  * params, domain out of range, a checkpoint made with other settings or from
  * another starting α), HR_ERR_FORMAT (an unreadable checkpoint), the
- * trainer's and data's errors, HR_ERR_IO, HR_ERR_NOMEM. */
+ * trainer's and data's errors, HR_ERR_IO, HR_ERR_NOMEM.
+ *
+ * With params->dist of size > 1 every process calls this with the same
+ * model, data and params (workers aside). All of them read the checkpoint
+ * (it must be visible to every one, e.g. on a shared file system); only
+ * process 0 writes it and logs. Before the first round the processes
+ * compare a digest of their settings and state: any difference (another
+ * checkpoint, other settings or data) fails on every process with
+ * HR_ERR_INVALID_ARG naming the process. A candidate that fails on one
+ * process fails the round on every process with that error; an error
+ * outside the exchanges (e.g. loading the data) is returned by that process
+ * alone, and its caller must end the job (MPI_Abort) so the others do not
+ * wait. Every process ends with the same out. */
 hr_status hr_joint_progressive(hr_model *model, const hr_data *data, int domain, const hr_joint_params *params,
                                hr_joint_result *out, hr_error *err);
 
@@ -219,6 +254,33 @@ hr_status hr_joint_report_save(const char *path, const hr_joint_report *rep, hr_
  * source. HR_ERR_IO, HR_ERR_NOMEM. */
 hr_status hr_joint_save_alpha(const char *path, const hr_model *model, const hr_joint_result *res, int domain,
                               hr_error *err);
+
+/* ---- the co-design against its baseline (issue 6) ---- */
+
+/* A Neurosurgeon-style baseline: the same model unpruned (every existing
+ * branch live, as the LUT records them), the deploy γ on every block, and the
+ * best placement (raw, s = 0..N, local, as available) for params.objective;
+ * ties to the first placement. The comparison the paper makes: the
+ * co-designed deployment (pruned, γ and placement chosen jointly) against
+ * "split only". */
+typedef struct hr_joint_baseline {
+    int placement;         /* HR_PLACEMENT_RAW, 0..N, HR_PLACEMENT_LOCAL */
+    hr_optim_eval eval;
+    double objective_value; /* ms, params.objective */
+} hr_joint_baseline;
+
+/* Computes the baseline on a merged LUT. Errors as hr_optim_problem_create,
+ * HR_ERR_NOMEM. */
+hr_status hr_joint_baseline_compute(const hr_lut *lut, const hr_optim_params *params, hr_joint_baseline *out,
+                                    hr_error *err);
+
+/* The exact optimum (6.3) of the model as it stood after the first
+ * `num_pruned` prunings of res (0: the starting α): live masks from the
+ * starting α minus those branches. *out receives its LUT evaluation and
+ * *objective_value its objective (ms). Errors as hr_optim_problem_create;
+ * HR_ERR_INVALID_ARG when num_pruned is outside 0..res->npruned. */
+hr_status hr_joint_optimum_after(const hr_lut *lut, const hr_optim_params *params, const hr_joint_result *res,
+                                 int num_pruned, hr_optim_eval *out, double *objective_value, hr_error *err);
 
 #ifdef __cplusplus
 }

@@ -108,10 +108,79 @@ static json_t *gamma_obj(const hr_model *m, const int *g, int n)
     return o;
 }
 
+/* The LUT-evaluated figures of a placement, as the joint output records them. */
+static json_t *eval_json(const hr_optim_eval *e, double objective_value)
+{
+    char pl[16];
+    if (e->placement == HR_PLACEMENT_RAW)
+        snprintf(pl, sizeof pl, "raw");
+    else if (e->placement == HR_PLACEMENT_LOCAL)
+        snprintf(pl, sizeof pl, "local");
+    else
+        snprintf(pl, sizeof pl, "%d", e->placement);
+    return json_pack("{s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "placement", pl, "objective_ms", objective_value,
+                     "latency_ms", e->latency_ms, "cycle_ms", e->cycle_ms, "fps", e->fps, "pipelined_fps",
+                     e->pipelined_fps, "head_ms", e->head_ms, "link_ms", e->link_ms, "tail_ms", e->tail_ms);
+}
+
+/* Per pruning state (round 0 = the starting α, then every applied round) the
+ * exact optimum on the LUT: the accuracy–throughput curve of step 4. */
+static json_t *round_optimum_json(const hr_optim_problem *prob, const hr_joint_result *s1, int num_pruned,
+                                  hr_error *err)
+{
+    hr_optim_eval ev;
+    double v;
+    if (hr_joint_optimum_after(hr_optim_problem_lut(prob), hr_optim_problem_params(prob), s1, num_pruned, &ev, &v,
+                               err))
+        return NULL;
+    return eval_json(&ev, v);
+}
+
+/* The co-designed deployment (exact optimum of the pruned model, and the
+ * configuration chosen by the original's grid) against the unpruned model
+ * with deploy γ at its best placement, on the same objective. Gains are in
+ * percent of the baseline's fps; the accuracy drop is in test points. */
+static json_t *baseline_json(const hr_optim_problem *prob, const hr_joint_result *s1, const hr_optim_result *exact,
+                             const hr_optim_result *chosen, hr_error *err)
+{
+    hr_joint_baseline b;
+    const hr_optim_params *op = hr_optim_problem_params(prob);
+    if (hr_joint_baseline_compute(hr_optim_problem_lut(prob), op, &b, err))
+        return NULL;
+    double drop = s1->initial_test - s1->final_test;
+#define GAIN(ours, base) ((base) > 0 ? 100.0 * ((ours) / (base) - 1.0) : 0.0)
+    json_t *o = json_pack(
+        "{s:s, s:s, s:o, s:f, s:b, s:{s:f, s:f, s:f}}", "description",
+        "Neurosurgeon-style baseline: the same model unpruned, deploy gamma on every block, best placement for the "
+        "objective; gains in percent of the baseline's fps (latency fps = 1000/latency, pipelined = 1000/cycle)",
+        "objective", hr_objective_name(op->objective), "baseline", eval_json(&b.eval, b.objective_value),
+        "accuracy_drop_points", drop, "within_2_points", drop <= 2.0, "exact_gain_pct", "latency_fps",
+        exact ? GAIN(exact->eval.fps, b.eval.fps) : 0.0, "pipelined_fps",
+        exact ? GAIN(exact->eval.pipelined_fps, b.eval.pipelined_fps) : 0.0, "objective",
+        exact && exact->objective_value > 0 ? 100.0 * (b.objective_value / exact->objective_value - 1.0) : 0.0);
+    if (o && chosen) {
+        double cv = hr_optim_objective_value(&chosen->eval, op->objective, op->eff_omega);
+        if (json_object_set_new(o, "final_configuration_gain_pct",
+                                json_pack("{s:f, s:f, s:f}", "latency_fps", GAIN(chosen->eval.fps, b.eval.fps),
+                                          "pipelined_fps", GAIN(chosen->eval.pipelined_fps, b.eval.pipelined_fps),
+                                          "objective", cv > 0 ? 100.0 * (b.objective_value / cv - 1.0) : 0.0))) {
+            json_decref(o);
+            o = NULL;
+        }
+    }
+#undef GAIN
+    if (!o)
+        hr_error_set(err, HR_ERR_NOMEM, "joint report: out of memory");
+    return o;
+}
+
 hr_status hr_joint_report_save(const char *path, const hr_joint_report *rep, hr_error *err)
 {
     if (!path || !rep || !rep->model || !rep->stage1)
         return hr_error_set(err, HR_ERR_INVALID_ARG, "joint report: model and stage 1 result are required");
+    hr_error local;
+    if (!err)
+        err = &local; /* the round and baseline helpers report through it */
     const hr_joint_result *s1 = rep->stage1;
     const hr_model *m = rep->model;
     json_t *root = json_object(), *meta = json_object(), *st1 = json_object(), *pw = json_array(),
@@ -158,16 +227,37 @@ hr_status hr_joint_report_save(const char *path, const hr_joint_report *rep, hr_
     }
     put(st1, "pruned_weights", pw, &ok);
     pw = NULL;
-    if (ok)
-        ok = !json_array_append_new(pr, json_pack("{s:i, s:i, s:f}", "round", 0, "num_pruned", 0, "acc",
-                                                  s1->initial_test));
+    if (ok) {
+        json_t *r0 = json_pack("{s:i, s:i, s:f, s:f, s:f}", "round", 0, "num_pruned", 0, "acc", s1->initial_test,
+                               "remaining_gflops", s1->initial_gflops, "flops_reduction_pct", 0.0);
+        if (r0 && rep->problem) {
+            json_t *eo = round_optimum_json(rep->problem, s1, 0, err);
+            if (!eo) {
+                json_decref(r0);
+                st = err->status;
+                goto fail;
+            }
+            put(r0, "exact_optimum", eo, &ok);
+        }
+        ok = ok && r0 && !json_array_append_new(pr, r0);
+    }
     for (int i = 0; ok && i < s1->nrounds; i++) {
         const hr_joint_round *r = &s1->rounds[i];
-        if (r->applied)
-            ok = !json_array_append_new(pr, json_pack("{s:i, s:i, s:f, s:f, s:f}", "round", r->round, "num_pruned",
-                                                      r->num_pruned, "acc", r->test_acc, "remaining_gflops",
-                                                      r->remaining_gflops, "flops_reduction_pct",
-                                                      r->flops_reduction_pct));
+        if (r->applied) {
+            json_t *ro = json_pack("{s:i, s:i, s:f, s:f, s:f}", "round", r->round, "num_pruned", r->num_pruned, "acc",
+                                   r->test_acc, "remaining_gflops", r->remaining_gflops, "flops_reduction_pct",
+                                   r->flops_reduction_pct);
+            if (ro && rep->problem) {
+                json_t *eo = round_optimum_json(rep->problem, s1, r->num_pruned, err);
+                if (!eo) {
+                    json_decref(ro);
+                    st = err->status;
+                    goto fail;
+                }
+                put(ro, "exact_optimum", eo, &ok);
+            }
+            ok = ok && ro && !json_array_append_new(pr, ro);
+        }
         json_t *rj = round_json(m, r);
         if (!rj || json_array_append_new(hist, rj))
             ok = 0;
@@ -236,6 +326,14 @@ hr_status hr_joint_report_save(const char *path, const hr_joint_report *rep, hr_
         copy(st2, "link", odoc, &ok);
         copy(st2, "mask", odoc, &ok);
         copy(st2, "notes", odoc, &ok);
+        {
+            json_t *bj = baseline_json(rep->problem, s1, rep->exact, best, err);
+            if (!bj) {
+                st = err->status;
+                goto fail;
+            }
+            put(st2, "baseline_comparison", bj, &ok);
+        }
         put(root, "metadata", meta, &ok);
         meta = NULL;
         put(root, "stage1_accuracy", st1, &ok);
