@@ -181,7 +181,7 @@ int hr_cmd_eval(int argc, char **argv)
             hr_cli_fail("eval", "out of memory");
             goto done;
         }
-        rc = hr_cli_write_json("eval", out, j) ? 0 : 1;
+        rc = hr_cli_write_run_info("eval", out, j) ? 0 : 1;
         json_decref(j);
     } else {
         rc = 0;

@@ -297,7 +297,7 @@ int hr_cmd_importance(int argc, char **argv)
         snprintf(path, sizeof path, "%s/branch_info.json", outdir);
         ok = ok && hr_cli_write_json("importance", path, info);
         snprintf(path, sizeof path, "%s/run_info.json", outdir);
-        ok = ok && run && hr_cli_write_json("importance", path, run);
+        ok = ok && run && hr_cli_write_run_info("importance", path, run);
         snprintf(path, sizeof path, "%s/importance_matrix.csv", outdir);
         ok = ok && hr_cli_write_text("importance", path, csv, len);
         snprintf(path, sizeof path, "%s/ranking_summary.txt", outdir);

@@ -14,7 +14,7 @@
 static const char *help =
     "usage: hyperrep lut measure --role server|client --model M [--weights W] [--input-size H]\n"
     "         [--threads N] [--warmup 10] [--repeat 100] [--passes 1] [--in-forward]\n"
-    "         [--stat median|mean] [--seed S] [-o FILE]\n"
+    "         [--stat median|mean] [--seed S] [--emulate TEXT [--slowdown F]] [-o FILE]\n"
     "       hyperrep lut merge --server S --client C\n"
     "         [--bandwidth-mbit B --latency-ms L [--per-message-ms P] | --link link.json]\n"
     "         [--roofline-server R --roofline-client R] [--stat median|mean] [-o FILE]\n"
@@ -32,7 +32,11 @@ static const char *help =
     "  model (the other blocks at their deploy gamma), so it sees the caches the rest\n"
     "  of the network leaves: entries are shares of a real forward (N times slower to\n"
     "  measure; use a smaller --repeat). --stat picks the statistic of the printed\n"
-    "  summary. Writes lut_server.json / lut_client.json (or -o FILE) atomically.\n"
+    "  summary. --emulate TEXT marks the file as an emulation of another device\n"
+    "  (pseudo mode: the client measured on this machine) and --slowdown F multiplies\n"
+    "  every time by F (e.g. a core that is F times slower); both are recorded in\n"
+    "  metadata.emulated and carried into the merged LUT, which then says so.\n"
+    "  Writes lut_server.json / lut_client.json (or -o FILE) atomically.\n"
     "merge: reads two per-device files (ours or the original tool's) for the same\n"
     "  model and input size and writes hardware_lut_complete.json (or -o FILE): the\n"
     "  median of each entry by default (--stat mean reproduces the original), link\n"
@@ -153,8 +157,10 @@ static int cmd_measure(int argc, char **argv)
         {"repeat", required_argument, 0, 'r'},  {"passes", required_argument, 0, 'P'},
         {"stat", required_argument, 0, 'S'},    {"seed", required_argument, 0, 'e'},
         {"output", required_argument, 0, 'o'},  {"in-forward", no_argument, 0, 'F'},
+        {"emulate", required_argument, 0, 'E'}, {"slowdown", required_argument, 0, 'D'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-    const char *arch = NULL, *weights = NULL, *output = NULL, *role = NULL;
+    const char *arch = NULL, *weights = NULL, *output = NULL, *role = NULL, *emulate = NULL;
+    double slowdown = 1;
     int64_t threads = 1, warmup = 10, repeat = 100, passes = 1, seed = 42;
     hr_lut_stat stat = HR_LUT_STAT_MEDIAN;
     hr_model_params mp = hr_model_params_default();
@@ -177,6 +183,17 @@ static int cmd_measure(int argc, char **argv)
         case 'w': weights = optarg; break;
         case 'o': output = optarg; break;
         case 'F': lp.in_forward = 1; break;
+        case 'E': emulate = optarg; break;
+        case 'D': {
+            char *end;
+            errno = 0;
+            slowdown = strtod(optarg, &end);
+            if (errno || end == optarg || *end || !(slowdown > 0) || !isfinite(slowdown)) {
+                hr_cli_fail("lut measure", "--slowdown: '%s' is not a positive factor", optarg);
+                return 2;
+            }
+            break;
+        }
         case 's':
             if (!hr_cli_parse_i64("lut measure", "--input-size", optarg, 1, 65536, &mp.input_size))
                 return 2;
@@ -211,6 +228,10 @@ static int cmd_measure(int argc, char **argv)
     }
     if (optind != argc) {
         hr_cli_fail("lut measure", "unexpected argument '%s'", argv[optind]);
+        return 2;
+    }
+    if (slowdown != 1 && !emulate) {
+        hr_cli_fail("lut measure", "--slowdown needs --emulate TEXT (the file must say it is an emulation)");
         return 2;
     }
     if (!role || (strcmp(role, "server") && strcmp(role, "client"))) {
@@ -254,7 +275,8 @@ static int cmd_measure(int argc, char **argv)
     pr.m = m;
     lp.progress = on_progress;
     lp.progress_user = &pr;
-    if (hr_lut_measure(m, &lp, &lut, &err) || hr_device_lut_save(output, lut, &err))
+    if (hr_lut_measure(m, &lp, &lut, &err) || (emulate && hr_device_lut_emulate(lut, emulate, slowdown, &err)) ||
+        hr_device_lut_save(output, lut, &err))
         goto fail;
     {
         char d[32];

@@ -353,7 +353,7 @@ int hr_cmd_pipeline(int argc, char **argv)
             cf.bandwidth, "latency_ms", cf.latency, "client",
             "emulated: measured on this machine with client_threads threads (no slowdown factor)", "wall_s",
             (hr_cli_now_ms() - t0) / 1000.0);
-        int ok = info && hr_cli_write_json("pipeline", path, info);
+        int ok = info && hr_cli_write_run_info("pipeline", path, info);
         json_decref(info);
         if (!ok)
             return 1;

@@ -359,7 +359,7 @@ int hr_cmd_train_base(int argc, char **argv)
         goto done;
     }
     json_object_set_new(info, "data", json_string(hr_data_source(d)));
-    rc = hr_cli_write_json("train-base", jpath, info) ? 0 : 1;
+    rc = hr_cli_write_run_info("train-base", jpath, info) ? 0 : 1;
     json_decref(info);
     printf("accuracy=%.2f%% epochs=%lld minutes=%.2f weights=%s\n", test_acc, (long long)o.epochs, minutes, o.out);
     goto done;
@@ -718,7 +718,7 @@ int hr_cmd_train_hyper(int argc, char **argv)
             snprintf(path, sizeof path, "%s/training_results.json", outdir);
             ok = ok && hr_cli_write_json("train-hyper", path, rj);
             snprintf(path, sizeof path, "%s/run_info.json", outdir);
-            ok = ok && hr_cli_write_json("train-hyper", path, info);
+            ok = ok && hr_cli_write_run_info("train-hyper", path, info);
             snprintf(path, sizeof path, "%s/hyper_weights_matrix.csv", outdir);
             ok = ok && hr_cli_write_text("train-hyper", path, csv, len);
             ok = ok && hr_cli_heatmap("train-hyper", outdir, "hyper_weights_heatmap", "hyper-weights (alpha) per domain",

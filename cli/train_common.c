@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hyperrep/version.h"
 #include "cli.h"
 #include "train_common.h"
 #include "hyperrep/plot.h"
@@ -196,6 +197,16 @@ int hr_cli_write_json(const char *cmd, const char *path, json_t *json)
     ok = hr_cli_write_text(cmd, path, t, n + 1);
     free(t);
     return ok;
+}
+
+int hr_cli_write_run_info(const char *cmd, const char *path, json_t *info)
+{
+    json_t *sw = json_pack("{s:s, s:s, s:s}", "name", "hyperrep", "version", hr_version(), "commit", hr_git_commit());
+    if (!sw || json_object_set_new(info, "software", sw)) {
+        hr_cli_fail(cmd, "%s: out of memory", path);
+        return 0;
+    }
+    return hr_cli_write_json(cmd, path, info);
 }
 
 int hr_cli_mkdirs(const char *cmd, const char *path)

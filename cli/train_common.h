@@ -46,6 +46,10 @@ const char *hr_alpha_name(const hr_model *m, int block, hr_branch br, char *buf,
 /* Writes json to path atomically (pretty, keys in insertion order). Prints
  * an error; returns 1 on success. */
 int hr_cli_write_json(const char *cmd, const char *path, json_t *json);
+/* hr_cli_write_json for a run record (run_info.json, pipeline_info.json, an
+ * eval result): adds "software" {name, version, commit} first, so every
+ * record names the code that produced it. */
+int hr_cli_write_run_info(const char *cmd, const char *path, json_t *info);
 /* Writes text to path atomically. */
 int hr_cli_write_text(const char *cmd, const char *path, const char *text, size_t len);
 

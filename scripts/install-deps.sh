@@ -5,8 +5,8 @@
 # installed too (e.g. python3-torch for the PyTorch comparisons in bench/).
 set -eu
 
-BUILD="build-essential cmake pkg-config libopenblas-serial-dev libjansson-dev libzip-dev zlib1g-dev libpng-dev libjpeg-dev libinih-dev"
-TEST="libcmocka-dev gnuplot-nox chromium"
+BUILD="build-essential cmake pkg-config libopenblas-serial-dev libjansson-dev libzip-dev zlib1g-dev libpng-dev libjpeg-dev libinih-dev libssl-dev libevent-dev libopenmpi-dev openmpi-bin"
+TEST="libcmocka-dev gnuplot-nox chromium openssl"
 DATA="dataset-fashion-mnist"
 
 SUDO=""

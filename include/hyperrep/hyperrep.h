@@ -48,6 +48,7 @@
 #include "hyperrep/plot.h"
 #include "hyperrep/tensor.h"
 #include "hyperrep/train.h"
+#include "hyperrep/version.h"
 #include "hyperrep/weights.h"
 
 #endif

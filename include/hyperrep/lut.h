@@ -120,6 +120,8 @@ typedef struct hr_lut {
     int original_format;           /* loaded from a file without our fields */
     char timestamp[64];            /* merge time "YYYY-MM-DD HH:MM:SS.ffffff" */
     char note[512];                /* free text kept in metadata.note (synthetic entries, stat fallbacks) */
+    char emulated[HR_DEVICE_COUNT][256]; /* per device: "" real, else how it was emulated */
+    double slowdown[HR_DEVICE_COUNT];    /* per device: the emulation's time factor (1: none) */
 } hr_lut;
 
 /* Creates an empty LUT with n blocks (all times -1, defaults for knees,
@@ -185,6 +187,9 @@ typedef struct hr_device_lut {
     int has_median;            /* 0 for the original's files */
     int original_format;       /* no model_info / input_shape: shapes derived from the model */
     int in_forward;            /* measured inside whole forwards (hr_lut_measure_params.in_forward) */
+    /* Emulation (pseudo mode measures the client on the server's machine): */
+    char emulated[256];        /* "" for a real device; else how the device was emulated */
+    double slowdown;           /* factor every time was multiplied by (1: none) */
 } hr_device_lut;
 
 /* An empty per-device LUT shaped for `model` (names, shapes, groups,
@@ -203,6 +208,13 @@ hr_status hr_device_lut_load(const char *path, hr_device_lut **out, hr_error *er
 /* Writes the per-device file atomically (field-compatible with the
  * original's lut_server.json / lut_client.json plus our fields). */
 hr_status hr_device_lut_save(const char *path, const hr_device_lut *lut, hr_error *err);
+
+/* Marks lut as an emulation of another device: every time (mean, median,
+ * std, min, stage 0, classifier) is multiplied by slowdown (> 0, finite)
+ * and `description` ("this machine, 1 thread") is recorded in
+ * metadata.emulated with the factor. HR_ERR_INVALID_ARG for a bad factor or
+ * an empty description. */
+hr_status hr_device_lut_emulate(hr_device_lut *lut, const char *description, double slowdown, hr_error *err);
 
 /* The entry's time under stat: the median, or the mean when the median is
  * absent (-1 when invalid). */

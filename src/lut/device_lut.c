@@ -1,6 +1,7 @@
 /* Per-device LUTs (lut_server.json / lut_client.json): ours and the
  * original tool's, read strictly against the model they name. */
 #include "lut/lut_internal.h"
+#include "hyperrep/version.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@ hr_status hr_device_lut_create(const hr_model *model, hr_device role, hr_device_
         free(lut);
         return hr_error_set(err, HR_ERR_NOMEM, "per-device LUT: out of memory");
     }
+    lut->slowdown = 1;
     lut->role = role;
     lut->nblocks = n;
     snprintf(lut->model, sizeof lut->model, "%s", hr_model_arch(model)->name);
@@ -264,6 +266,10 @@ static hr_status load_into(const char *path, const json_t *root, hr_device_lut *
         }
         lut->in_forward = strcmp(c, "forward") == 0;
     }
+    if ((v = json_object_get(meta, "emulated")) &&
+        (st = hr__emulated_read(path, "metadata.emulated", v, lut->emulated, sizeof lut->emulated, &lut->slowdown,
+                                err)))
+        goto fail;
     if ((v = json_object_get(root, "model_info")) && !json_is_null(v) && (st = read_shapes(path, v, lut, err)))
         goto fail;
 
@@ -408,6 +414,10 @@ hr_status hr_device_lut_save(const char *path, const hr_device_lut *lut, hr_erro
     hr__jset(&b, meta, "repeat", json_integer(lut->repeat));
     hr__jset(&b, meta, "passes", json_integer(lut->passes));
     hr__jset(&b, meta, "context", json_string(lut->in_forward ? "forward" : "isolated"));
+    if (lut->emulated[0])
+        hr__jset(&b, meta, "emulated", hr__emulated_json(lut->emulated, lut->slowdown));
+    hr__jset(&b, meta, "software", json_pack("{s:s, s:s, s:s}", "name", "hyperrep", "version", hr_version(), "commit",
+                                             hr_git_commit()));
     hr__jset(&b, meta, "alpha", json_string("1 for each branch of the measured gamma (trained alpha untouched)"));
 
     t = json_object();
@@ -446,4 +456,33 @@ hr_status hr_device_lut_save(const char *path, const hr_device_lut *lut, hr_erro
         st = hr__json_save(path, root, err);
     json_decref(root);
     return st;
+}
+
+static void scale_entry(hr_lut_entry *e, double f)
+{
+    /* -1 marks an absent statistic; every present one is a time (or, for
+     * std, a spread of times) and scales with them. */
+    double *v[4] = {&e->time_ms, &e->median_ms, &e->std_ms, &e->min_ms};
+    for (int k = 0; k < 4; k++)
+        if (*v[k] >= 0)
+            *v[k] *= f;
+}
+
+hr_status hr_device_lut_emulate(hr_device_lut *lut, const char *description, double slowdown, hr_error *err)
+{
+    if (!(slowdown > 0) || !isfinite(slowdown))
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "emulation: slowdown %g is not a positive factor", slowdown);
+    if (!description || !*description)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "emulation: a description of the emulated device is required");
+    for (int i = 0; i < lut->nblocks; i++)
+        for (int g = 0; g < HR_GAMMA_COUNT; g++)
+            if (lut->blocks[i].e[g].valid)
+                scale_entry(&lut->blocks[i].e[g], slowdown);
+    if (lut->has_stage_times) {
+        scale_entry(&lut->stage0, slowdown);
+        scale_entry(&lut->classifier, slowdown);
+    }
+    snprintf(lut->emulated, sizeof lut->emulated, "%s", description);
+    lut->slowdown *= slowdown;
+    return HR_OK;
 }

@@ -273,3 +273,24 @@ hr_status hr__shape_model(const char *arch, int64_t c, int64_t h, int64_t classe
     }
     return st;
 }
+
+json_t *hr__emulated_json(const char *description, double slowdown)
+{
+    return json_pack("{s:s, s:f}", "description", description, "slowdown", slowdown);
+}
+
+hr_status hr__emulated_read(const char *path, const char *field, const json_t *v, char *description, size_t size,
+                            double *slowdown, hr_error *err)
+{
+    const json_t *d = json_object_get(v, "description"), *f = json_object_get(v, "slowdown");
+    char r[96];
+    if (!json_is_object(v) || !json_is_string(d) || !json_string_length(d))
+        return hr_error_set(err, HR_ERR_FORMAT, "%s: %s: %s is not {\"description\": text, \"slowdown\": factor}",
+                            path, field, hr__json_repr(v, r, sizeof r));
+    if (!json_is_number(f) || !(json_number_value(f) > 0) || !isfinite(json_number_value(f)))
+        return hr_error_set(err, HR_ERR_FORMAT, "%s: %s.slowdown: %s is not a positive factor", path, field,
+                            hr__json_repr(f, r, sizeof r));
+    snprintf(description, size, "%s", json_string_value(d));
+    *slowdown = json_number_value(f);
+    return HR_OK;
+}

@@ -2,6 +2,7 @@
  * the original tool's files, and writing with every field the original's
  * optimizer reads plus ours (SPEC §5). */
 #include "lut/lut_internal.h"
+#include "hyperrep/version.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -34,8 +35,10 @@ hr_status hr_lut_create(int nblocks, hr_lut **out, hr_error *err)
     for (int g = 0; g < HR_GAMMA_COUNT; g++)
         lut->n_stream[g] = hr_gamma_get(g)->streams;
     lut->link = hr_link_default();
-    for (int d = 0; d < HR_DEVICE_COUNT; d++)
+    for (int d = 0; d < HR_DEVICE_COUNT; d++) {
         lut->i_knee[d] = default_knee[d];
+        lut->slowdown[d] = 1;
+    }
     lut->stat = HR_LUT_STAT_MEDIAN;
     *out = lut;
     return HR_OK;
@@ -441,6 +444,12 @@ static hr_status load_into(const char *path, json_t *root, hr_lut **out, hr_erro
         }
         lut->num_classes = json_integer_value(v);
     }
+    for (int d = 0; d < HR_DEVICE_COUNT; d++) {
+        snprintf(field, sizeof field, "metadata.emulated.%s", hr_device_name((hr_device)d));
+        if ((v = json_object_get(json_object_get(meta, "emulated"), hr_device_name((hr_device)d))) && !json_is_null(v) &&
+            (st = hr__emulated_read(path, field, v, lut->emulated[d], sizeof lut->emulated[d], &lut->slowdown[d], err)))
+            goto fail;
+    }
     for (int d = 0; d < HR_DEVICE_COUNT; d++)
         if ((v = json_object_get(json_object_get(meta, "threads"), hr_device_name((hr_device)d))) &&
             json_is_integer(v) && json_integer_value(v) > 0 && json_integer_value(v) <= 1024)
@@ -596,6 +605,15 @@ hr_status hr_lut_save(const char *path, const hr_lut *lut, hr_error *err)
     hr__jset(&b, meta, "synthetic", json_boolean(lut->synthetic));
     if (lut->note[0])
         hr__jset(&b, meta, "note", json_string(lut->note));
+    if (lut->emulated[HR_DEVICE_SERVER][0] || lut->emulated[HR_DEVICE_CLIENT][0]) {
+        o = json_object();
+        hr__jset(&b, meta, "emulated", o);
+        for (int d = 0; d < HR_DEVICE_COUNT; d++)
+            hr__jset(&b, o, hr_device_name((hr_device)d),
+                     lut->emulated[d][0] ? hr__emulated_json(lut->emulated[d], lut->slowdown[d]) : json_null());
+    }
+    hr__jset(&b, meta, "software", json_pack("{s:s, s:s, s:s}", "name", "hyperrep", "version", hr_version(), "commit",
+                                             hr_git_commit()));
 
     for (int d = 0; d < HR_DEVICE_COUNT; d++) {
         o = json_object();

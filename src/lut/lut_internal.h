@@ -57,6 +57,13 @@ json_t *hr__jreal(double v);
 /* A JSON array of n integers. */
 json_t *hr__jints(const int64_t *v, int n);
 
+/* metadata.emulated of a per-device file, and per device in a merged one:
+ * {"description": "...", "slowdown": factor}. read: HR_ERR_FORMAT naming
+ * path and field for anything else. */
+json_t *hr__emulated_json(const char *description, double slowdown);
+hr_status hr__emulated_read(const char *path, const char *field, const json_t *v, char *description, size_t size,
+                            double *slowdown, hr_error *err);
+
 /* "YYYY-MM-DD HH:MM:SS.ffffff" local time (the original's format). */
 void hr__timestamp(char *buf, size_t size);
 

@@ -78,6 +78,14 @@ hr_status hr_lut_merge(const hr_device_lut *server, const hr_device_lut *client,
                      hr_device_name((hr_device)d), src(dev[d]));
             append_note(lut, note);
         }
+        if (dev[d]->emulated[0]) {
+            snprintf(lut->emulated[d], sizeof lut->emulated[d], "%s", dev[d]->emulated);
+            lut->slowdown[d] = dev[d]->slowdown;
+            lut->synthetic = 1;
+            snprintf(note, sizeof note, "The %s is emulated: %.200s (times x %g).", hr_device_name((hr_device)d),
+                     dev[d]->emulated, dev[d]->slowdown);
+            append_note(lut, note);
+        }
         if (dev[d]->in_forward) {
             snprintf(note, sizeof note, "The %s entries were timed inside whole forwards (context forward).",
                      hr_device_name((hr_device)d));
