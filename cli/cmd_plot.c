@@ -33,6 +33,9 @@ static const char help[] =
     "  _domain_K               one figure per domain (a point per pruning round)\n"
     "  domain_accuracy         the same with training_results.json: initial / best / final\n"
     "  domain_throughput       fps before (initial_throughput_config.json) and after\n"
+    "  domain_flops            FLOPs reduction per domain\n"
+    "  domain_vs_baseline      co-design vs the baseline (unpruned, deploy gamma, best\n"
+    "                          split): LUT fps gain in %, latency and pipelined\n"
     "and report.md / report.html (figures inlined) with the final configuration\n"
     "per domain, the baselines comparison and the LUT summary. Outputs are written\n"
     "atomically. Without gnuplot the data and scripts are written and the command\n"
@@ -55,6 +58,12 @@ typedef struct domain_res {
     double initial_acc, best_acc, final_acc;
     double fps, latency_ms;
     int split;
+    double flops_reduction_pct;
+    /* stage2_throughput.baseline_comparison: the Neurosurgeon-style baseline
+     * (unpruned, deploy γ, best placement) and the exact co-design */
+    int has_baseline;
+    double base_fps, base_pfps, exact_fps, exact_pfps;
+    char base_place[16], exact_place[16];
 } domain_res;
 
 typedef struct plot_run {
@@ -348,24 +357,32 @@ static double initial_fps(plot_run *run)
  * the step-2 fps), every pruning round that carries a throughput, and the
  * final configuration; a figure per domain and one with all domains. */
 /* Appends one domain's points: initial, each round with a throughput, final. */
-static void domain_points(hr_plot_buf *data, const domain_res *r, double fps0)
+static void domain_points(hr_plot_buf *data, const domain_res *r, double fps0, int extras)
 {
     json_t *rounds = json_object_get(json_object_get(r->joint, "stage1_accuracy"), "pruning_rounds");
     size_t i;
     json_t *e;
-    if (isfinite(fps0) && isfinite(r->initial_acc))
-        hr_plot_bufprintf(data, "%d initial %.9g %.9g\n", r->id, fps0, r->initial_acc);
+    if (extras && isfinite(fps0) && isfinite(r->initial_acc))
+        hr_plot_bufprintf(data, "%d step2 %.9g %.9g\n", r->id, fps0, r->initial_acc);
     json_array_foreach(rounds, i, e) {
-        double fps = num_or(e, "throughput_fps", num_or(e, "fps", NAN)), acc = num_or(e, "acc", NAN);
+        /* ours: the exact optimum of each pruning state; the original's
+         * files may carry throughput_fps instead */
+        double fps = num_or(json_object_get(e, "exact_optimum"), "fps", num_or(e, "throughput_fps", NAN));
+        double acc = num_or(e, "acc", NAN);
         if (isfinite(fps) && isfinite(acc))
             hr_plot_bufprintf(data, "%d round_%.0f %.9g %.9g\n", r->id, num_or(e, "round", (double)i), fps, acc);
     }
     if (isfinite(r->fps) && isfinite(r->final_acc))
         hr_plot_bufprintf(data, "%d final %.9g %.9g\n", r->id, r->fps, r->final_acc);
+    if (extras && r->has_baseline && isfinite(r->initial_acc))
+        hr_plot_bufprintf(data, "%d baseline %.9g %.9g\n", r->id, r->base_fps, r->initial_acc);
 }
 
-static const char ACC_HEADER[] = "# domain point(initial|round N|final) throughput_fps accuracy_pct\n"
-                                 "# initial: step-2 fps; rounds: those that carry throughput_fps\n";
+static const char ACC_HEADER[] =
+    "# domain point throughput_fps accuracy_pct (fps = 1000 / LUT latency; accuracy on the test part)\n"
+    "# round_N: the exact optimum of the model after round N (round_0: unpruned); step2: the gradient\n"
+    "# method's configuration (initial_throughput_config.json); final: final_configuration (grid);\n"
+    "# baseline: unpruned, deploy gamma, best placement (Neurosurgeon-style)\n";
 static const char ACC_AXES[] = "set xlabel 'throughput (frames/s)'\nset ylabel 'top-1 accuracy (%)'\n"
                                "set grid\nset offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05\n";
 
@@ -383,11 +400,20 @@ static void plot_acc_throughput(plot_run *run)
         snprintf(title, sizeof title, "Accuracy vs throughput, domain %d (one point per pruning round)",
                  run->dom[d].id);
         hr_plot_bufprintf(&data, "%s", ACC_HEADER);
-        domain_points(&data, &run->dom[d], fps0);
+        domain_points(&data, &run->dom[d], fps0, 1);
         hr_plot_bufprintf(&gp, "set title '%s'\n", title);
         hr_plot_bufprintf(&gp, "%s", ACC_AXES);
-        hr_plot_bufprintf(&gp, "set key bottom right\nplot '%s.dat' using 3:4 with linespoints pt 7 lw 2 title "
-                               "'domain %d', '' using 3:4:2 with labels offset 0,1 notitle\n", name, run->dom[d].id);
+        /* One file, one series per kind of point (gnuplot skips 1/0). */
+        hr_plot_bufprintf(&gp,
+                          "is(k) = strcol(2) eq k\nround(x) = strcol(2)[1:6] eq 'round_' ? x : 1/0\n"
+                          "set key outside bottom center horizontal\n"
+                          "plot '%s.dat' using (round($3)):4 with linespoints pt 7 lw 2 title 'exact optimum after "
+                          "each pruning round', '' using (is('final') ? $3 : 1/0):4 with points pt 5 ps 1.6 title "
+                          "'final configuration (grid)', '' using (is('step2') ? $3 : 1/0):4 with points pt 13 ps 1.6 "
+                          "title 'step 2 (gradient method)', '' using (is('baseline') ? $3 : 1/0):4 with points pt 9 "
+                          "ps 1.8 lc rgb 'black' title 'baseline: unpruned, deploy gamma, best split', '' using "
+                          "(round($3)):4:(substr(strcol(2), 7, 9)) with labels offset 0,1 notitle\n",
+                          name);
         memset(&err, 0, sizeof err);
         st = hr_plot_figure(run->out, name, &data, &gp, &run->pp, &rendered, &err);
         figure_done(run, name, title, st, rendered, &err);
@@ -397,9 +423,9 @@ static void plot_acc_throughput(plot_run *run)
     hr_plot_bufprintf(&data, "%s# one block per domain (separated by two blank lines)\n", ACC_HEADER);
     for (int d = 0; d < run->ndom; d++) {
         hr_plot_bufprintf(&data, "%s# domain_%d\n", d ? "\n\n" : "", run->dom[d].id);
-        domain_points(&data, &run->dom[d], fps0);
+        domain_points(&data, &run->dom[d], fps0, 0);
     }
-    const char *title = "Accuracy vs throughput, all domains (pruning rounds)";
+    const char *title = "Accuracy vs throughput, all domains (exact optimum after each pruning round)";
     hr_plot_bufprintf(&gp, "set title '%s'\n", title);
     hr_plot_bufprintf(&gp, "%s", ACC_AXES);
     hr_plot_bufprintf(&gp, "set key outside right\nids = '");
@@ -461,6 +487,67 @@ static void plot_domain_comparison(plot_run *run)
     hr_plot_buf_free(&data);
 }
 
+/* FLOPs reduction per domain, and the co-design against the baseline:
+ * clustered bars of LUT fps (latency and pipelined), one cluster per domain. */
+static void plot_domain_flops_baseline(plot_run *run)
+{
+    hr_plot_buf data = {0}, gp = {0};
+    hr_error err = {0};
+    int rendered = 0, nb = 0;
+    hr_status st;
+    if (!run->ndom)
+        return;
+    hr_plot_bufprintf(&data, "# domain flops_reduction_pct (code-2 FLOPs of the pruned branches over the starting live ones)\n");
+    for (int d = 0; d < run->ndom; d++)
+        hr_plot_bufprintf(&data, "%d %.9g\n", run->dom[d].id, run->dom[d].flops_reduction_pct);
+    const char *t1 = "FLOPs reduction per domain (pruned branches)";
+    hr_plot_bufprintf(&gp, "set title '%s'\nset xlabel 'domain'\nset ylabel 'FLOPs reduction (%%)'\n"
+                           "set style data histograms\nset style fill solid 0.8 border -1\nset boxwidth 0.7\n"
+                           "set yrange [0:*]\nset grid ytics\nset key off\n"
+                           "plot 'domain_flops.dat' using 2:xtic(1) lc rgb '#4477aa', '' using 0:2:(sprintf('%%.1f', $2)) "
+                           "with labels offset 0,0.7 notitle\n",
+                      t1);
+    st = hr_plot_figure(run->out, "domain_flops", &data, &gp, &run->pp, &rendered, &err);
+    figure_done(run, "domain_flops", t1, st, rendered, &err);
+    hr_plot_buf_free(&data), hr_plot_buf_free(&gp);
+
+    hr_plot_bufprintf(&data, "# domain baseline_fps codesign_fps baseline_pipelined_fps codesign_pipelined_fps "
+                             "gain_fps_pct gain_pipelined_fps_pct\n"
+                             "# LUT-predicted; baseline: unpruned, deploy gamma, best placement; co-design: exact\n"
+                             "# optimum of the pruned model (same objective, same LUT)\n");
+    for (int d = 0; d < run->ndom; d++) {
+        const domain_res *r = &run->dom[d];
+        if (!r->has_baseline)
+            continue;
+        hr_plot_bufprintf(&data, "%d %.9g %.9g %.9g %.9g %.9g %.9g\n", r->id, r->base_fps, r->exact_fps, r->base_pfps,
+                          r->exact_pfps, 100.0 * (r->exact_fps / r->base_fps - 1),
+                          100.0 * (r->exact_pfps / r->base_pfps - 1));
+        nb++;
+    }
+    if (nb) {
+        const char *t2 = "Co-design gain over the baseline (unpruned, deploy gamma, best split), LUT-predicted";
+        memset(&err, 0, sizeof err);
+        hr_plot_bufprintf(&gp, "set title '%s'\nset xlabel 'domain'\nset ylabel 'throughput gain over the baseline (%%)'\n"
+                               "set style data histograms\nset style histogram clustered gap 1\n"
+                               "set style fill solid 0.8 border -1\nset boxwidth 0.9\nset xzeroaxis lt -1\n"
+                               "set grid ytics\nset key outside bottom center horizontal\n"
+                               "plot 'domain_vs_baseline.dat' using 6:xtic(1) title 'frames/s at one frame at a time "
+                               "(1/latency)', '' using 7 title 'pipelined frames/s (1/cycle)'\n",
+                          t2);
+        st = hr_plot_figure(run->out, "domain_vs_baseline", &data, &gp, &run->pp, &rendered, &err);
+        figure_done(run, "domain_vs_baseline", t2, st, rendered, &err);
+    }
+    hr_plot_buf_free(&data), hr_plot_buf_free(&gp);
+}
+
+static void placement_text(json_t *v, char *buf, size_t size)
+{
+    if (json_is_string(v))
+        snprintf(buf, size, "%s", json_string_value(v));
+    else
+        snprintf(buf, size, "?");
+}
+
 /* Reads domain_K_joint.json for K = 0.. until MAX_DOMAINS (gaps allowed). */
 static void load_domains(plot_run *run)
 {
@@ -480,6 +567,23 @@ static void load_domains(plot_run *run)
         r->fps = num_or(fc, "throughput_fps", NAN);
         r->latency_ms = num_or(fc, "latency_ms", NAN);
         r->split = (int)num_or(fc, "split_point", -1);
+        r->flops_reduction_pct = num_or(s1, "flops_reduction_pct", 0);
+        {
+            json_t *st2 = json_object_get(j, "stage2_throughput"), *bc = json_object_get(st2, "baseline_comparison");
+            json_t *b = json_object_get(bc, "baseline"), *ex = json_object_get(st2, "exact_optimum");
+            if (b && ex) {
+                r->has_baseline = 1;
+                r->base_fps = num_or(b, "fps", NAN);
+                r->base_pfps = num_or(b, "pipelined_fps", NAN);
+                r->exact_fps = num_or(ex, "fps", NAN);
+                r->exact_pfps = num_or(ex, "pipelined_fps", NAN);
+                placement_text(json_object_get(b, "placement"), r->base_place, sizeof r->base_place);
+                placement_text(json_object_get(ex, "placement"), r->exact_place, sizeof r->exact_place);
+                if (!json_is_string(json_object_get(ex, "placement")))
+                    snprintf(r->exact_place, sizeof r->exact_place, "split %.0f",
+                             num_or(ex, "placement", num_or(ex, "split", -1)));
+            }
+        }
         snprintf(dk, sizeof dk, "domain_%d", k);
         r->best_acc = num_or(json_object_get(tr, dk), "best_acc", NAN);
         if (!isfinite(r->best_acc)) {
@@ -543,6 +647,34 @@ static void write_reports(plot_run *run)
         }
     } else {
         hr_plot_bufprintf(&t, "No domain_K_joint.json in the results.\n");
+    }
+    hr_plot_bufprintf(&t, "\n## Co-design vs the Neurosurgeon-style baseline\n\n");
+    {
+        int nb = 0;
+        double g1 = 0, g2 = 0;
+        for (int d = 0; d < run->ndom; d++)
+            nb += run->dom[d].has_baseline;
+        if (nb) {
+            hr_plot_bufprintf(&t, "Baseline: the same model unpruned, deploy gamma on every block, best placement for "
+                                  "the objective. Co-design: the exact optimum of the pruned model. LUT-predicted; "
+                                  "accuracy drop in test points.\n\n| domain | baseline placement | baseline fps | "
+                                  "baseline pipelined fps | co-design placement | co-design fps | co-design pipelined "
+                                  "fps | gain fps (%%) | gain pipelined (%%) | accuracy drop (points) |\n"
+                                  "|---|---|---|---|---|---|---|---|---|---|\n");
+            for (int d = 0; d < run->ndom; d++) {
+                const domain_res *r = &run->dom[d];
+                if (!r->has_baseline)
+                    continue;
+                double a = 100.0 * (r->exact_fps / r->base_fps - 1), b = 100.0 * (r->exact_pfps / r->base_pfps - 1);
+                g1 += a, g2 += b;
+                hr_plot_bufprintf(&t, "| %d | %s | %.2f | %.2f | %s | %.2f | %.2f | %+.2f | %+.2f | %.2f |\n", r->id,
+                                  r->base_place, r->base_fps, r->base_pfps, r->exact_place, r->exact_fps,
+                                  r->exact_pfps, a, b, r->initial_acc - r->final_acc);
+            }
+            hr_plot_bufprintf(&t, "| mean | | | | | | | %+.2f | %+.2f | |\n", g1 / nb, g2 / nb);
+        } else {
+            hr_plot_bufprintf(&t, "No domain_K_joint.json with a baseline comparison.\n");
+        }
     }
     hr_plot_bufprintf(&t, "\n## Baselines comparison (step 2)\n\n");
     json_t *res = json_object_get(run->init_cfg, "results");
@@ -794,6 +926,7 @@ int hr_cmd_plot(int argc, char **argv)
     if (run.ndom) {
         plot_acc_throughput(&run);
         plot_domain_comparison(&run);
+        plot_domain_flops_baseline(&run);
     }
     if (run.nfigs == 0 && !run.failed) {
         hr_cli_fail(CMD, "%s holds no results to plot (hardware_lut_complete.json, initial_throughput_config.json, "

@@ -254,7 +254,8 @@ static void test_cli_plot(void **state)
     }
     static const char *figs[] = {"lut_server", "lut_client", "roofline_server", "roofline_client", "convergence",
                                  "hyper_weights", "importance", "accuracy_throughput", "accuracy_throughput_domain_0",
-                                 "accuracy_throughput_domain_1", "domain_accuracy", "domain_throughput"};
+                                 "accuracy_throughput_domain_1", "accuracy_throughput_domain_2", "domain_accuracy",
+                                 "domain_throughput", "domain_flops", "domain_vs_baseline"};
     for (size_t i = 0; i < sizeof figs / sizeof figs[0]; i++) {
         static const char *ext[] = {"dat", "gp", "pdf"};
         for (int e = 0; e < 3; e++) {
@@ -347,25 +348,51 @@ static void test_cli_plot(void **state)
 
     /* Joint results. */
     dat = vis_file("accuracy_throughput.dat");
-    assert_non_null(line_starting(dat, "0 initial 9.27179679 61.3\n"));
+    assert_null(line_starting(dat, "0 step2 ")); /* the all-domains figure: rounds and final only */
     assert_non_null(line_starting(dat, "0 final 15.42 62.1\n"));
     assert_non_null(line_starting(dat, "1 round_1 15 58.4\n"));
     assert_non_null(line_starting(dat, "1 final 16.1 58\n"));
+    assert_non_null(line_starting(dat, "2 round_0 945.752576 78.0952381\n"));
+    assert_non_null(line_starting(dat, "2 round_1 952.954539 77.6719577\n"));
     free(dat);
     dat = vis_file("accuracy_throughput_domain_1.dat");
-    assert_non_null(line_starting(dat, "1 initial 9.27179679 56.2\n"));
+    assert_non_null(line_starting(dat, "1 step2 9.27179679 56.2\n"));
     assert_non_null(line_starting(dat, "1 round_1 15 58.4\n"));
     assert_null(line_starting(dat, "0 "));
+    free(dat);
+    /* Ours: the exact optimum of every pruning state and the baseline point
+     * (unpruned accuracy at the baseline's fps). */
+    dat = vis_file("accuracy_throughput_domain_2.dat");
+    assert_non_null(line_starting(dat, "2 round_0 945.752576 78.0952381\n"));
+    assert_non_null(line_starting(dat, "2 final 727.638397 77.6719577\n"));
+    assert_non_null(line_starting(dat, "2 baseline 945.752576 78.0952381\n"));
     free(dat);
     dat = vis_file("domain_accuracy.dat");
     assert_non_null(line_starting(dat, "0 61.3 59.6 62.1 9.27179679 15.42\n"));
     assert_non_null(line_starting(dat, "1 56.2 59.6 58 9.27179679 16.1\n"));
+    free(dat);
+    dat = vis_file("domain_flops.dat");
+    assert_non_null(line_starting(dat, "0 0\n"));
+    assert_non_null(line_starting(dat, "2 14.6697436\n"));
+    free(dat);
+    /* Gains: 100 (952.954539 / 945.7525758 - 1), 100 (21660.02362 / 18464.15104 - 1). */
+    dat = vis_file("domain_vs_baseline.dat");
+    p = line_starting(dat, "2 ");
+    assert_non_null(p);
+    double v[7];
+    assert_int_equal(sscanf(p, "%lf %lf %lf %lf %lf %lf %lf", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]), 7);
+    assert_float_equal(v[1], 945.7525758, 1e-6);
+    assert_float_equal(v[5], 0.76150607, 1e-6);
+    assert_float_equal(v[6], 17.30852706, 1e-6);
+    assert_null(line_starting(dat, "0 ")); /* the original's files carry no baseline */
     free(dat);
 
     /* Reports: tables and inlined figures. */
     char *md = vis_file("report.md");
     assert_non_null(strstr(md, "## Final configuration per domain"));
     assert_non_null(strstr(md, "| 0 | 12 | 61.30 |"));
+    assert_non_null(strstr(md, "## Co-design vs the Neurosurgeon-style baseline"));
+    assert_non_null(strstr(md, "| 2 | local | 945.75 | 18464.15 | local | 952.95 | 21660.02 | +0.76 | +17.31 | 0.42 |"));
     assert_non_null(strstr(md, "## Baselines comparison"));
     assert_non_null(strstr(md, "| exact |"));
     assert_non_null(strstr(md, "## LUT summary"));
