@@ -6,7 +6,7 @@
 set -eu
 
 BUILD="build-essential cmake pkg-config libopenblas-serial-dev libjansson-dev libzip-dev zlib1g-dev libpng-dev libjpeg-dev libinih-dev libssl-dev libevent-dev libopenmpi-dev openmpi-bin"
-TEST="libcmocka-dev gnuplot-nox chromium openssl"
+TEST="libcmocka-dev gnuplot-nox chromium openssl clang libclang-rt-14-dev python3 iproute2"
 DATA="dataset-fashion-mnist"
 
 SUDO=""
