@@ -211,6 +211,28 @@ static void l1_weights(const hr__goal *G, const hr_optim_problem *p, const hr_mo
     }
 }
 
+/* What a goal checkpoint depends on besides the starting α: the caller's
+ * stage-1 settings, the goal and optimizer settings that shape phase B, and
+ * the LUT's times (FNV-1a over their bytes). */
+static void goal_fingerprint(const hr_joint_params *jp, const hr_optim_params *op, const hr_goal_params *gp,
+                             const hr_lut *lut, char *buf, size_t size)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < lut->nblocks; i++) {
+        const unsigned char *b = (const unsigned char *)lut->blocks[i].t_ms;
+        for (size_t j = 0; j < sizeof lut->blocks[i].t_ms; j++)
+            h = (h ^ b[j]) * 1099511628211ull;
+    }
+    snprintf(buf, size,
+             "%s|goal %d %d %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %d|optim %d %d %d %.17g %.17g %d %.17g "
+             "%.17g|link %.17g %.17g|lut %016llx",
+             jp->fingerprint ? jp->fingerprint : "", gp->alternations, gp->steps, gp->lr, gp->kappa, gp->mu,
+             gp->epsilon, gp->omega, gp->beta_r, gp->lambda_i, gp->rho, gp->weighted_l1, (int)op->head, (int)op->mask,
+             (int)op->lambda_init, op->lambda0, op->sigma, op->intensity_weights, op->z_offset, op->eff_omega,
+             op->link_override ? op->link.bandwidth_mbit_s : lut->link.bandwidth_mbit_s,
+             op->link_override ? op->link.latency_ms : lut->link.latency_ms, (unsigned long long)h);
+}
+
 hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const hr_lut *lut,
                         const hr_joint_params *jp, const hr_optim_params *op, const hr_goal_params *gp,
                         hr_joint_result *s1, hr_goal_result *out, hr_optim_problem **problem, hr_error *err)
@@ -223,7 +245,9 @@ hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const 
     hr_trainer *t = NULL;
     hr_batch_iter *va = NULL, *te = NULL, *tr = NULL;
     double *x = NULL, *mm = NULL, *vv = NULL, *grad = NULL, *w = NULL;
-    float *logits = NULL;
+    float *logits = NULL, *ck_alpha = NULL;
+    hr__goal_state *ck = NULL;
+    char fpr[2048];
     unsigned *live = NULL;
     *problem = NULL;
     memset(out, 0, sizeof *out);
@@ -285,7 +309,58 @@ hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const 
     const double aref = s1->initial_val;
     double acc = aref, acc_test = s1->initial_test;
     snprintf(out->stop_reason, sizeof out->stop_reason, "alternation limit (%d)", gp->alternations);
-    for (int it = 0; it < gp->alternations; it++) {
+
+    /* Resume from the state after the last finished alternation. */
+    int first = 0, done_before = 0, new_iters = 0, interrupted = 0;
+    if (jp->checkpoint) {
+        ck = calloc(1, sizeof *ck);
+        ck_alpha = malloc(sizeof(float) * (size_t)na);
+        if (!ck || !ck_alpha) {
+            st = hr_error_set(err, HR_ERR_NOMEM, "goal: out of memory");
+            goto done;
+        }
+        goal_fingerprint(jp, op, gp, lut, fpr, sizeof fpr);
+        ck->fingerprint = fpr;
+        ck->domain = domain;
+        ck->nblocks = nb;
+        ck->nx = np;
+        ck->alpha_initial = s1->alpha_initial;
+        ck->alpha = ck_alpha;
+        ck->x = x;
+        st = hr__goal_checkpoint_load(jp->checkpoint, ck, err);
+        if (st == HR_ERR_NOT_FOUND) {
+            st = HR_OK;
+        } else if (st) {
+            goto done;
+        } else {
+            for (int k = 0; k < nb; k++)
+                for (int br = 0; br < HR_BRANCH_COUNT; br++)
+                    if (s1->alpha_initial[k * 3 + br] != 0.0f &&
+                        (st = hr_trainer_set_alpha(t, k, (hr_branch)br, ck_alpha[k * 3 + br], err)))
+                        goto done;
+            out->niter = ck->niter;
+            memcpy(out->iter, ck->iter, sizeof out->iter);
+            first = ck->niter;
+            done_before = ck->done;
+            if (ck->niter > 0) {
+                acc = ck->iter[ck->niter - 1].val_acc;
+                acc_test = ck->iter[ck->niter - 1].test_acc;
+            }
+            if (ck->stop_reason[0])
+                snprintf(out->stop_reason, sizeof out->stop_reason, "%s", ck->stop_reason);
+            s1->resumed_rounds = ck->niter;
+            if (jp->log) {
+                char line[160];
+                snprintf(line, sizeof line, "goal: resumed from %s after %d alternations", jp->checkpoint, ck->niter);
+                jp->log(jp->log_user, line);
+            }
+        }
+    }
+    for (int it = first; it < gp->alternations && !done_before; it++) {
+        if (jp->stop_after > 0 && new_iters == jp->stop_after) {
+            interrupted = 1;
+            break;
+        }
         /* phase A: α for `epochs` epochs, the L1 term weighted by LUT time shares */
         bp.batch_size = jp->batch;
         bp.shuffle = 1;
@@ -339,11 +414,24 @@ hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const 
                      "T_eff %.4f ms", it + 1, acc, acc_test, gi->xi, gi->lambda, tm.j, tm.t_eff);
             jp->log(jp->log_user, line);
         }
-        if (acc >= aref - gp->epsilon - 0.5 && gi->xi < 0.1) {
+        new_iters++;
+        int stop = acc >= aref - gp->epsilon - 0.5 && gi->xi < 0.1;
+        if (stop)
             snprintf(out->stop_reason, sizeof out->stop_reason,
                      "accuracy within epsilon + 0.5 of the reference and slack below 0.1");
-            break;
+        if (ck) {
+            for (int k = 0; k < nb; k++)
+                for (int br = 0; br < HR_BRANCH_COUNT; br++)
+                    ck_alpha[k * 3 + br] = hr_trainer_alpha(t, k, (hr_branch)br);
+            ck->niter = out->niter;
+            memcpy(ck->iter, out->iter, sizeof ck->iter);
+            ck->done = stop || it + 1 == gp->alternations;
+            snprintf(ck->stop_reason, sizeof ck->stop_reason, "%s", out->stop_reason);
+            if ((st = hr__goal_checkpoint_save(jp->checkpoint, ck, err)))
+                goto done;
         }
+        if (stop)
+            break;
     }
     /* final α and configuration: argmax θ under the exact mask of the trained α */
     if ((st = hr_trainer_sync(t, err)))
@@ -354,7 +442,7 @@ hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const 
     s1->final_val = acc;
     s1->final_test = acc_test;
     s1->best_so_far = acc > aref ? acc : aref;
-    s1->complete = 1;
+    s1->complete = !interrupted;
     snprintf(s1->stop_reason, sizeof s1->stop_reason, "%s", out->stop_reason);
     for (int k = 0; k < nb; k++)
         for (int br = 0; br < HR_BRANCH_COUNT; br++)
@@ -388,7 +476,7 @@ done:
     hr_batch_iter_destroy(va);
     hr_batch_iter_destroy(te);
     hr_trainer_destroy(t);
-    free(x), free(mm), free(vv), free(grad), free(w), free(logits), free(live);
+    free(x), free(mm), free(vv), free(grad), free(w), free(logits), free(live), free(ck), free(ck_alpha);
     if (st) {
         hr_optim_result_deinit(&out->config);
         hr_joint_result_deinit(s1);

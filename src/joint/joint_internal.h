@@ -52,4 +52,26 @@ double hr__goal_loss(hr__goal *G, const double *x, double acc, double acc_ref, h
  * of it, from its first batch; logits holds batch x classes floats. */
 hr_status hr__joint_accuracy(hr_trainer *t, hr_batch_iter *it, float *logits, double *acc, hr_error *err);
 
+/* Goal programming's state between alternations (goal_checkpoint.c). The
+ * caller owns the arrays: alpha_initial and alpha [3·nblocks], x [nx]. */
+typedef struct hr__goal_state {
+    const char *fingerprint;
+    int domain, nblocks, nx;
+    const float *alpha_initial;
+    float *alpha;
+    double *x;
+    int niter;
+    hr_goal_iter iter[HR_GOAL_MAX_ITER];
+    int done;
+    char stop_reason[128];
+} hr__goal_state;
+
+/* Writes the state atomically. HR_ERR_IO, HR_ERR_NOMEM. */
+hr_status hr__goal_checkpoint_save(const char *path, const hr__goal_state *s, hr_error *err);
+/* Reads path into s (fingerprint, domain, nblocks, nx and alpha_initial set
+ * by the caller and checked). HR_ERR_NOT_FOUND (no message) when there is no
+ * file; HR_ERR_FORMAT for a damaged one, HR_ERR_INVALID_ARG for one made with
+ * other settings, another domain or another starting α. */
+hr_status hr__goal_checkpoint_load(const char *path, hr__goal_state *s, hr_error *err);
+
 #endif
