@@ -29,7 +29,17 @@
  * While a trainer exists, the model's weights are in use: in full mode the
  * trainer updates them in place (and drops the model's applied γ), in α mode
  * it keeps its own α until hr_trainer_sync. Do not reload the model's
- * weights while a trainer holds it. */
+ * weights while a trainer holds it.
+ *
+ * Split training (α mode, SPEC §10): with params.part = HR_PART_HEAD and
+ * split s, a trainer holds stage 0 and blocks [0, s) (the edge); with
+ * HR_PART_TAIL, blocks [s, N) and the classifier (the server). One step:
+ *   head_forward(x) → features  ──▶  tail_compute(features, labels)
+ *   head_backward(grad_features) ◀──  → loss, tail α gradients, grad_features
+ * then hr_trainer_update on both. Together they compute exactly what one
+ * whole trainer computes (same chunking, same kernels, same reduction
+ * order: the α gradients are bit-identical), each side trains only the α
+ * of its own blocks and needs only those blocks' training-time weights. */
 #ifndef HYPERREP_TRAIN_H
 #define HYPERREP_TRAIN_H
 
@@ -47,6 +57,14 @@ extern "C" {
 
 typedef enum hr_train_mode { HR_TRAIN_ALPHA, HR_TRAIN_FULL, HR_TRAIN_MODE_COUNT } hr_train_mode;
 
+/* Which part of the network a trainer holds (split training, α mode only). */
+typedef enum hr_train_part {
+    HR_PART_ALL,   /* the whole network */
+    HR_PART_HEAD,  /* stage 0 and blocks [0, split) */
+    HR_PART_TAIL,  /* blocks [split, N) and the classifier */
+    HR_TRAIN_PART_COUNT
+} hr_train_part;
+
 typedef struct hr_trainer_params {
     hr_train_mode mode;     /* HR_TRAIN_ALPHA */
     int64_t batch;          /* largest batch; buffers are planned for it (32) */
@@ -54,6 +72,8 @@ typedef struct hr_trainer_params {
     float weight_decay;     /* full mode, conv and linear weights (0) */
     float l1;               /* α mode: weight of Σ|α| in the loss (0.001) */
     float bn_momentum;      /* full mode: running statistics (0.1) */
+    hr_train_part part;     /* HR_PART_ALL; HEAD/TAIL need α mode */
+    int split;              /* HEAD/TAIL: s in 0..N, the first block of the tail (0); ignored for ALL */
 } hr_trainer_params;
 
 hr_trainer_params hr_trainer_params_default(hr_train_mode mode);
@@ -82,9 +102,12 @@ typedef struct hr_train_param {
 typedef struct hr_trainer hr_trainer;
 
 /* Creates a trainer over model (which must outlive it). The model needs its
- * training-time weights: deploy-form blocks and dropped sources give
- * HR_ERR_UNSUPPORTED naming the block. HR_ERR_INVALID_ARG for bad params,
- * HR_ERR_NOMEM. In full mode the model's applied γ are dropped. */
+ * training-time weights (a part trainer: those of its own blocks; stage 0
+ * belongs to the head): deploy-form blocks and dropped sources give
+ * HR_ERR_UNSUPPORTED naming the block. HR_ERR_INVALID_ARG for bad params
+ * (a split outside 0..N names it), HR_ERR_UNSUPPORTED for a part in full
+ * mode, HR_ERR_NOMEM. In full mode the model's applied γ are dropped. A part
+ * trainer plans buffers for its own blocks only. */
 hr_status hr_trainer_create(hr_model *model, const hr_trainer_params *params, hr_trainer **out, hr_error *err);
 void hr_trainer_destroy(hr_trainer *t);
 
@@ -95,10 +118,12 @@ hr_model *hr_trainer_model(const hr_trainer *t);
  * labels in [0, classes): fills every parameter's grad and *stats (nullable).
  * Full mode updates the BN running statistics. HR_ERR_SHAPE,
  * HR_ERR_INVALID_ARG (label out of range, n > batch, a batch of one image
- * whose last stage has one pixel in full mode). */
+ * whose last stage has one pixel in full mode). compute, step and predict
+ * need a whole trainer: HR_ERR_UNSUPPORTED on a part trainer. */
 hr_status hr_trainer_compute(hr_trainer *t, const hr_tensor *x, const int64_t *labels, hr_train_stats *stats,
                              hr_error *err);
-/* One SGD step with learning rate lr on the gradients of the last compute. */
+/* One SGD step with learning rate lr on the gradients of the last compute
+ * (a part trainer: of its own α, from tail_compute or head_backward). */
 void hr_trainer_update(hr_trainer *t, float lr);
 /* compute + update. */
 hr_status hr_trainer_step(hr_trainer *t, const hr_tensor *x, const int64_t *labels, float lr, hr_train_stats *stats,
@@ -107,21 +132,68 @@ hr_status hr_trainer_step(hr_trainer *t, const hr_tensor *x, const int64_t *labe
  * logits [n, classes]. */
 hr_status hr_trainer_predict(hr_trainer *t, const hr_tensor *x, hr_tensor *logits, hr_error *err);
 
+/* ---- split training (part trainers, α mode) ----
+ * The crossing tensor ("features") is the input of block s in NCHW:
+ * [n, C_s, H_s, W_s] with n <= batch, contiguous, in the caller's storage.
+ * Every function below returns HR_ERR_UNSUPPORTED on a trainer of the
+ * other part (or a whole one) and HR_ERR_SHAPE, naming the expected shape,
+ * for a tensor of the wrong shape. Work is chunked and reduced exactly as
+ * in hr_trainer_compute: results are bit-identical for any thread count. */
+
+/* Shape of the crossing tensor for a batch of n (4-D: n, C, H, W); for a
+ * whole trainer, at params.split clamped to 0..N. */
+void hr_trainer_features_shape(const hr_trainer *t, int64_t n, int64_t shape[4]);
+/* Head: image x [n, C, H, W] → features (the output of block s-1, or of
+ * stage 0 for s = 0). Keeps the activations, n and the α in use for the
+ * next hr_trainer_head_backward (the gradient is that of the α of this
+ * forward even if they change before the backward). */
+hr_status hr_trainer_head_forward(hr_trainer *t, const hr_tensor *x, hr_tensor *features, hr_error *err);
+/* Head: dL/d(features) (the shape of the last head_forward's features) →
+ * the gradients of the head's α, with the l1 term l1·sign(α) on its live α.
+ * stats (nullable): l1_sum = the head's Σ|α|, loss = l1 · l1_sum (the
+ * head's share of the loss), xent = 0, correct = 0, n = the batch. With
+ * s = 0 the head has no α: only validation. HR_ERR_INVALID_ARG without a
+ * head_forward since the last head_predict (the activations are gone). */
+hr_status hr_trainer_head_backward(hr_trainer *t, const hr_tensor *grad_features, hr_train_stats *stats,
+                                   hr_error *err);
+/* Head inference: x → features (BN in inference mode, current α). Reuses
+ * the activation buffers: a pending head_backward is no longer possible. */
+hr_status hr_trainer_head_predict(hr_trainer *t, const hr_tensor *x, hr_tensor *features, hr_error *err);
+/* Tail: features + labels → the gradients of the tail's α (l1 term
+ * included) and dL/d(features) into grad_features (same shape as features,
+ * caller's storage; it may be the features' own storage, which is then
+ * overwritten). For s = 0 this input gradient is an extra data-gradient
+ * pass through block 0 that the whole trainer skips. stats (nullable):
+ * xent, l1_sum = the tail's Σ|α|, loss = xent + l1 · l1_sum, correct, n.
+ * The loss of the whole network is stats.loss + l1 · (the head's l1_sum).
+ * HR_ERR_INVALID_ARG for missing labels, a label out of range or
+ * n > batch. */
+hr_status hr_trainer_tail_compute(hr_trainer *t, const hr_tensor *features, const int64_t *labels,
+                                  hr_tensor *grad_features, hr_train_stats *stats, hr_error *err);
+/* Tail inference: features → logits [n, classes] (split evaluation). */
+hr_status hr_trainer_tail_predict(hr_trainer *t, const hr_tensor *features, hr_tensor *logits, hr_error *err);
+
+hr_train_part hr_trainer_part(const hr_trainer *t);
+/* The split s of a part trainer (0 for a whole one). */
+int hr_trainer_split(const hr_trainer *t);
+
 int hr_trainer_num_params(const hr_trainer *t);
 const hr_train_param *hr_trainer_param(const hr_trainer *t, int i);
 /* NULL when no trainable tensor has that name. */
 const hr_train_param *hr_trainer_find_param(const hr_trainer *t, const char *name);
 
 /* α of a branch as the trainer currently holds it (α mode: trained so far;
- * full mode: the model's). 0 for pruned or missing branches. */
+ * full mode: the model's). 0 for pruned or missing branches and for blocks
+ * outside a part trainer's part. */
 float hr_trainer_alpha(const hr_trainer *t, int block, hr_branch branch);
 /* Sets a live branch's α in the trainer (α mode; restoring the best α).
- * HR_ERR_INVALID_ARG for a pruned/missing branch, a non-finite value or
- * full mode. */
+ * HR_ERR_INVALID_ARG for a pruned/missing branch, a block outside a part
+ * trainer's part, a non-finite value or full mode. */
 hr_status hr_trainer_set_alpha(hr_trainer *t, int block, hr_branch branch, float value, hr_error *err);
 /* Writes the trainer's α into the model (α mode; drops the model's applied
- * γ of changed blocks) and, in full mode, drops the model's applied γ so
- * that the next hr_model_apply_* refuses the updated weights. */
+ * γ of changed blocks; a part trainer writes its own blocks only) and, in
+ * full mode, drops the model's applied γ so that the next hr_model_apply_*
+ * refuses the updated weights. */
 hr_status hr_trainer_sync(hr_trainer *t, hr_error *err);
 /* Zeroes every momentum buffer. */
 void hr_trainer_reset_momentum(hr_trainer *t);

@@ -26,7 +26,11 @@
  * step instead of a dozen per layer. Each element is computed the same way
  * in both (the micro-kernels sum over k in order), and the only sums across
  * chunks (loss, dα) are added in chunk order afterwards. The classifier is
- * plain loops: it is small, and BLAS must not be called from two threads. */
+ * plain loops: it is small, and BLAS must not be called from two threads.
+ *
+ * Split training runs the same chunk passes over a range of layers: a head
+ * trainer layers [0, s], a tail trainer layers [s + 1, N] and the
+ * classifier, the features crossing in NCHW between them (chunk_unit). */
 #include <math.h>
 #include <string.h>
 
@@ -43,7 +47,7 @@ static int has(const hr__tlayer *l, int br) { return (l->live >> br) & 1u; }
 
 void hr__trainer_fold(hr_trainer *t)
 {
-    for (int i = 0; i < t->nlayers; i++) {
+    for (int i = t->lo; i < t->hi; i++) {
         hr__tlayer *l = &t->layers[i];
         const hr__block *b = l->b;
         for (int64_t c = 0; c < l->cout; c++) {
@@ -247,18 +251,40 @@ static void layer_forward(hr_trainer *t, hr_ctx *ctx, int i, const span *sp, int
     hr__pfor(ctx, l->cout, combine_forward, &j);
 }
 
-/* Input (NCHW rows s0..) into the chunk's CNHW slice; pooling and the
- * linear layer for the chunk's rows of feat and logits. */
-static void forward_span(hr_trainer *t, hr_ctx *ctx, const hr_tensor *x, const span *sp, int bn_train)
+/* Rows s0.. of an NCHW tensor (C channels of HW values) into a chunk's CNHW
+ * slice, and back: the layout change at the input and at the crossing. */
+static void to_cnhw(const float *src, float *slice, int64_t C, int64_t HW, const span *sp)
 {
-    const hr__tlayer *first = &t->layers[0], *last = &t->layers[t->nlayers - 1];
-    const int64_t C = first->cin, HW = first->H * first->W;
-    float *xin = t->xin + sp->s0 * C * HW;
     for (int64_t c = 0; c < C; c++)
         for (int64_t i = 0; i < sp->n; i++)
-            memcpy(xin + (c * sp->n + i) * HW, x->data + ((sp->s0 + i) * C + c) * HW, sizeof(float) * (size_t)HW);
-    for (int i = 0; i < t->nlayers; i++)
+            memcpy(slice + (c * sp->n + i) * HW, src + ((sp->s0 + i) * C + c) * HW, sizeof(float) * (size_t)HW);
+}
+
+static void to_nchw(const float *slice, float *dst, int64_t C, int64_t HW, const span *sp)
+{
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t i = 0; i < sp->n; i++)
+            memcpy(dst + ((sp->s0 + i) * C + c) * HW, slice + (c * sp->n + i) * HW, sizeof(float) * (size_t)HW);
+}
+
+/* The image (NCHW rows s0..) into the chunk's slice of xin. */
+static void input_span(hr_trainer *t, const float *x, const span *sp)
+{
+    const hr__tlayer *first = &t->layers[0];
+    const int64_t C = first->cin, HW = first->H * first->W;
+    to_cnhw(x, t->xin + sp->s0 * C * HW, C, HW, sp);
+}
+
+static void layers_forward(hr_trainer *t, hr_ctx *ctx, const span *sp, int lo, int hi, int bn_train)
+{
+    for (int i = lo; i < hi; i++)
         layer_forward(t, ctx, i, sp, bn_train);
+}
+
+/* Pooling and the linear layer for the chunk's rows of feat and logits. */
+static void classifier_span(hr_trainer *t, const span *sp)
+{
+    const hr__tlayer *last = &t->layers[t->nlayers - 1];
     const float *out = last->out + sp->s0 * last->cout * last->P;
     for (int64_t i = 0; i < sp->n; i++) {
         float *f = t->feat + (sp->s0 + i) * t->feat_c;
@@ -365,7 +391,7 @@ static void data_grad(hr_trainer *t, hr_ctx *ctx, hr__tlayer *l, const span *sp,
                       const float *dz3, const float *w1, const float *dz1, int accumulate, float *gin)
 {
     const int64_t NP = sp->n * l->P, K = l->cig * l->kk;
-    float *dst = l->direct ? gin : t->dcol + sp->s0 * t->col_ps;
+    float *dst = l->direct ? gin : t->dcol + sp->s0 * t->dcol_ps;
     for (int64_t gi = 0; gi < l->groups; gi++) {
         float *d = dst + gi * K * NP;
         int acc = l->direct && accumulate;
@@ -403,7 +429,7 @@ static void layer_backward(hr_trainer *t, hr_ctx *ctx, int i, const span *sp, fl
             /* dx = conv(g, rotated kernel): im2col of the gradient, one GEMM
              * per group straight into gin */
             hr__col_geom g = hr__col_geom_make(l->cout, sp->n, l->OH, l->OW, 3, 1, 1);
-            float *cb = t->dcol + sp->s0 * t->col_ps;
+            float *cb = t->dcol + sp->s0 * t->dcol_ps;
             hr__im2col_cnhw(ctx, &g, gout, cb);
             for (int64_t gi = 0; gi < l->groups; gi++)
                 hr__gemm(ctx, l->cig, NP, l->cog * 9, l->kf + gi * l->cig * l->cog * 9, l->cog * 9,
@@ -442,9 +468,10 @@ static void layer_backward(hr_trainer *t, hr_ctx *ctx, int i, const span *sp, fl
                   has(l, HR_BRANCH_1X1) ? l->b->k1_w : NULL, j.z1, has(l, HR_BRANCH_IDENTITY), gin);
 }
 
-/* Loss of the span's samples (sum into xent_sum[idx]), the classifier's
- * backward pass and every layer's. n_total scales the mean. */
-static void backward_span(hr_trainer *t, hr_ctx *ctx, const span *sp, const int64_t *labels, int64_t n_total)
+/* Loss of the span's samples (sum into xent_sum[idx]) and the classifier's
+ * backward pass, down to the gradient w.r.t. the last layer's output in the
+ * chunk's slice of g[0]. n_total scales the mean. */
+static void loss_span(hr_trainer *t, const span *sp, const int64_t *labels, int64_t n_total)
 {
     const int full = t->params.mode == HR_TRAIN_FULL;
     hr__tlayer *last = &t->layers[t->nlayers - 1];
@@ -500,31 +527,146 @@ static void backward_span(hr_trainer *t, hr_ctx *ctx, const span *sp, const int6
             for (int64_t q = 0; q < last->P; q++)
                 p[q] = v;
         }
+}
+
+/* Backward through layers top down to stop, the gradient w.r.t. layer
+ * top's output in the chunk's slice of g[0]. The input gradient of layer
+ * stop is computed only with gin_stop (the whole network's first trained
+ * layer needs none; a tail's first layer sends it back to the head).
+ * Returns the index of the g buffer holding the last gradient computed
+ * (0 when there is no layer: the output gradient itself). */
+static int layers_backward(hr_trainer *t, hr_ctx *ctx, const span *sp, int top, int stop, int gin_stop)
+{
     int cur = 0;
-    const int stop = full ? 0 : 1; /* α mode: stage 0 is frozen and gets no gradient */
-    for (int i = t->nlayers - 1; i >= stop; i--) {
+    for (int i = top; i >= stop; i--) {
         float *gout = t->g[cur] + sp->s0 * t->act_ps;
-        float *gin = i > stop ? t->g[1 - cur] + sp->s0 * t->act_ps : NULL;
+        float *gin = i > stop || gin_stop ? t->g[1 - cur] + sp->s0 * t->act_ps : NULL;
         layer_backward(t, ctx, i, sp, gout, gin);
         cur = 1 - cur;
     }
+    return cur;
 }
+
+/* What one chunk does (see chunk_unit). */
+typedef enum run_op { RUN_WHOLE, RUN_HEAD_FWD, RUN_HEAD_BWD, RUN_TAIL } run_op;
 
 typedef struct chunk_job {
     hr_trainer *t;
-    const hr_tensor *x;
-    const int64_t *labels;
+    run_op op;
+    const float *in;        /* NCHW: the image (whole, head forward), the features (tail) or their gradient
+                               (head backward) */
+    float *out;             /* NCHW: the features (head forward), their gradient (tail with labels) */
+    const int64_t *labels;  /* NULL: forward only */
     int64_t n;
 } chunk_job;
 
+/* The whole pass of one chunk. A part runs the whole network's steps for
+ * its layers on the same chunks, so each of its values is computed as in
+ * the whole pass; the features cross in NCHW at the output of layer s
+ * (head) / the input of layer s + 1 (tail). Reads of `in` for a chunk come
+ * before its writes to `out`, and chunks touch disjoint rows, so the two
+ * may alias. */
 static void chunk_unit(void *arg, int64_t c, int thread)
 {
     const chunk_job *j = arg;
+    hr_trainer *t = j->t;
     span sp = {c * HR__CHUNK, j->n - c * HR__CHUNK < HR__CHUNK ? j->n - c * HR__CHUNK : HR__CHUNK, c};
     (void)thread;
-    forward_span(j->t, NULL, j->x, &sp, 0);
-    if (j->labels)
-        backward_span(j->t, NULL, &sp, j->labels, j->n);
+    switch (j->op) {
+    case RUN_WHOLE:
+        input_span(t, j->in, &sp);
+        layers_forward(t, NULL, &sp, 0, t->nlayers, 0);
+        classifier_span(t, &sp);
+        if (j->labels) {
+            loss_span(t, &sp, j->labels, j->n);
+            layers_backward(t, NULL, &sp, t->nlayers - 1, 1, 0); /* stage 0 is frozen: no gradient */
+        }
+        break;
+    case RUN_HEAD_FWD: {
+        const hr__tlayer *l = &t->layers[t->hi - 1];
+        input_span(t, j->in, &sp);
+        layers_forward(t, NULL, &sp, 0, t->hi, 0);
+        to_nchw(l->out + sp.s0 * l->cout * l->P, j->out, l->cout, l->P, &sp);
+        break;
+    }
+    case RUN_HEAD_BWD: {
+        const hr__tlayer *l = &t->layers[t->hi - 1];
+        to_cnhw(j->in, t->g[0] + sp.s0 * t->act_ps, l->cout, l->P, &sp);
+        layers_backward(t, NULL, &sp, t->hi - 1, 1, 0);
+        break;
+    }
+    case RUN_TAIL: {
+        const hr__tlayer *l = &t->layers[t->lo - 1];
+        to_cnhw(j->in, l->out + sp.s0 * l->cout * l->P, l->cout, l->P, &sp);
+        layers_forward(t, NULL, &sp, t->lo, t->hi, 0);
+        classifier_span(t, &sp);
+        if (j->labels) {
+            loss_span(t, &sp, j->labels, j->n);
+            int cur = layers_backward(t, NULL, &sp, t->hi - 1, t->lo, 1);
+            to_nchw(t->g[cur] + sp.s0 * t->act_ps, j->out, l->cout, l->P, &sp);
+        }
+        break;
+    }
+    }
+}
+
+/* Folded weights up to date, and the fused kernels of layers [lo, hi) for
+ * a backward pass (built per pass: α changes between steps). */
+static void prepare(hr_trainer *t, int lo, int hi)
+{
+    if (!t->folded_valid)
+        hr__trainer_fold(t);
+    for (int i = lo; i < hi; i++)
+        build_fused_kernel(&t->layers[i]);
+}
+
+static void run_chunks(hr_trainer *t, run_op op, const float *in, float *out, const int64_t *labels, int64_t n)
+{
+    chunk_job j = {t, op, in, out, labels, n};
+    hr_ctx_parallel_for(t->ctx, (n + HR__CHUNK - 1) / HR__CHUNK, chunk_unit, &j);
+}
+
+double hr__trainer_alpha_grads(hr_trainer *t, int lo, int hi, int64_t n)
+{
+    const int64_t nch = (n + HR__CHUNK - 1) / HR__CHUNK;
+    double l1 = 0;
+    for (int i = lo > 1 ? lo : 1; i < hi; i++) {
+        hr__tlayer *l = &t->layers[i];
+        for (int br = 0; br < HR_BRANCH_COUNT; br++) {
+            if (!has(l, br)) {
+                l->galpha[br] = 0;
+                continue;
+            }
+            double a = 0;
+            for (int64_t c = 0; c < nch; c++)
+                for (int64_t k = 0; k < l->cout; k++)
+                    a += l->dal[br][c * l->cout + k];
+            const float v = l->alpha[br];
+            l1 += fabs((double)v);
+            l->galpha[br] = (float)(a + t->params.l1 * (v > 0 ? 1.0 : v < 0 ? -1.0 : 0.0));
+        }
+    }
+    return l1;
+}
+
+void hr__trainer_head_run(hr_trainer *t, const hr_tensor *x, hr_tensor *features, int for_backward)
+{
+    /* layer 1's kernel is not needed: the backward stops at its dα */
+    prepare(t, 2, for_backward ? t->hi : 0);
+    run_chunks(t, RUN_HEAD_FWD, x->data, features->data, NULL, x->shape[0]);
+}
+
+void hr__trainer_head_back(hr_trainer *t, const hr_tensor *grad_features, int64_t n)
+{
+    if (t->hi > 1)
+        run_chunks(t, RUN_HEAD_BWD, grad_features->data, NULL, NULL, n);
+}
+
+void hr__trainer_tail_run(hr_trainer *t, const hr_tensor *features, const int64_t *labels,
+                          hr_tensor *grad_features)
+{
+    prepare(t, t->lo, labels ? t->hi : 0);
+    run_chunks(t, RUN_TAIL, features->data, labels ? grad_features->data : NULL, labels, features->shape[0]);
 }
 
 hr_status hr__trainer_run(hr_trainer *t, const hr_tensor *x, const int64_t *labels, int bn_train,
@@ -554,21 +696,20 @@ hr_status hr__trainer_run(hr_trainer *t, const hr_tensor *x, const int64_t *labe
                                 (long long)i, (long long)labels[i], (long long)(t->classes - 1));
     if (bn_train) {
         span sp = {0, n, 0};
-        forward_span(t, t->ctx, x, &sp, 1);
-        if (labels)
-            backward_span(t, t->ctx, &sp, labels, n);
+        input_span(t, x->data, &sp);
+        layers_forward(t, t->ctx, &sp, 0, t->nlayers, 1);
+        classifier_span(t, &sp);
+        if (labels) {
+            loss_span(t, &sp, labels, n);
+            layers_backward(t, t->ctx, &sp, t->nlayers - 1, 0, 0);
+        }
         nch = 1;
     } else {
-        if (!t->folded_valid)
-            hr__trainer_fold(t);
-        if (labels && !full)
-            for (int i = 2; i < t->nlayers; i++)
-                build_fused_kernel(&t->layers[i]);
-        chunk_job j = {t, x, full ? NULL : labels, n};
-        nch = (n + HR__CHUNK - 1) / HR__CHUNK;
-        hr_ctx_parallel_for(t->ctx, nch, chunk_unit, &j);
         if (labels && full)
             return hr_error_set(err, HR_ERR_INTERNAL, "trainer: full mode trains with BN in training mode");
+        prepare(t, 2, labels ? t->nlayers : 0);
+        run_chunks(t, RUN_WHOLE, x->data, NULL, labels, n);
+        nch = (n + HR__CHUNK - 1) / HR__CHUNK;
     }
     if (!labels)
         return HR_OK;
@@ -580,24 +721,8 @@ hr_status hr__trainer_run(hr_trainer *t, const hr_tensor *x, const int64_t *labe
         correct += t->correct[c];
     }
     xent /= (double)n;
-    if (!full) {
-        for (int i = 1; i < t->nlayers; i++) {
-            hr__tlayer *l = &t->layers[i];
-            for (int br = 0; br < HR_BRANCH_COUNT; br++) {
-                if (!has(l, br)) {
-                    l->galpha[br] = 0;
-                    continue;
-                }
-                double a = 0;
-                for (int64_t c = 0; c < nch; c++)
-                    for (int64_t k = 0; k < l->cout; k++)
-                        a += l->dal[br][c * l->cout + k];
-                const float v = l->alpha[br];
-                l1 += fabs((double)v);
-                l->galpha[br] = (float)(a + t->params.l1 * (v > 0 ? 1.0 : v < 0 ? -1.0 : 0.0));
-            }
-        }
-    }
+    if (!full)
+        l1 = hr__trainer_alpha_grads(t, 1, t->nlayers, n);
     if (stats) {
         stats->xent = xent;
         stats->l1_sum = l1;

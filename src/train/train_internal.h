@@ -46,6 +46,12 @@ struct hr_trainer {
     float eps;
     int nlayers;               /* stage 0 + blocks */
     hr__tlayer *layers;
+    /* Layers [lo, hi) are this trainer's (whole: [0, nlayers); head:
+     * [0, s + 1); tail: [s + 1, nlayers)). The others keep only their
+     * geometry, except that a tail's layer lo - 1 keeps its `out` buffer:
+     * the features arrive there as the input of layer lo. */
+    int lo, hi;
+    int64_t head_n;            /* batch of the last head_forward, 0 when none is pending */
     int folded_valid;          /* the folded weights match the current ones */
 
     /* α mode and prediction run per chunk of HR__CHUNK samples, one work
@@ -53,7 +59,8 @@ struct hr_trainer {
      * one parallel region covers the whole pass. Each chunk owns a
      * contiguous slice of every buffer below (per-sample sizes). */
     int64_t nchunks_max;
-    int64_t act_ps, col_ps;    /* floats per sample: activation / gradient, column matrix */
+    int64_t act_ps, col_ps;    /* floats per sample: gradient (g), column matrix (col) */
+    int64_t dcol_ps;           /* floats per sample: column matrix of the data gradient (dcol) */
     double *xent_sum;          /* per chunk */
     int64_t *correct;          /* per chunk */
 
@@ -84,5 +91,20 @@ void hr__trainer_fold(hr_trainer *t);
  * in training mode (full mode's training step); otherwise inference mode. */
 hr_status hr__trainer_run(hr_trainer *t, const hr_tensor *x, const int64_t *labels, int bn_train,
                           hr_train_stats *stats, hr_error *err);
+
+/* Passes of a part trainer (α mode, arguments already validated; n is the
+ * batch). Chunked exactly like the whole pass. */
+/* Head: x → features; with for_backward, also builds the fused kernels
+ * that head_backward needs. */
+void hr__trainer_head_run(hr_trainer *t, const hr_tensor *x, hr_tensor *features, int for_backward);
+/* Head: grad_features → dα terms of the head's layers. */
+void hr__trainer_head_back(hr_trainer *t, const hr_tensor *grad_features, int64_t n);
+/* Tail: features → logits (t->logits); with labels, the loss terms (per
+ * chunk), the dα terms and grad_features. */
+void hr__trainer_tail_run(hr_trainer *t, const hr_tensor *features, const int64_t *labels,
+                          hr_tensor *grad_features);
+/* Gradients of the live α of layers [max(lo, 1), hi) from the dα terms of
+ * a pass of n samples, plus l1·sign(α); returns their Σ|α|. */
+double hr__trainer_alpha_grads(hr_trainer *t, int lo, int hi, int64_t n);
 
 #endif

@@ -63,21 +63,31 @@ static int alloc_f(hr_ctx *ctx, float **p, int64_t n)
     return *p != NULL;
 }
 
-static hr_status setup_layer(hr_trainer *t, hr__tlayer *l, hr__block *b, hr_error *err)
+/* Layer i: geometry always; weights and buffers only for the trainer's own
+ * layers [lo, hi) (a part trainer does not need the other side's weights),
+ * plus the output buffer of a tail's layer lo - 1, where the features
+ * arrive. */
+static hr_status setup_layer(hr_trainer *t, int i, hr__block *b, hr_error *err)
 {
     const int full = t->params.mode == HR_TRAIN_FULL;
     const int64_t B = t->params.batch;
+    hr__tlayer *l = &t->layers[i];
     hr_ctx *ctx = t->ctx;
     int ok = 1;
-    if (b->deploy_only || b->sources_dropped)
-        return hr_error_set(err, HR_ERR_UNSUPPORTED,
-                            "%s: training needs the training-time weights (this block is %s)", b->name,
-                            b->deploy_only ? "a deploy-form rbr_reparam conv" : "built without its sources");
     l->b = b;
     l->cin = b->cin, l->cout = b->cout, l->H = b->in_h, l->W = b->in_w, l->OH = b->out_h, l->OW = b->out_w;
     l->P = l->OH * l->OW;
     l->stride = b->stride, l->groups = b->groups;
     l->cig = b->cin / b->groups, l->cog = b->cout / b->groups;
+    if (i < t->lo || i >= t->hi) {
+        if (i == t->lo - 1 && !alloc_f(ctx, &l->out, l->cout * B * l->P))
+            return hr_error_set(err, HR_ERR_NOMEM, "trainer: out of memory for the features of %s", b->name);
+        return HR_OK;
+    }
+    if (b->deploy_only || b->sources_dropped)
+        return hr_error_set(err, HR_ERR_UNSUPPORTED,
+                            "%s: training needs the training-time weights (this block is %s)", b->name,
+                            b->deploy_only ? "a deploy-form rbr_reparam conv" : "built without its sources");
     l->live = hr__block_live(b);
     if (!l->live)
         return hr_error_set(err, HR_ERR_INVALID_ARG, "%s has no live branch", b->name);
@@ -141,7 +151,7 @@ static hr_status build_params(hr_trainer *t, hr_error *err)
     t->names = calloc((size_t)cap, 96);
     if (!t->par || !t->names)
         return hr_error_set(err, HR_ERR_NOMEM, "trainer: out of memory");
-    for (int i = full ? 0 : 1; i < t->nlayers; i++) {
+    for (int i = full || t->lo > 1 ? t->lo : 1; i < t->hi; i++) {
         hr__tlayer *l = &t->layers[i];
         const char *bn = l->b->name;
         if (!full) {
@@ -165,7 +175,7 @@ static hr_status build_params(hr_trainer *t, hr_error *err)
             add_param(t, &off, bn, nm, b->bias, l->gbn_b[br], l->cout, 0);
         }
     }
-    if (full) {
+    if (full) { /* full mode is whole-network only */
         add_param(t, &off, "linear", "weight", t->model->linear_w, t->glin_w, t->classes * t->feat_c, 1);
         add_param(t, &off, "linear", "bias", t->model->linear_b, t->glin_b, t->classes, 0);
     }
@@ -195,7 +205,16 @@ hr_status hr_trainer_create(hr_model *m, const hr_trainer_params *params, hr_tra
                             "trainer: invalid parameters (mode %d, batch %lld, momentum %g, weight decay %g, l1 %g, "
                             "bn momentum %g)", (int)p.mode, (long long)p.batch, p.momentum, p.weight_decay, p.l1,
                             p.bn_momentum);
-    if (!m->linear_w || !m->linear_b)
+    if ((unsigned)p.part >= HR_TRAIN_PART_COUNT)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "trainer: invalid part %d", (int)p.part);
+    if (p.part != HR_PART_ALL && p.mode != HR_TRAIN_ALPHA)
+        return hr_error_set(err, HR_ERR_UNSUPPORTED,
+                            "trainer: split training (%s part) trains α only, not the full network",
+                            p.part == HR_PART_HEAD ? "head" : "tail");
+    if (p.part != HR_PART_ALL && (p.split < 0 || p.split > m->nblocks))
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "trainer: split %d outside 0..%d (the blocks of %s)", p.split,
+                            m->nblocks, hr_model_arch(m)->name);
+    if (p.part != HR_PART_HEAD && (!m->linear_w || !m->linear_b))
         return hr_error_set(err, HR_ERR_INVALID_ARG, "trainer: the model has no classifier weights");
     t = calloc(1, sizeof *t);
     if (!t)
@@ -208,44 +227,64 @@ hr_status hr_trainer_create(hr_model *m, const hr_trainer_params *params, hr_tra
     t->classes = m->num_classes;
     t->feat_c = hr_model_feature_channels(m);
     t->nchunks_max = (p.batch + HR__CHUNK - 1) / HR__CHUNK;
+    t->lo = p.part == HR_PART_TAIL ? p.split + 1 : 0;
+    t->hi = p.part == HR_PART_HEAD ? p.split + 1 : t->nlayers;
     t->layers = calloc((size_t)t->nlayers, sizeof *t->layers);
     if (!t->layers) {
         free(t);
         return hr_error_set(err, HR_ERR_NOMEM, "trainer: out of memory");
     }
     for (int i = 0; i < t->nlayers && !st; i++)
-        st = setup_layer(t, &t->layers[i], i == 0 ? &m->stage0 : &m->blocks[i - 1], err);
+        st = setup_layer(t, i, i == 0 ? &m->stage0 : &m->blocks[i - 1], err);
     if (st) {
         hr_trainer_destroy(t);
         return st;
     }
-    /* shared buffers sized for the largest layer */
-    for (int i = 0; i < t->nlayers; i++) {
+    /* shared buffers sized for the largest layer of the part */
+    for (int i = t->lo; i < t->hi; i++) {
         const hr__tlayer *l = &t->layers[i];
         const int64_t NP = p.batch * l->P, K = l->cig * l->kk;
         if (!l->direct)
             t->col_ps = (int64_t)maxz((size_t)t->col_ps, (size_t)(l->cin * l->kk * l->P));
-        t->act_ps = (int64_t)maxz((size_t)t->act_ps, (size_t)(l->cout * l->P));
-        t->act_ps = (int64_t)maxz((size_t)t->act_ps, (size_t)(l->cin * l->H * l->W));
         wmax = maxz(wmax, (size_t)(l->cog * K));
         if (p.mode == HR_TRAIN_FULL) {
             int s3 = hr__sgemm_splits(K, l->cog, NP), s1 = hr__sgemm_splits(l->cig, l->cog, NP);
             part = maxz(part, s3 > 1 ? (size_t)(s3 * l->cog * K) : 0);
             part = maxz(part, s1 > 1 ? (size_t)(s1 * l->cog * l->cig) : 0);
+            t->act_ps = (int64_t)maxz((size_t)t->act_ps, (size_t)(l->cout * l->P));
+            t->act_ps = (int64_t)maxz((size_t)t->act_ps, (size_t)(l->cin * l->H * l->W));
+        } else {
+            /* α mode: gradients exist w.r.t. the outputs of layers 1..N
+             * only (stage 0 gets none), plus a tail's features (the output
+             * of layer lo - 1, stage 0's for split 0); the data-gradient
+             * columns only where an input gradient is computed: layers
+             * 2..N, and a tail's first layer */
+            const int gin = i >= 2 || (p.part == HR_PART_TAIL && i == t->lo);
+            if (i >= 1)
+                t->act_ps = (int64_t)maxz((size_t)t->act_ps, (size_t)(l->cout * l->P));
+            if (gin && !l->direct)
+                t->dcol_ps = (int64_t)maxz((size_t)t->dcol_ps, (size_t)(l->rot ? l->cout * 9 * l->P
+                                                                              : l->cin * l->kk * l->P));
         }
     }
+    if (p.mode == HR_TRAIN_FULL)
+        t->dcol_ps = t->col_ps; /* one whole-batch pass: dcol is indexed from 0 */
+    else if (p.part == HR_PART_TAIL)
+        t->act_ps = (int64_t)maxz((size_t)t->act_ps, (size_t)(t->layers[t->lo - 1].cout * t->layers[t->lo - 1].P));
     col = (size_t)(t->col_ps * p.batch);
     act = (size_t)(t->act_ps * p.batch);
     t->xent_sum = hr_ctx_calloc(t->ctx, sizeof(double) * (size_t)t->nchunks_max);
     t->correct = hr_ctx_calloc(t->ctx, sizeof(int64_t) * (size_t)t->nchunks_max);
     const hr__tlayer *l0 = &t->layers[0];
-    int ok = alloc_f(t->ctx, &t->xin, l0->cin * p.batch * l0->H * l0->W) && alloc_f(t->ctx, &t->col, (int64_t)col) &&
-             alloc_f(t->ctx, &t->dcol, (int64_t)col) && alloc_f(t->ctx, &t->partial, (int64_t)part) &&
+    const int64_t cls = p.part == HR_PART_HEAD ? 0 : p.batch; /* the head has no classifier */
+    int ok = alloc_f(t->ctx, &t->xin, t->lo == 0 ? l0->cin * p.batch * l0->H * l0->W : 0) &&
+             alloc_f(t->ctx, &t->col, (int64_t)col) &&
+             alloc_f(t->ctx, &t->dcol, t->dcol_ps * p.batch) && alloc_f(t->ctx, &t->partial, (int64_t)part) &&
              alloc_f(t->ctx, &t->wt, (int64_t)wmax) && alloc_f(t->ctx, &t->dwt, (int64_t)wmax) &&
              alloc_f(t->ctx, &t->dzt, p.mode == HR_TRAIN_FULL ? (int64_t)act : 1) &&
              alloc_f(t->ctx, &t->g[0], (int64_t)act) && alloc_f(t->ctx, &t->g[1], (int64_t)act) &&
-             alloc_f(t->ctx, &t->feat, p.batch * t->feat_c) && alloc_f(t->ctx, &t->dfeat, p.batch * t->feat_c) &&
-             alloc_f(t->ctx, &t->logits, p.batch * t->classes) && alloc_f(t->ctx, &t->dlogits, p.batch * t->classes);
+             alloc_f(t->ctx, &t->feat, cls * t->feat_c) && alloc_f(t->ctx, &t->dfeat, cls * t->feat_c) &&
+             alloc_f(t->ctx, &t->logits, cls * t->classes) && alloc_f(t->ctx, &t->dlogits, cls * t->classes);
     if (ok && p.mode == HR_TRAIN_FULL)
         ok = alloc_f(t->ctx, &t->glin_w, t->classes * t->feat_c) && alloc_f(t->ctx, &t->glin_b, t->classes);
     if (!ok || !t->xent_sum || !t->correct) {
@@ -269,11 +308,25 @@ hr_status hr_trainer_create(hr_model *m, const hr_trainer_params *params, hr_tra
 hr_train_mode hr_trainer_mode(const hr_trainer *t) { return t->params.mode; }
 hr_model *hr_trainer_model(const hr_trainer *t) { return t->model; }
 
+/* compute and predict run the whole network. */
+static hr_status need_whole(const hr_trainer *t, const char *what, hr_error *err)
+{
+    if (t->params.part == HR_PART_ALL)
+        return HR_OK;
+    return hr_error_set(err, HR_ERR_UNSUPPORTED, "trainer: %s needs the whole network; this trainer holds the %s "
+                        "(split %d): use hr_trainer_%s", what, t->params.part == HR_PART_HEAD ? "head" : "tail",
+                        t->params.split, t->params.part == HR_PART_HEAD ? "head_forward/head_backward"
+                                                                        : "tail_compute");
+}
+
 hr_status hr_trainer_compute(hr_trainer *t, const hr_tensor *x, const int64_t *labels, hr_train_stats *stats,
                              hr_error *err)
 {
     const int full = t->params.mode == HR_TRAIN_FULL;
-    hr_status st = hr__trainer_run(t, x, labels, full, stats, err);
+    hr_status st = need_whole(t, "compute", err);
+    if (st)
+        return st;
+    st = hr__trainer_run(t, x, labels, full, stats, err);
     if (full)
         t->folded_valid = 0; /* running statistics moved */
     return st;
@@ -309,10 +362,13 @@ hr_status hr_trainer_step(hr_trainer *t, const hr_tensor *x, const int64_t *labe
 hr_status hr_trainer_predict(hr_trainer *t, const hr_tensor *x, hr_tensor *logits, hr_error *err)
 {
     char s[64];
+    hr_status st = need_whole(t, "predict", err);
+    if (st)
+        return st;
     if (logits->ndim != 2 || logits->shape[0] != x->shape[0] || logits->shape[1] != t->classes)
         return hr_error_set(err, HR_ERR_SHAPE, "trainer: logits %s, expected [%lld, %lld]",
                             hr_tensor_shape_str(logits, s, sizeof s), (long long)x->shape[0], (long long)t->classes);
-    hr_status st = hr__trainer_run(t, x, NULL, 0, NULL, err);
+    st = hr__trainer_run(t, x, NULL, 0, NULL, err);
     if (st)
         return st;
     memcpy(logits->data, t->logits, sizeof(float) * (size_t)(x->shape[0] * t->classes));
@@ -347,6 +403,10 @@ hr_status hr_trainer_set_alpha(hr_trainer *t, int block, hr_branch br, float val
         return hr_error_set(err, HR_ERR_INVALID_ARG, "trainer: α is fixed in full mode");
     if (block < 0 || block + 1 >= t->nlayers || (unsigned)br >= HR_BRANCH_COUNT)
         return hr_error_set(err, HR_ERR_INVALID_ARG, "trainer: block %d / branch %d out of range", block, (int)br);
+    if (block + 1 < t->lo || block + 1 >= t->hi)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "trainer: block %d (%s) is not in this trainer's %s (split %d)",
+                            block, t->layers[block + 1].b->name, t->params.part == HR_PART_HEAD ? "head" : "tail",
+                            t->params.split);
     hr__tlayer *l = &t->layers[block + 1];
     if (!(l->live >> br & 1u))
         return hr_error_set(err, HR_ERR_INVALID_ARG, "%s.hyper_%s is pruned or missing", l->b->name,
@@ -366,7 +426,7 @@ hr_status hr_trainer_sync(hr_trainer *t, hr_error *err)
             hr__block_clear_streams(t->model, t->layers[i].b);
         return HR_OK;
     }
-    for (int i = 1; i < t->nlayers; i++) {
+    for (int i = t->lo > 1 ? t->lo : 1; i < t->hi; i++) {
         hr__tlayer *l = &t->layers[i];
         for (int br = 0; br < HR_BRANCH_COUNT; br++)
             if ((l->live >> br & 1u) && l->b->alpha[br] != l->alpha[br] &&
