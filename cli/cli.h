@@ -31,6 +31,16 @@ int hr_cmd_eval(int argc, char **argv);
 int hr_cmd_joint(int argc, char **argv);
 int hr_cmd_pipeline(int argc, char **argv);
 int hr_cmd_plot(int argc, char **argv);
+/* Real mode: the edge worker, and the remote variants of lut measure and
+ * joint (dispatched from hr_cmd_lut / hr_cmd_joint). */
+int hr_cmd_client(int argc, char **argv);
+int hr_cmd_lut_remote(int argc, char **argv);
+int hr_cmd_joint_real(int argc, char **argv);
+/* Split-inference deployment: the cloud server and the edge (cmd_serve.c, cmd_infer.c). */
+int hr_cmd_serve(int argc, char **argv);
+int hr_cmd_infer(int argc, char **argv);
+/* 1 when argv[1..] holds `flag` (value NULL), or `flag value` / `flag=value`. */
+int hr_cli_has_option(int argc, char **argv, const char *flag, const char *value);
 
 /* Prints "hyperrep <cmd>: <message>" to stderr. */
 #if defined(__GNUC__)

@@ -1,7 +1,9 @@
 /* hyperrep joint: step 3 in pseudo mode (SPEC §6.2, §6.3, §7) — progressive
  * pruning under the accuracy constraint on one domain, then the grid search
  * over the split with the exact mask of the pruned set and the exact solver
- * beside it. Resumable: the state is checkpointed after every round. */
+ * beside it. Resumable: the state is checkpointed after every round. Under
+ * `mpirun -np N` the candidates of each round are spread over the ranks
+ * (mpi_dist.c); rank 0 alone runs stage 2 and writes. */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include "cli.h"
 #include "hyperrep/joint.h"
 #include "hyperrep/lut.h"
+#include "mpi_dist.h"
 #include "train_common.h"
 
 static const char *help =
@@ -35,14 +38,23 @@ static const char *help =
     "DIR/domain_K_checkpoint.json: rerunning the same command after an interruption\n"
     "(even kill -9) resumes and ends with the same result.\n"
     "\n"
+    "Processes: `mpirun -np N hyperrep joint ...` (Open MPI) spreads each round's\n"
+    "candidates over the N ranks (each runs --threads threads) and ends with the same\n"
+    "files as one process; rank 0 alone writes them and prints, and every rank must see\n"
+    "the same data and DIR (a shared file system across machines). --method goal\n"
+    "runs in one process only.\n"
+    "\n"
     "options:\n"
     "  --domain K         domain 0..9 (required)\n"
-    "  --mode pseudo      only pseudo mode (LUT-based stage 2) is available\n"
+    "  --mode pseudo|real real: alpha training split with an edge worker (see\n"
+    "                     `hyperrep joint --mode real --help`)\n"
     "  --method progressive|goal  goal: SPEC 6.4's goal programming (needs --lut):\n"
     "                     alternates alpha training (--epochs) and --goal-steps (400) Adam\n"
     "                     steps on gamma logits, lambda and the accuracy slack, at most\n"
-    "                     --alternations (5) times; --plain-l1 drops our LUT-weighted L1\n"
-    "                     (no checkpoint: an interrupted goal run starts again)\n"
+    "                     --alternations (5) times; --plain-l1 drops our LUT-weighted L1;\n"
+    "                     --goal-epsilon E (2): points of validation accuracy the stop\n"
+    "                     rule allows below the start. Checkpointed after every\n"
+    "                     alternation like the rounds of progressive pruning\n"
     "  --model M          architecture; --weights W its base weights (.safetensors/.pth)\n"
     "  --alpha FILE       starting alpha (code 1's trained_hyper_weights.json, domain K);\n"
     "                     default: the weights' own alpha\n"
@@ -62,7 +74,7 @@ static const char *help =
 enum {
     O_DOMAIN = 256, O_MODE, O_METHOD, O_MODEL, O_WEIGHTS, O_ALPHA, O_LUT, O_DATA, O_MAXS, O_ROUNDS, O_POOL,
     O_EPOCHS, O_THRESH, O_BATCH, O_LR, O_MOM, O_L1, O_SEED, O_THREADS, O_OBJ, O_HEAD, O_STEPS, O_MIN, O_MAX,
-    O_RESTART, O_STOP, O_ALT, O_GSTEPS, O_PLAIN_L1
+    O_RESTART, O_STOP, O_ALT, O_GSTEPS, O_PLAIN_L1, O_GEPS
 };
 
 static void log_line(void *user, const char *line)
@@ -74,6 +86,9 @@ static void log_line(void *user, const char *line)
 
 int hr_cmd_joint(int argc, char **argv)
 {
+    /* Real mode has its own options (listening, split): its own parser. */
+    if (hr_cli_has_option(argc, argv, "--mode", "real"))
+        return hr_cmd_joint_real(argc, argv);
     static const struct option opts[] = {
         {"domain", required_argument, 0, O_DOMAIN},   {"mode", required_argument, 0, O_MODE},
         {"method", required_argument, 0, O_METHOD},   {"model", required_argument, 0, O_MODEL},
@@ -89,7 +104,7 @@ int hr_cmd_joint(int argc, char **argv)
         {"min-split", required_argument, 0, O_MIN},   {"max-split", required_argument, 0, O_MAX},
         {"restart", no_argument, 0, O_RESTART},       {"stop-after", required_argument, 0, O_STOP},
         {"alternations", required_argument, 0, O_ALT}, {"goal-steps", required_argument, 0, O_GSTEPS},
-        {"plain-l1", no_argument, 0, O_PLAIN_L1},
+        {"plain-l1", no_argument, 0, O_PLAIN_L1}, {"goal-epsilon", required_argument, 0, O_GEPS},
         {"output", required_argument, 0, 'o'},        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *arch = NULL, *weights = NULL, *alpha = NULL, *lut_path = NULL, *outdir = "results/joint_optimization";
@@ -102,6 +117,8 @@ int hr_cmd_joint(int argc, char **argv)
     hr_goal_params gp = hr_goal_params_default();
     hr_goal_result gres;
     hr_error err = {0};
+    hr_joint_dist dist = {0, 1, NULL, NULL};
+    int lead = 1; /* rank 0 (or the only process): stage 2, output files, progress lines */
     hr_ctx *ctx = NULL;
     hr_data *d = NULL;
     hr_model *m = NULL;
@@ -162,6 +179,7 @@ int hr_cmd_joint(int argc, char **argv)
         case O_ALT: if (!hr_cli_parse_i64("joint", "--alternations", optarg, 1, HR_GOAL_MAX_ITER, &v)) return 2; gp.alternations = (int)v; break;
         case O_GSTEPS: if (!hr_cli_parse_i64("joint", "--goal-steps", optarg, 0, 100000000, &v)) return 2; gp.steps = (int)v; break;
         case O_PLAIN_L1: gp.weighted_l1 = 0; break;
+        case O_GEPS: if (!hr_cli_parse_f64("joint", "--goal-epsilon", optarg, -100, 100, &gp.epsilon)) return 2; break;
         case 'o': outdir = optarg; break;
         case 'h': fputs(help, stdout); return 0;
         default: fputs(help, stderr); return 2;
@@ -186,6 +204,16 @@ int hr_cmd_joint(int argc, char **argv)
         hr_cli_fail("joint", "--method goal needs --lut");
         return 2;
     }
+    int launched = hr_cli_mpi_launched();
+    if (goal && launched != 0 && launched != 1) {
+        hr_cli_fail("joint", "--method goal runs in one process: start it without mpirun (progressive pruning is "
+                    "what spreads over mpirun's ranks)");
+        return 2;
+    }
+    /* from here on a failure on one rank must end the job (hr_cli_mpi_end) */
+    if (!hr_cli_mpi_init("joint", &dist))
+        return hr_cli_mpi_end(1);
+    lead = dist.rank == 0;
     dp.seed = jp.seed;
 
     /* the settings that determine the result (threads do not) */
@@ -198,6 +226,7 @@ int hr_cmd_joint(int argc, char **argv)
     fp = settings ? json_dumps(settings, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17)) : NULL;
     /* stage 2's settings and the thread count do not change stage 1: kept out of the fingerprint */
     if (!fp || json_object_set_new(settings, "threads", json_integer(threads)) ||
+        json_object_set_new(settings, "processes", json_integer(dist.size)) ||
         (lut_path && json_object_set_new(settings, "lut", json_string(lut_path))) ||
         json_object_set_new(settings, "objective", json_string(hr_objective_name(op.objective))) ||
         json_object_set_new(settings, "head", json_string(hr_device_name(op.head))) ||
@@ -207,7 +236,8 @@ int hr_cmd_joint(int argc, char **argv)
         goto done;
     }
     jp.fingerprint = fp;
-    jp.log = log_line;
+    jp.log = log_line; /* the library calls it on rank 0 only */
+    jp.dist = dist.size > 1 ? &dist : NULL;
 
     hr_ctx_params cp = hr_ctx_params_default();
     cp.threads = (int)threads;
@@ -236,7 +266,7 @@ int hr_cmd_joint(int argc, char **argv)
         hr_cli_fail("joint", "%s", err.msg);
         goto done;
     }
-    if (!hr_cli_mkdirs("joint", outdir))
+    if (lead && !hr_cli_mkdirs("joint", outdir))
         goto done;
     snprintf(ckpt, sizeof ckpt, "%s/domain_%d_checkpoint.json", outdir, (int)domain);
     if (restart && unlink(ckpt) != 0 && access(ckpt, F_OK) == 0) {
@@ -250,7 +280,8 @@ int hr_cmd_joint(int argc, char **argv)
         if (gp.alternations > 0 &&
             (json_object_set_new(settings, "alternations", json_integer(gp.alternations)) ||
              json_object_set_new(settings, "goal_steps", json_integer(gp.steps)) ||
-             json_object_set_new(settings, "weighted_l1", json_boolean(gp.weighted_l1)))) {
+             json_object_set_new(settings, "weighted_l1", json_boolean(gp.weighted_l1)) ||
+             json_object_set_new(settings, "goal_epsilon", json_real(gp.epsilon)))) {
             hr_cli_fail("joint", "out of memory");
             goto done;
         }
@@ -264,6 +295,12 @@ int hr_cmd_joint(int argc, char **argv)
             hr_cli_fail("joint", "%s", err.msg);
             goto done;
         }
+        if (!res.complete) {
+            printf("stopped after %d alternations as asked (--stop-after); rerun the same command to resume from %s\n",
+                   gres.niter, ckpt);
+            rc = 0;
+            goto done;
+        }
         stage2 = 1;
         printf("goal programming: %d iterations (%s), test accuracy %.2f%% -> %.2f%%; placement %d, latency %.3f ms, "
                "pipelined %.2f fps (%.2f %% above the exact optimum %.3f ms) (%.1f s)\n",
@@ -274,6 +311,10 @@ int hr_cmd_joint(int argc, char **argv)
     }
     if (hr_joint_progressive(m, d, (int)domain, &jp, &res, &err)) {
         hr_cli_fail("joint", "%s", err.msg);
+        goto done;
+    }
+    if (!lead) { /* every rank holds the same result: rank 0 reports it */
+        rc = 0;
         goto done;
     }
     if (!res.complete) {
@@ -342,5 +383,5 @@ done:
     json_decref(settings);
     free(fp);
     free(sj);
-    return rc;
+    return hr_cli_mpi_end(rc);
 }

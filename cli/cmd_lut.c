@@ -15,6 +15,8 @@ static const char *help =
     "usage: hyperrep lut measure --role server|client --model M [--weights W] [--input-size H]\n"
     "         [--threads N] [--warmup 10] [--repeat 100] [--passes 1] [--in-forward]\n"
     "         [--stat median|mean] [--seed S] [--emulate TEXT [--slowdown F]] [-o FILE]\n"
+    "       hyperrep lut measure --remote --model M --listen ADDR ...  (real mode: the client's LUT\n"
+    "         measured by a `hyperrep client` worker, plus the link; see --remote --help)\n"
     "       hyperrep lut merge --server S --client C\n"
     "         [--bandwidth-mbit B --latency-ms L [--per-message-ms P] | --link link.json]\n"
     "         [--roofline-server R --roofline-client R] [--stat median|mean] [-o FILE]\n"
@@ -410,7 +412,8 @@ out:
 int hr_cmd_lut(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "measure") == 0)
-        return cmd_measure(argc - 1, argv + 1);
+        return hr_cli_has_option(argc - 1, argv + 1, "--remote", NULL) ? hr_cmd_lut_remote(argc - 1, argv + 1)
+                                                                       : cmd_measure(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "merge") == 0)
         return cmd_merge(argc - 1, argv + 1);
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {

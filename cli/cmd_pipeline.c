@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "mpi_dist.h"
 #include "train_common.h"
 
 static const char *help =
@@ -200,6 +201,14 @@ int hr_cmd_pipeline(int argc, char **argv)
     }
     if (optind < argc) {
         hr_cli_fail("pipeline", "unexpected argument '%s'", argv[optind]);
+        return 2;
+    }
+    /* every rank would run every step and write the same files, and MPI can
+       start only once per process while step 3 runs once per domain */
+    int launched = hr_cli_mpi_launched();
+    if (launched != 0 && launched != 1) {
+        hr_cli_fail("pipeline", "runs in one process: start it without mpirun, or spread step 3 with "
+                    "`mpirun -np N hyperrep joint ...` per domain");
         return 2;
     }
     defaults(&cf, quick);

@@ -27,6 +27,9 @@ static const hr_cli_command commands[] = {
     {"joint", hr_cmd_joint, "step 3: progressive pruning under the accuracy constraint, then the split search"},
     {"pipeline", hr_cmd_pipeline, "every step for every domain in pseudo mode from one command (--quick: <= 10 min)"},
     {"plot", hr_cmd_plot, "step 4: figures (gnuplot PNG + PDF, data + script beside each) and report.md / report.html"},
+    {"client", hr_cmd_client, "real mode: the edge worker; dials the server and serves its commands (LUT, link, split training)"},
+    {"serve", hr_cmd_serve, "real mode: the cloud side of split inference; runs the tail for many edges at once"},
+    {"infer", hr_cmd_infer, "real mode: the edge side of split inference; pipelined frames, measured vs LUT-predicted fps"},
 };
 
 static void usage(FILE *f)

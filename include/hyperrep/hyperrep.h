@@ -32,7 +32,10 @@
  * tensor.h (views), ops.h (kernels), gamma.h (the 14 γ), model.h (models),
  * weights.h (safetensors, .pth, .npy), data.h (data sets, domains, batches),
  * train.h (α and full training), lut.h (cost model, LUTs, link, roofline),
- * optim.h (step 2: gradient method, grid search, exact solver). */
+ * optim.h (step 2: gradient method, grid search, exact solver), joint.h
+ * (step 3), plot.h (step 4), proto.h (wire frames and messages), net.h
+ * (TLS transport), remote.h (real mode: edge worker, remote LUT, split
+ * training), serve.h (split-inference deployment), version.h. */
 #ifndef HYPERREP_HYPERREP_H
 #define HYPERREP_HYPERREP_H
 
@@ -43,9 +46,13 @@
 #include "hyperrep/joint.h"
 #include "hyperrep/lut.h"
 #include "hyperrep/model.h"
+#include "hyperrep/net.h"
 #include "hyperrep/ops.h"
 #include "hyperrep/optim.h"
 #include "hyperrep/plot.h"
+#include "hyperrep/proto.h"
+#include "hyperrep/remote.h"
+#include "hyperrep/serve.h"
 #include "hyperrep/tensor.h"
 #include "hyperrep/train.h"
 #include "hyperrep/version.h"

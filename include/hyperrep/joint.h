@@ -60,7 +60,9 @@ typedef void (*hr_joint_log_fn)(void *user, const char *line);
 /* Spreads each round's candidates over several processes (MPI ranks, say).
  * Process `rank` trains the round's testable candidates i (0-based, pool
  * order) with i % size == rank; then every process calls allgather once,
- * and all of them end the round holding every candidate's result. */
+ * and all of them end the round holding every candidate's result. The
+ * records are native byte images (bit-exact doubles and floats), so every
+ * process must run on machines of one byte order and float format. */
 typedef struct hr_joint_dist {
     int rank, size;        /* this process in 0..size-1; the number of processes (1..65536) */
     /* Collective, MPI_Allgather's contract: every process calls it in the

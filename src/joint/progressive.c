@@ -6,10 +6,17 @@
  * a copy of the model, validation and test iterators and a logits buffer.
  * Each candidate's outcome depends only on the current α, its branch and its
  * seed, so the slot count never changes a result. The trainer never calls
- * BLAS (see ctx.h), so slots may train at once. */
+ * BLAS (see ctx.h), so slots may train at once.
+ *
+ * Processes (params->dist): process r keeps the testable candidates i with
+ * i mod size == r and deals them to its slots as above; one allgather per
+ * round then gives every process every result as its owner computed it,
+ * byte for byte, so all of them apply the same winner and hold the same
+ * state, and the process count never changes a result either. */
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +166,14 @@ typedef struct state {
     hr_joint_candidate *cand; /* testable candidates of the round */
     float *cand_alpha;        /* [ntest][nb·3]: each candidate's best α */
     int ntest;
+    /* this process's share (all of them without dist) */
+    int rank, nproc;
+    int *mine;                /* indices into cand */
+    int nmine;
+    /* exchange buffers (nproc > 1): one contribution is a header and up to
+       per_max candidate records */
+    size_t rec, contrib_max;
+    unsigned char *xsend, *xrecv;
 } state;
 
 static hr_status slot_open(state *s, slot *sl, const hr_tensor_map *weights, hr_error *err)
@@ -320,8 +335,200 @@ static void slot_fn(void *arg, int64_t w, int thread)
     state *s = arg;
     slot *sl = &s->slots[w];
     (void)thread;
-    for (int i = (int)w; i < s->ntest && !sl->st; i += s->nslots)
+    for (int j = (int)w; j < s->nmine && !sl->st; j += s->nslots) {
+        int i = s->mine[j];
         sl->st = run_candidate(s, sl, &s->cand[i], s->cand_alpha + (size_t)i * (size_t)(s->nb * 3), &sl->err);
+    }
+}
+
+/* ------------------------------------------------------------ processes */
+
+/* The exchange carries native integers and the images of doubles and
+ * floats copied bit for bit, so every process applies exactly what the
+ * candidate's owner computed, with no decimal round trip. The price: every
+ * process must run on machines of one byte order and float format (see
+ * hr_joint_dist). */
+static unsigned char *put(unsigned char *b, const void *v, size_t n)
+{
+    memcpy(b, v, n);
+    return b + n;
+}
+
+static const unsigned char *get(const unsigned char *b, void *v, size_t n)
+{
+    memcpy(v, b, n);
+    return b + n;
+}
+
+/* Header of a process's contribution: rank, round, status, record count,
+ * then the error message (empty when the status is HR_OK). */
+#define XHDR (4 * sizeof(int32_t) + HR_ERROR_MSG_MAX)
+
+/* One candidate: index, epochs, best epoch, spare; best validation and test;
+ * validation, test and loss per epoch; the best epoch's α. */
+static size_t cand_rec_bytes(int epochs, int na)
+{
+    return 4 * sizeof(int32_t) + sizeof(double) * (2 + 3 * (size_t)epochs) + sizeof(float) * (size_t)na;
+}
+
+static void pack_cand(const state *s, int i, unsigned char *b)
+{
+    const hr_joint_candidate *c = &s->cand[i];
+    const int na = s->nb * 3, e = s->p->epochs;
+    int32_t h[4] = {i, c->epochs, c->best_epoch, 0};
+    b = put(b, h, sizeof h);
+    b = put(b, &c->best_val, sizeof c->best_val);
+    b = put(b, &c->best_test, sizeof c->best_test);
+    b = put(b, c->val, sizeof(double) * (size_t)e);
+    b = put(b, c->test, sizeof(double) * (size_t)e);
+    b = put(b, c->loss, sizeof(double) * (size_t)e);
+    put(b, s->cand_alpha + (size_t)i * (size_t)na, sizeof(float) * (size_t)na);
+}
+
+/* Reads one record of process r's contribution (its j-th candidate) into
+ * cand and cand_alpha; the index must be the one the dealing gives it. */
+static hr_status unpack_cand(state *s, int r, int j, const unsigned char *b, hr_error *err)
+{
+    const int na = s->nb * 3, e = s->p->epochs;
+    int32_t h[4];
+    b = get(b, h, sizeof h);
+    if (h[0] != r + j * s->nproc || h[0] < 0 || h[0] >= s->ntest || h[1] != e || h[2] < 1 || h[2] > e)
+        return hr_error_set(err, HR_ERR_FORMAT,
+                            "joint round %d: process %d sent candidate %d (epochs %d, best epoch %d) as its record %d, "
+                            "expected candidate %d of %d with %d epochs",
+                            s->round, r, (int)h[0], (int)h[1], (int)h[2], j, r + j * s->nproc, s->ntest, e);
+    hr_joint_candidate *c = &s->cand[h[0]];
+    c->epochs = h[1];
+    c->best_epoch = h[2];
+    b = get(b, &c->best_val, sizeof c->best_val);
+    b = get(b, &c->best_test, sizeof c->best_test);
+    b = get(b, c->val, sizeof(double) * (size_t)e);
+    b = get(b, c->test, sizeof(double) * (size_t)e);
+    b = get(b, c->loss, sizeof(double) * (size_t)e);
+    get(b, s->cand_alpha + (size_t)h[0] * (size_t)na, sizeof(float) * (size_t)na);
+    return HR_OK;
+}
+
+/* The round's exchange. local/lerr: this process's outcome; its records
+ * are sent only when it succeeded. Every process reads the same headers in
+ * rank order, so all of them return the same error (the first failed
+ * process's) or all succeed with every result in cand / cand_alpha. */
+static hr_status exchange_round(state *s, hr_status local, const hr_error *lerr, hr_error *err)
+{
+    const hr_joint_dist *d = s->p->dist;
+    const int per = (s->ntest + s->nproc - 1) / s->nproc;
+    const size_t bytes = XHDR + (size_t)per * s->rec;
+    int32_t h[4] = {s->rank, s->round, (int32_t)local, local ? 0 : s->nmine};
+    char msg[HR_ERROR_MSG_MAX];
+    unsigned char *b = s->xsend;
+    hr_status st;
+    memset(msg, 0, sizeof msg);
+    if (local)
+        snprintf(msg, sizeof msg, "%s", lerr && lerr->msg[0] ? lerr->msg : hr_status_name(local));
+    memset(s->xsend, 0, bytes);
+    b = put(b, h, sizeof h);
+    b = put(b, msg, sizeof msg);
+    for (int j = 0; j < h[3]; j++, b += s->rec)
+        pack_cand(s, s->mine[j], b);
+    if ((st = d->allgather(d->user, s->xsend, bytes, s->xrecv, err))) {
+        hr_error_prefix(err, "joint round %d: exchanging results between %d processes", s->round, s->nproc);
+        return st;
+    }
+    for (int r = 0; r < s->nproc; r++) {
+        const unsigned char *q = s->xrecv + (size_t)r * bytes;
+        int32_t g[4];
+        q = get(q, g, sizeof g);
+        if (g[0] != r || g[1] != s->round)
+            return hr_error_set(err, HR_ERR_FORMAT,
+                                "joint round %d: contribution %d of the exchange comes from process %d, round %d",
+                                s->round, r, (int)g[0], (int)g[1]);
+        if (g[2] != HR_OK) {
+            memcpy(msg, q, sizeof msg);
+            msg[sizeof msg - 1] = '\0';
+            st = g[2] > 0 && g[2] < HR_STATUS_COUNT ? (hr_status)g[2] : HR_ERR_INTERNAL;
+            return hr_error_set(err, st, "joint round %d: process %d: %s", s->round, r, msg);
+        }
+    }
+    for (int r = 0; r < s->nproc; r++) {
+        const unsigned char *q = s->xrecv + (size_t)r * bytes;
+        int32_t g[4];
+        get(q, g, sizeof g);
+        int want = s->ntest > r ? (s->ntest - r + s->nproc - 1) / s->nproc : 0;
+        if (g[3] != want)
+            return hr_error_set(err, HR_ERR_FORMAT, "joint round %d: process %d sent %d results, expected %d",
+                                s->round, r, (int)g[3], want);
+        for (int j = 0; j < want; j++)
+            if ((st = unpack_cand(s, r, j, q + XHDR + (size_t)j * s->rec, err)))
+                return st;
+    }
+    return HR_OK;
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* Before the first round: every process must hold the same settings and
+ * state (a checkpoint some process cannot see, other flags, other data),
+ * otherwise one would stop while another waits in an exchange. The digest
+ * covers everything the loop's decisions depend on. */
+static hr_status check_same_state(state *s, const hr_joint_result *out, const int *ranking, int nrank,
+                                  const int *pool, int npool, int next, hr_error *err)
+{
+    const hr_joint_params *p = s->p;
+    const int na = s->nb * 3;
+    const char *fp = p->fingerprint ? p->fingerprint : "";
+    int32_t ints[16] = {s->domain, s->nb, s->nproc, p->rounds, p->pool, p->epochs, p->stop_after, p->checkpoint != NULL,
+                        out->nrounds, out->complete, out->npruned, npool, next, nrank, 0, 0};
+    double reals[8] = {p->threshold, p->lr, p->momentum, p->l1, out->initial_val, out->initial_test, out->best_so_far,
+                       (double)p->batch};
+    uint64_t h = 0xcbf29ce484222325ull;
+    h = fnv(h, fp, strlen(fp) + 1);
+    h = fnv(h, ints, sizeof ints);
+    h = fnv(h, reals, sizeof reals);
+    h = fnv(h, &p->seed, sizeof p->seed);
+    h = fnv(h, out->alpha_initial, sizeof(float) * (size_t)na);
+    h = fnv(h, out->alpha, sizeof(float) * (size_t)na);
+    h = fnv(h, ranking, sizeof(int) * (size_t)nrank);
+    h = fnv(h, pool, sizeof(int) * (size_t)npool);
+    /* rank, rounds done, complete, spare, digest */
+    int32_t mine[4] = {s->rank, out->nrounds, out->complete, 0};
+    unsigned char b[sizeof mine + sizeof h];
+    hr_status st;
+    memcpy(b, mine, sizeof mine);
+    memcpy(b + sizeof mine, &h, sizeof h);
+    if ((st = p->dist->allgather(p->dist->user, b, sizeof b, s->xrecv, err))) {
+        hr_error_prefix(err, "joint: comparing the state of %d processes", s->nproc);
+        return st;
+    }
+    uint64_t h0;
+    int32_t r0[4];
+    memcpy(r0, s->xrecv, sizeof r0);
+    memcpy(&h0, s->xrecv + sizeof r0, sizeof h0);
+    for (int r = 0; r < s->nproc; r++) {
+        int32_t g[4];
+        uint64_t hr;
+        memcpy(g, s->xrecv + (size_t)r * sizeof b, sizeof g);
+        memcpy(&hr, s->xrecv + (size_t)r * sizeof b + sizeof g, sizeof hr);
+        if (g[0] != r)
+            return hr_error_set(err, HR_ERR_INVALID_ARG,
+                                "joint: the exchange's contribution %d comes from process %d: ranks must be 0..%d",
+                                r, (int)g[0], s->nproc - 1);
+        if (hr != h0)
+            return hr_error_set(err, HR_ERR_INVALID_ARG,
+                                "joint: process %d does not hold the same settings and state as process 0 (%d rounds "
+                                "done%s, against %d%s): every process needs the same flags, data and checkpoint file "
+                                "(%s; on a file system every process sees)",
+                                r, (int)g[1], g[2] ? ", finished" : "", (int)r0[1], r0[2] ? ", finished" : "",
+                                p->checkpoint ? p->checkpoint : "no checkpoint");
+    }
+    return HR_OK;
 }
 
 /* ------------------------------------------------------------ the rounds */
@@ -330,7 +537,7 @@ static void logf_(const hr_joint_params *p, const char *fmt, ...)
 {
     char line[512];
     va_list ap;
-    if (!p->log)
+    if (!p->log || (p->dist && p->dist->rank != 0))
         return;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
@@ -380,6 +587,12 @@ hr_status hr_joint_progressive(hr_model *model, const hr_data *data, int domain,
                             "threshold %g >= 0, lr %g >= 0, momentum %g in [0, 1), l1 %g >= 0)",
                             p->rounds, p->pool, p->epochs, HR_JOINT_MAX_EPOCHS, (long long)p->batch, p->threshold,
                             p->lr, p->momentum, p->l1);
+    if (p->dist && (p->dist->size < 1 || p->dist->size > 65536 || p->dist->rank < 0 ||
+                    p->dist->rank >= p->dist->size || (p->dist->size > 1 && !p->dist->allgather)))
+        return hr_error_set(err, HR_ERR_INVALID_ARG,
+                            "joint: bad process settings (rank %d of %d processes, exchange %s): the rank must be in "
+                            "0..size-1, size in 1..65536, and more than one process needs an exchange",
+                            p->dist->rank, p->dist->size, p->dist->allgather ? "given" : "missing");
 
     const int nb = hr_model_num_blocks(model), na = nb * 3;
     hr_status st = HR_OK;
@@ -413,13 +626,34 @@ hr_status hr_joint_progressive(hr_model *model, const hr_data *data, int domain,
     s.domain = domain;
     s.nb = nb;
     s.p = p;
+    s.rank = p->dist ? p->dist->rank : 0;
+    s.nproc = p->dist ? p->dist->size : 1;
+    /* a process trains at most ceil(pool / processes) candidates a round */
+    const int per_max = (p->pool + s.nproc - 1) / s.nproc;
     s.nslots = p->workers > 0 ? p->workers : hr_ctx_threads(hr_model_ctx(model));
-    if (s.nslots > p->pool)
-        s.nslots = p->pool;
+    if (s.nslots > per_max)
+        s.nslots = per_max;
     s.slots = calloc((size_t)s.nslots, sizeof *s.slots);
-    if (!s.slots) {
+    s.mine = malloc(sizeof(int) * (size_t)per_max);
+    if (!s.slots || !s.mine) {
         st = hr_error_set(err, HR_ERR_NOMEM, "joint: out of memory");
         goto done;
+    }
+    if (s.nproc > 1) {
+        s.rec = cand_rec_bytes(p->epochs, na);
+        if ((size_t)per_max > (SIZE_MAX / 2 - XHDR) / s.rec / (size_t)s.nproc) {
+            st = hr_error_set(err, HR_ERR_LIMIT, "joint: a pool of %d candidates over %d processes is too large to "
+                              "exchange", p->pool, s.nproc);
+            goto done;
+        }
+        s.contrib_max = XHDR + (size_t)per_max * s.rec;
+        s.xsend = malloc(s.contrib_max);
+        s.xrecv = malloc(s.contrib_max * (size_t)s.nproc);
+        if (!s.xsend || !s.xrecv) {
+            st = hr_error_set(err, HR_ERR_NOMEM, "joint: out of memory for the exchange (%zu bytes per process)",
+                              s.contrib_max);
+            goto done;
+        }
     }
     if ((st = hr_tensor_map_create(&weights, err)) || (st = hr_model_export(model, weights, err)))
         goto done;
@@ -464,6 +698,8 @@ hr_status hr_joint_progressive(hr_model *model, const hr_data *data, int domain,
         logf_(p, "domain %d: resumed from %s after %d rounds%s", domain, p->checkpoint, out->nrounds,
               out->complete ? " (finished)" : "");
     }
+    if (s.nproc > 1 && (st = check_same_state(&s, out, ranking, nrank, pool, npool, next, err)))
+        goto done;
 
     while (!out->complete) {
         if (out->nrounds >= p->rounds) {
@@ -501,25 +737,41 @@ hr_status hr_joint_progressive(hr_model *model, const hr_data *data, int domain,
         }
         s.round = r->round;
         s.cur = out->alpha;
-        logf_(p, "round %d: testing %d of %d candidates on %d worker(s)", r->round, s.ntest, npool,
-              s.nslots < s.ntest ? s.nslots : s.ntest);
+        s.nmine = 0;
+        for (int i = s.rank; i < s.ntest; i += s.nproc)
+            s.mine[s.nmine++] = i;
+        if (s.nproc > 1)
+            logf_(p, "round %d: testing %d of %d candidates on %d processes (up to %d worker(s) each)", r->round,
+                  s.ntest, npool, s.nproc, s.nslots);
+        else
+            logf_(p, "round %d: testing %d of %d candidates on %d worker(s)", r->round, s.ntest, npool,
+                  s.nslots < s.ntest ? s.nslots : s.ntest);
         if (s.ntest > 0) {
+            hr_status lst = HR_OK;
+            hr_error lerr = {0};
             for (int w = 0; w < s.nslots; w++) {
                 s.slots[w].st = HR_OK;
                 hr_error_clear(&s.slots[w].err);
             }
-            hr_ctx_parallel_for(hr_model_ctx(model), s.nslots < s.ntest ? s.nslots : s.ntest, slot_fn, &s);
-            for (int w = 0; w < s.nslots; w++)
+            if (s.nmine > 0)
+                hr_ctx_parallel_for(hr_model_ctx(model), s.nslots < s.nmine ? s.nslots : s.nmine, slot_fn, &s);
+            for (int w = 0; w < s.nslots && !lst; w++)
                 if (s.slots[w].st) {
-                    st = s.slots[w].st;
-                    if (err) {
-                        *err = s.slots[w].err;
-                        hr_error_prefix(err, "joint round %d", r->round);
-                    }
-                    free(r->cand);
-                    r->cand = NULL;
-                    goto done;
+                    lst = s.slots[w].st;
+                    lerr = s.slots[w].err;
                 }
+            /* with several processes a failure goes through the exchange too, so no peer waits for it */
+            if (s.nproc > 1)
+                st = exchange_round(&s, lst, &lerr, err);
+            else if ((st = lst) && err) {
+                *err = lerr;
+                hr_error_prefix(err, "joint round %d", r->round);
+            }
+            if (st) {
+                free(r->cand);
+                r->cand = NULL;
+                goto done;
+            }
         }
         /* copy results back in pool order; winner: best validation, first in pool order */
         int best = -1, bt = -1;
@@ -587,12 +839,13 @@ hr_status hr_joint_progressive(hr_model *model, const hr_data *data, int domain,
                   r->applied ? "pruned" : "stopped before pruning", w->name, w->best_val, w->best_test,
                   r->remaining_gflops, r->flops_reduction_pct);
         }
-        if (p->checkpoint && (st = hr__joint_checkpoint_save(p->checkpoint, p->fingerprint ? p->fingerprint : "",
-                                                             domain, ranking, nrank, out, pool, npool, next, err)))
+        if (p->checkpoint && s.rank == 0 &&
+            (st = hr__joint_checkpoint_save(p->checkpoint, p->fingerprint ? p->fingerprint : "", domain, ranking,
+                                            nrank, out, pool, npool, next, err)))
             goto done;
     }
     /* a finished run is recorded as such (unless it was read finished) */
-    if (out->complete && p->checkpoint && !(resumed && out->resumed_rounds == out->nrounds) &&
+    if (out->complete && p->checkpoint && s.rank == 0 && !(resumed && out->resumed_rounds == out->nrounds) &&
         (st = hr__joint_checkpoint_save(p->checkpoint, p->fingerprint ? p->fingerprint : "", domain, ranking,
                                              nrank, out, pool, npool, next, err)))
         goto done;
@@ -603,6 +856,9 @@ done:
     for (int w = 0; s.slots && w < s.nslots; w++)
         slot_close(&s.slots[w]);
     free(s.slots);
+    free(s.mine);
+    free(s.xsend);
+    free(s.xrecv);
     free(s.cand);
     free(s.cand_alpha);
     free(pool);

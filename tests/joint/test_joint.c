@@ -192,7 +192,7 @@ static void test_usage(void **state)
     EXPECT("joint --help", 0, out_text, "domain_K_joint.json");
     EXPECT("joint --model repvgg-fmnist --weights w", 2, err_text, "--domain");
     EXPECT("joint --domain 11 --model repvgg-fmnist --weights w", 2, err_text, "--domain");
-    EXPECT("joint --domain 0 --model repvgg-fmnist --weights w --mode real", 2, err_text, "not implemented");
+    EXPECT("joint --domain 0 --model repvgg-fmnist --weights w --mode real --split x", 2, err_text, "--split");
     EXPECT("joint --domain 0 --model repvgg-fmnist --weights w --method goal", 2, err_text, "needs --lut");
     EXPECT("joint --domain 0 --model repvgg-fmnist --weights w --method nosuch", 2, err_text, "--method");
     EXPECT("joint --domain 0 --model repvgg-fmnist --weights w --objective fast", 2, err_text, "--objective");
@@ -311,6 +311,20 @@ static void test_joint(void **state)
         assert_true(json_number_value(json_object_get(json_object_get(j, "final_configuration"), "latency_ms")) > 0);
         json_decref(j);
     }
+    /* goal programming interrupted after an alternation and resumed: the same
+     * result as an uninterrupted run (epsilon -100: the stop rule never
+     * holds, so every alternation runs) */
+#define GOAL                                                                                                        \
+    "joint --domain 3 --model repvgg-fmnist --weights base.safetensors --max-samples 1500 --lut lut.json "         \
+    "--method goal --epochs 1 --alternations 3 --goal-steps 50 --goal-epsilon -100 "
+    EXPECT(GOAL "-o g1", 0, out_text, "goal programming: 3 iterations");
+    EXPECT(GOAL "--stop-after 1 -o g2", 0, out_text, "stopped after 1 alternations");
+    EXPECT(GOAL "-o g2", 0, out_text, "resumed from");
+    assert_non_null(strstr(out_text, "goal programming: 3 iterations"));
+    assert_same("g1/domain_3_joint.json", "g2/domain_3_joint.json");
+    assert_same_bytes("g1/domain_3_alpha.safetensors", "g2/domain_3_alpha.safetensors");
+    EXPECT(GOAL "--goal-steps 60 -o g2", 1, err_text, "other settings");
+#undef GOAL
     /* a damaged checkpoint is an error naming the file */
     {
         char p[1024];

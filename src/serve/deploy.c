@@ -1,0 +1,589 @@
+/* Deployment configurations (what the edge tells the server in MODEL_SYNC)
+ * and the head / tail parts of a model built from them (serve.h). */
+#include "hyperrep/serve.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void hr_deploy_config_init(hr_deploy_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->mask = HR_MASK_EXACT;
+}
+
+void hr_deploy_config_deinit(hr_deploy_config *c)
+{
+    if (!c)
+        return;
+    free(c->gamma);
+    free(c->alpha);
+    free(c->alpha_given);
+    hr_deploy_config_init(c);
+}
+
+/* Sets the architecture and allocates the per-block arrays (γ -1, no α). */
+static hr_status config_arch(hr_deploy_config *c, const char *name, const char *what, hr_error *err)
+{
+    const hr_arch *a = hr_arch_find(name);
+    if (!a)
+        return hr_error_set(err, HR_ERR_NOT_FOUND, "%s: unknown model '%s' (see `hyperrep models`)", what, name);
+    snprintf(c->arch, sizeof c->arch, "%s", a->name);
+    c->nblocks = a->blocks[0] + a->blocks[1] + a->blocks[2] + a->blocks[3];
+    c->gamma = malloc(sizeof(int) * (size_t)c->nblocks);
+    c->alpha = calloc((size_t)c->nblocks * HR_BRANCH_COUNT, sizeof(float));
+    c->alpha_given = calloc((size_t)c->nblocks, sizeof(unsigned));
+    if (!c->gamma || !c->alpha || !c->alpha_given)
+        return hr_error_set(err, HR_ERR_NOMEM, "%s: out of memory", what);
+    for (int k = 0; k < c->nblocks; k++)
+        c->gamma[k] = -1;
+    return HR_OK;
+}
+
+/* Block names follow the architecture: stage{s}.{i}, s = 1..4. */
+static int block_index(const char *arch, const char *name)
+{
+    const hr_arch *a = hr_arch_find(arch);
+    int stage, i, n = 0, base = 0;
+    char tail;
+    if (!a || sscanf(name, "stage%d.%d%c", &stage, &i, &tail) != 2 || stage < 1 || stage > 4 || i < 0 ||
+        i >= a->blocks[stage - 1])
+        return -1;
+    /* reject "stage1.01" and the like: the name must print back the same */
+    char back[48];
+    snprintf(back, sizeof back, "stage%d.%d", stage, i);
+    if (strcmp(back, name) != 0)
+        return -1;
+    for (int s = 0; s < stage - 1; s++)
+        base += a->blocks[s];
+    n = base + i;
+    return n;
+}
+
+static hr_status parse_gamma_value(json_t *v, const char *what, const char *where, int *out, hr_error *err)
+{
+    int g = -1;
+    if (json_is_integer(v)) {
+        json_int_t x = json_integer_value(v);
+        if (x == -1) {
+            *out = -1;
+            return HR_OK;
+        }
+        g = x >= 0 && x < HR_GAMMA_COUNT ? (int)x : -2;
+    } else if (json_is_string(v)) {
+        g = strcmp(json_string_value(v), "deploy") == 0 ? -1 : hr_gamma_parse(json_string_value(v));
+        if (g == -1 && strcmp(json_string_value(v), "deploy") != 0)
+            g = -2;
+    } else {
+        g = -2;
+    }
+    if (g == -2)
+        return hr_error_set(err, HR_ERR_FORMAT, "%s: %s is not a gamma (0..%d, a gamma name or -1 for deploy)", what,
+                            where, HR_GAMMA_COUNT - 1);
+    *out = g;
+    return HR_OK;
+}
+
+static hr_status parse_gamma_object(hr_deploy_config *c, json_t *obj, const char *what, const char *field,
+                                    hr_error *err)
+{
+    const char *key;
+    json_t *v;
+    char where[160];
+    hr_status st;
+    if (!json_is_object(obj))
+        return hr_error_set(err, HR_ERR_FORMAT, "%s: %s is not an object {block: gamma}", what, field);
+    json_object_foreach(obj, key, v) {
+        int k = block_index(c->arch, key);
+        if (k < 0)
+            return hr_error_set(err, HR_ERR_NOT_FOUND, "%s: %s names block '%.64s', which %s does not have", what,
+                                field, key, c->arch);
+        snprintf(where, sizeof where, "%s.%s", field, key);
+        if ((st = parse_gamma_value(v, what, where, &c->gamma[k], err)))
+            return st;
+    }
+    return HR_OK;
+}
+
+/* "stage2.3.hyper_1x1" → block and branch. */
+static hr_status parse_pruned(hr_deploy_config *c, json_t *arr, const char *what, const char *field, hr_error *err)
+{
+    size_t i;
+    json_t *v;
+    if (!json_is_array(arr))
+        return hr_error_set(err, HR_ERR_FORMAT, "%s: %s is not an array of names", what, field);
+    json_array_foreach(arr, i, v) {
+        const char *name = json_string_value(v), *dot = name ? strstr(name, ".hyper_") : NULL;
+        char block[64];
+        int br = -1;
+        if (!dot || (size_t)(dot - name) >= sizeof block)
+            return hr_error_set(err, HR_ERR_FORMAT, "%s: %s[%zu] is not a name like stage2.3.hyper_1x1", what, field,
+                                i);
+        memcpy(block, name, (size_t)(dot - name));
+        block[dot - name] = '\0';
+        for (int b = 0; b < HR_BRANCH_COUNT; b++)
+            if (strcmp(dot + 7, hr_branch_name((hr_branch)b)) == 0)
+                br = b;
+        int k = block_index(c->arch, block);
+        if (k < 0 || br < 0)
+            return hr_error_set(err, HR_ERR_NOT_FOUND, "%s: %s[%zu] = '%.80s' names no branch of %s", what, field, i,
+                                name, c->arch);
+        c->alpha[k * HR_BRANCH_COUNT + br] = 0.0f;
+        c->alpha_given[k] |= 1u << br;
+    }
+    return HR_OK;
+}
+
+static hr_status parse_split(hr_deploy_config *c, json_t *v, const char *what, const char *field, hr_error *err)
+{
+    const char *text = json_string_value(v);
+    json_int_t s;
+    if (text && strcmp(text, "local") == 0)
+        s = HR_DEPLOY_LOCAL;
+    else if (text && strcmp(text, "raw") == 0)
+        s = -1;
+    else if (json_is_integer(v))
+        s = json_integer_value(v);
+    else
+        return hr_error_set(err, HR_ERR_FORMAT, "%s: %s is not an integer 0..%d or \"local\"", what, field,
+                            c->nblocks);
+    if (s == -1)
+        return hr_error_set(err, HR_ERR_UNSUPPORTED,
+                            "%s: %s is the raw placement (the server runs everything from the image), which the "
+                            "deployment flow does not offer: the edge always runs stage 0; use split 0",
+                            what, field);
+    if (s != HR_DEPLOY_LOCAL && (s < 0 || s > c->nblocks))
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "%s: %s = %lld is out of 0..%d", what, field, (long long)s,
+                            c->nblocks);
+    c->split = (int)s;
+    return HR_OK;
+}
+
+static hr_status parse_dim(json_t *root, const char *key, const char *what, int64_t *out, hr_error *err)
+{
+    json_t *v = json_object_get(root, key);
+    if (!v || json_is_null(v))
+        return HR_OK;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 65536)
+        return hr_error_set(err, HR_ERR_FORMAT, "%s: %s is not an integer in 0..65536", what, key);
+    *out = json_integer_value(v);
+    return HR_OK;
+}
+
+static hr_status parse_joint(hr_deploy_config *c, json_t *root, const char *what, hr_error *err)
+{
+    json_t *meta = json_object_get(root, "metadata"), *fin = json_object_get(root, "final_configuration"),
+           *s1 = json_object_get(root, "stage1_accuracy"), *s2 = json_object_get(root, "stage2_throughput");
+    const char *model = json_string_value(json_object_get(meta, "model"));
+    const char *head = json_string_value(json_object_get(meta, "head"));
+    const char *mask = json_string_value(json_object_get(s2, "mask"));
+    hr_status st;
+    if (!model)
+        return hr_error_set(err, HR_ERR_FORMAT, "%s: metadata.model is missing", what);
+    if ((st = config_arch(c, model, what, err)))
+        return st;
+    if (!json_is_object(fin))
+        return hr_error_set(err, HR_ERR_FORMAT,
+                            "%s: final_configuration is missing (the joint run had no --lut, so no split was chosen)",
+                            what);
+    if ((st = parse_split(c, json_object_get(fin, "split_point"), what, "final_configuration.split_point", err)))
+        return st;
+    if (json_object_get(fin, "gamma_config") &&
+        (st = parse_gamma_object(c, json_object_get(fin, "gamma_config"), what, "final_configuration.gamma_config",
+                                 err)))
+        return st;
+    if (json_object_get(s1, "pruned_weights") &&
+        (st = parse_pruned(c, json_object_get(s1, "pruned_weights"), what, "stage1_accuracy.pruned_weights", err)))
+        return st;
+    if (mask && strcmp(mask, "subset") == 0)
+        c->mask = HR_MASK_SUBSET;
+    c->head_server = head && strcmp(head, "server") == 0;
+    return HR_OK;
+}
+
+static hr_status parse_plain(hr_deploy_config *c, json_t *root, const char *what, hr_error *err)
+{
+    json_t *arch = json_object_get(root, "arch"), *v;
+    const char *mask;
+    hr_status st;
+    if (!arch)
+        arch = json_object_get(root, "model");
+    if (!json_is_string(arch))
+        return hr_error_set(err, HR_ERR_FORMAT, "%s: \"arch\" (the model name) is missing", what);
+    if ((st = config_arch(c, json_string_value(arch), what, err)) ||
+        (st = parse_dim(root, "input_size", what, &c->input_size, err)) ||
+        (st = parse_dim(root, "in_channels", what, &c->in_channels, err)) ||
+        (st = parse_dim(root, "num_classes", what, &c->num_classes, err)))
+        return st;
+    if (!(v = json_object_get(root, "split")))
+        return hr_error_set(err, HR_ERR_FORMAT, "%s: \"split\" is missing", what);
+    if ((st = parse_split(c, v, what, "split", err)))
+        return st;
+    if ((v = json_object_get(root, "mask"))) {
+        mask = json_string_value(v);
+        if (!mask || (strcmp(mask, "exact") != 0 && strcmp(mask, "subset") != 0))
+            return hr_error_set(err, HR_ERR_FORMAT, "%s: mask is not \"exact\" or \"subset\"", what);
+        c->mask = strcmp(mask, "subset") == 0 ? HR_MASK_SUBSET : HR_MASK_EXACT;
+    }
+    if ((v = json_object_get(root, "gammas"))) {
+        size_t i;
+        json_t *g;
+        char where[32];
+        if (!json_is_array(v) || json_array_size(v) != (size_t)c->nblocks)
+            return hr_error_set(err, HR_ERR_INVALID_ARG, "%s: gammas must be an array of %d values (%s has %d blocks)",
+                                what, c->nblocks, c->arch, c->nblocks);
+        json_array_foreach(v, i, g) {
+            snprintf(where, sizeof where, "gammas[%zu]", i);
+            if ((st = parse_gamma_value(g, what, where, &c->gamma[i], err)))
+                return st;
+        }
+    } else if ((v = json_object_get(root, "gamma")) && (st = parse_gamma_object(c, v, what, "gamma", err))) {
+        return st;
+    }
+    if ((v = json_object_get(root, "alpha"))) {
+        size_t i;
+        json_t *row;
+        if (!json_is_array(v) || json_array_size(v) != (size_t)c->nblocks)
+            return hr_error_set(err, HR_ERR_INVALID_ARG, "%s: alpha must be an array of %d [dense, 1x1, identity] rows",
+                                what, c->nblocks);
+        json_array_foreach(v, i, row) {
+            if (!json_is_array(row) || json_array_size(row) != HR_BRANCH_COUNT)
+                return hr_error_set(err, HR_ERR_FORMAT, "%s: alpha[%zu] is not [dense, 1x1, identity]", what, i);
+            for (int br = 0; br < HR_BRANCH_COUNT; br++) {
+                json_t *x = json_array_get(row, (size_t)br);
+                double a = json_number_value(x);
+                if (!json_is_number(x) || !isfinite(a) || fabs(a) > 1e30)
+                    return hr_error_set(err, HR_ERR_FORMAT, "%s: alpha[%zu][%d] is not a finite number", what, i, br);
+                c->alpha[i * HR_BRANCH_COUNT + (size_t)br] = (float)a;
+            }
+            c->alpha_given[i] = HR_BR_ALL;
+        }
+    }
+    if ((v = json_object_get(root, "pruned")) && (st = parse_pruned(c, v, what, "pruned", err)))
+        return st;
+    return HR_OK;
+}
+
+hr_status hr_deploy_config_parse(const char *json, const char *what, hr_deploy_config *out, hr_error *err)
+{
+    json_error_t je;
+    json_t *root;
+    hr_deploy_config c;
+    hr_status st;
+    if (!what)
+        what = "config";
+    if (!json || !out)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "%s: no configuration", what);
+    root = json_loads(json, JSON_REJECT_DUPLICATES, &je);
+    if (!root)
+        return hr_error_set(err, HR_ERR_FORMAT, "%s:%d:%d: %s", what, je.line, je.column, je.text);
+    hr_deploy_config_init(&c);
+    if (!json_is_object(root))
+        st = hr_error_set(err, HR_ERR_FORMAT, "%s: not a JSON object", what);
+    else if (json_object_get(root, "final_configuration") || json_object_get(root, "stage1_accuracy"))
+        st = parse_joint(&c, root, what, err);
+    else
+        st = parse_plain(&c, root, what, err);
+    json_decref(root);
+    if (st) {
+        hr_deploy_config_deinit(&c);
+        return st;
+    }
+    hr_deploy_config_deinit(out);
+    *out = c;
+    return HR_OK;
+}
+
+hr_status hr_deploy_config_load(const char *path, hr_deploy_config *out, hr_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    char *text = NULL;
+    long n;
+    hr_status st;
+    if (!f)
+        return hr_error_set(err, HR_ERR_IO, "%s: %s", path, strerror(errno));
+    /* A configuration is a few kB; a joint file with its pruning history a
+     * few MB. Anything over 256 MB is not one. */
+    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > (256L << 20) || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return hr_error_set(err, HR_ERR_IO, "%s: cannot size the file (or it is over 256 MB)", path);
+    }
+    text = malloc((size_t)n + 1);
+    if (!text) {
+        fclose(f);
+        return hr_error_set(err, HR_ERR_NOMEM, "%s: out of memory", path);
+    }
+    if (fread(text, 1, (size_t)n, f) != (size_t)n) {
+        free(text);
+        fclose(f);
+        return hr_error_set(err, HR_ERR_IO, "%s: read failed", path);
+    }
+    fclose(f);
+    text[n] = '\0';
+    st = hr_deploy_config_parse(text, path, out, err);
+    free(text);
+    return st;
+}
+
+hr_status hr_deploy_config_resolve(hr_deploy_config *c, const hr_model *model, hr_error *err)
+{
+    const hr_arch *a = hr_model_arch(model);
+    if (!c->gamma || hr_model_num_blocks(model) != c->nblocks || strcmp(a->name, c->arch) != 0)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "deploy: the model is %s with %d blocks, the configuration %s",
+                            a->name, hr_model_num_blocks(model), c->arch[0] ? c->arch : "(empty)");
+    for (int k = 0; k < c->nblocks; k++) {
+        hr_block_info bi = hr_model_block(model, k);
+        for (int br = 0; br < HR_BRANCH_COUNT; br++)
+            c->alpha[k * HR_BRANCH_COUNT + br] = (bi.existing >> br & 1u) ? bi.alpha[br] : 0.0f;
+        c->alpha_given[k] = HR_BR_ALL;
+        if (c->gamma[k] < 0)
+            c->gamma[k] = hr_gamma_deploy(bi.live);
+    }
+    c->input_size = hr_model_input_size(model);
+    c->in_channels = hr_model_in_channels(model);
+    c->num_classes = hr_model_num_classes(model);
+    return HR_OK;
+}
+
+hr_status hr_deploy_config_to_meta(const hr_deploy_config *c, const char *weights_json, int want_logits, char **out,
+                                   hr_error *err)
+{
+    json_t *root, *gam = json_array(), *alp = json_array(), *w = NULL;
+    json_error_t je;
+    int ok = gam && alp;
+    if (!c->gamma)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "deploy: empty configuration");
+    if (c->split == HR_DEPLOY_LOCAL)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "deploy: a local configuration runs without a server");
+    for (int k = 0; ok && k < c->nblocks; k++) {
+        if (c->alpha_given[k] != HR_BR_ALL) {
+            json_decref(gam), json_decref(alp);
+            return hr_error_set(err, HR_ERR_INVALID_ARG, "deploy: alpha of block %d is not explicit (resolve first)",
+                                k);
+        }
+        json_t *row = json_array();
+        ok = row && !json_array_append_new(gam, json_integer(c->gamma[k]));
+        for (int br = 0; ok && br < HR_BRANCH_COUNT; br++)
+            ok = !json_array_append_new(row, json_real(c->alpha[k * HR_BRANCH_COUNT + br]));
+        ok = ok && !json_array_append_new(alp, row);
+    }
+    w = weights_json ? json_loads(weights_json, 0, &je) : json_pack("{s:s, s:i}", "kind", "random", "seed", 0);
+    if (!ok || !w || !json_is_object(w)) {
+        json_decref(gam), json_decref(alp), json_decref(w);
+        return hr_error_set(err, weights_json && ok ? HR_ERR_INVALID_ARG : HR_ERR_NOMEM,
+                            "deploy: cannot build the model_sync metadata (weights must be a JSON object)");
+    }
+    root = json_pack("{s:s, s:s, s:I, s:I, s:I, s:i, s:s, s:o, s:o, s:o, s:b}", "purpose", "infer", "arch", c->arch,
+                     "input_size", (json_int_t)c->input_size, "in_channels", (json_int_t)c->in_channels,
+                     "num_classes", (json_int_t)c->num_classes, "split", c->split, "mask",
+                     c->mask == HR_MASK_SUBSET ? "subset" : "exact", "gammas", gam, "alpha", alp, "weights", w,
+                     "logits", want_logits);
+    char *text = root ? json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(root);
+    if (!text)
+        return hr_error_set(err, HR_ERR_NOMEM, "deploy: out of memory");
+    *out = text;
+    return HR_OK;
+}
+
+/* ---- parts ---- */
+
+struct hr_deploy_part {
+    hr_model *model;
+    hr_deploy_role role;
+    int split, nblocks;
+    int64_t in_shape[4], cross_shape[4], s0_shape[4], feat_shape[4], classes;
+    float *s0;    /* stage 0 output (head / whole) */
+    float *feat;  /* output of the last block (tail) */
+};
+
+/* Serial OpenBLAS runs the classifier's GEMM and is not safe to call from
+ * two threads at once (ctx.h). The server runs tails on several workers, and
+ * the tests run reference forwards beside them, so every classifier call
+ * made through a deployment part takes this lock. It is process-wide because
+ * the library it protects is. */
+static pthread_mutex_t classifier_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void hr_deploy_part_destroy(hr_deploy_part *p)
+{
+    if (!p)
+        return;
+    hr_model_destroy(p->model);
+    free(p->s0);
+    free(p->feat);
+    free(p);
+}
+
+/* α of the configuration onto the model: non-zero values first, then the
+ * zeros, so pruning one branch never meets a block whose other branches are
+ * still at a zero the configuration is about to lift. */
+static hr_status apply_alpha(hr_model *m, const hr_deploy_config *cfg, hr_error *err)
+{
+    hr_status st;
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < cfg->nblocks; k++) {
+            hr_block_info bi = hr_model_block(m, k);
+            for (int br = 0; br < HR_BRANCH_COUNT; br++) {
+                float v = cfg->alpha[k * HR_BRANCH_COUNT + br];
+                if (!(cfg->alpha_given[k] >> br & 1u) || (pass == 0) != (v != 0.0f))
+                    continue;
+                if (!(bi.existing >> br & 1u)) {
+                    if (v != 0.0f)
+                        return hr_error_set(err, HR_ERR_INVALID_ARG,
+                                            "%s.hyper_%s = %g, but the block has no %s branch", bi.name,
+                                            hr_branch_name((hr_branch)br), (double)v, hr_branch_name((hr_branch)br));
+                    continue;
+                }
+                if ((st = hr_model_set_alpha(m, k, (hr_branch)br, v, err)))
+                    return st;
+            }
+        }
+    return HR_OK;
+}
+
+hr_status hr_deploy_part_create(hr_ctx *ctx, const hr_deploy_config *cfg, hr_deploy_role role,
+                                hr_tensor_map *weights, uint64_t seed, hr_deploy_part **out, hr_error *err)
+{
+    hr_model_params mp = hr_model_params_default();
+    hr_deploy_part *p;
+    hr_status st;
+    int a, b, n;
+    char have[48];
+
+    if (!ctx || !cfg || !cfg->gamma || !out || (unsigned)role >= HR_DEPLOY_ROLE_COUNT)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "deploy: missing context, configuration or output");
+    if (cfg->split == HR_DEPLOY_LOCAL && role != HR_DEPLOY_WHOLE)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "deploy: the local placement has no %s",
+                            role == HR_DEPLOY_HEAD ? "head" : "tail");
+    if (!(p = calloc(1, sizeof *p)))
+        return hr_error_set(err, HR_ERR_NOMEM, "deploy: out of memory");
+    p->role = role;
+    mp.input_size = cfg->input_size;
+    mp.in_channels = cfg->in_channels;
+    mp.num_classes = cfg->num_classes;
+    if ((st = hr_model_create(ctx, cfg->arch, &mp, &p->model, err)))
+        goto fail;
+    n = p->nblocks = hr_model_num_blocks(p->model);
+    if (n != cfg->nblocks) {
+        st = hr_error_set(err, HR_ERR_INVALID_ARG, "deploy: %s has %d blocks, the configuration %d", cfg->arch, n,
+                          cfg->nblocks);
+        goto fail;
+    }
+    p->split = cfg->split == HR_DEPLOY_LOCAL ? n : cfg->split;
+    st = weights ? hr_model_load(p->model, weights, err) : hr_model_init_random(p->model, seed, err);
+    if (st || (st = apply_alpha(p->model, cfg, err)))
+        goto fail;
+    /* Both sides check the whole configuration, so a bad one is refused with
+     * the same message whichever part meets it first. */
+    for (int k = 0; k < n; k++) {
+        hr_block_info bi = hr_model_block(p->model, k);
+        int g = cfg->gamma[k] >= 0 ? cfg->gamma[k] : hr_gamma_deploy(bi.live);
+        if (!hr_gamma_valid(g, bi.live, cfg->mask)) {
+            st = hr_error_set(err, HR_ERR_INVALID_ARG, "%s: gamma %d (%s) is invalid for live branches %s (%s mask)",
+                              bi.name, g, hr_gamma_get(g) ? hr_gamma_get(g)->name : "?",
+                              hr_branch_mask_str(bi.live, have, sizeof have),
+                              cfg->mask == HR_MASK_SUBSET ? "subset" : "exact");
+            goto fail;
+        }
+    }
+    /* Stage 0 is fused the first time any block's γ is applied (model.h has
+     * no call for it alone), so a head with s = 0 also applies block 0. */
+    a = role == HR_DEPLOY_TAIL ? p->split : 0;
+    b = role == HR_DEPLOY_HEAD ? (p->split > 0 ? p->split : 1) : n;
+    for (int k = a; k < b; k++) {
+        int g = cfg->gamma[k] >= 0 ? cfg->gamma[k] : hr_gamma_deploy(hr_model_block(p->model, k).live);
+        if ((st = hr_model_apply_gamma(p->model, k, g, cfg->mask, NULL, err)))
+            goto fail;
+    }
+    hr_model_drop_sources(p->model);
+    if ((st = hr_model_plan(p->model, 1, err)))
+        goto fail;
+
+    hr_block_info s0 = hr_model_block(p->model, -1), last = hr_model_block(p->model, n - 1);
+    p->in_shape[0] = 1, p->in_shape[1] = s0.cin, p->in_shape[2] = s0.in_h, p->in_shape[3] = s0.in_w;
+    p->s0_shape[0] = 1, p->s0_shape[1] = s0.cout, p->s0_shape[2] = s0.out_h, p->s0_shape[3] = s0.out_w;
+    p->feat_shape[0] = 1, p->feat_shape[1] = last.cout, p->feat_shape[2] = last.out_h, p->feat_shape[3] = last.out_w;
+    if (p->split < n) {
+        hr_block_info bs = hr_model_block(p->model, p->split);
+        p->cross_shape[0] = 1, p->cross_shape[1] = bs.cin, p->cross_shape[2] = bs.in_h, p->cross_shape[3] = bs.in_w;
+    } else {
+        memcpy(p->cross_shape, p->feat_shape, sizeof p->cross_shape);
+    }
+    p->classes = hr_model_num_classes(p->model);
+    p->s0 = malloc(sizeof(float) * (size_t)(p->s0_shape[1] * p->s0_shape[2] * p->s0_shape[3]));
+    p->feat = malloc(sizeof(float) * (size_t)(p->feat_shape[1] * p->feat_shape[2] * p->feat_shape[3]));
+    if (!p->s0 || !p->feat) {
+        st = hr_error_set(err, HR_ERR_NOMEM, "deploy: out of memory");
+        goto fail;
+    }
+    *out = p;
+    return HR_OK;
+fail:
+    hr_deploy_part_destroy(p);
+    return st;
+}
+
+const hr_model *hr_deploy_part_model(const hr_deploy_part *p) { return p->model; }
+hr_deploy_role hr_deploy_part_role(const hr_deploy_part *p) { return p->role; }
+int64_t hr_deploy_part_num_classes(const hr_deploy_part *p) { return p->classes; }
+
+void hr_deploy_part_input_shape(const hr_deploy_part *p, int64_t shape[4])
+{
+    memcpy(shape, p->in_shape, sizeof p->in_shape);
+}
+
+void hr_deploy_part_crossing_shape(const hr_deploy_part *p, int64_t shape[4])
+{
+    memcpy(shape, p->cross_shape, sizeof p->cross_shape);
+}
+
+static hr_tensor view4(const float *data, const int64_t s[4])
+{
+    return hr_tensor_4d((float *)data, s[0], s[1], s[2], s[3]);
+}
+
+hr_status hr_deploy_part_run_head(hr_deploy_part *p, const float *input, float *crossing, hr_error *err)
+{
+    hr_status st;
+    if (p->role == HR_DEPLOY_TAIL)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "deploy: a tail part has no head");
+    hr_tensor x = view4(input, p->in_shape), c = view4(crossing, p->cross_shape);
+    if (p->split == 0)
+        return hr_model_forward_stage0(p->model, &x, &c, err);
+    hr_tensor s0 = view4(p->s0, p->s0_shape);
+    if ((st = hr_model_forward_stage0(p->model, &x, &s0, err)))
+        return st;
+    return hr_model_forward_range(p->model, 0, p->split, &s0, &c, err);
+}
+
+hr_status hr_deploy_part_run_tail(hr_deploy_part *p, const float *crossing, float *logits, hr_error *err)
+{
+    hr_status st;
+    if (p->role == HR_DEPLOY_HEAD)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "deploy: a head part has no tail");
+    hr_tensor c = view4(crossing, p->cross_shape), f = view4(p->feat, p->feat_shape);
+    hr_tensor y = hr_tensor_view(logits, 2, (int64_t[]){1, p->classes});
+    if (p->split < p->nblocks && (st = hr_model_forward_range(p->model, p->split, p->nblocks, &c, &f, err)))
+        return st;
+    pthread_mutex_lock(&classifier_lock);
+    st = hr_model_forward_classifier(p->model, p->split < p->nblocks ? &f : &c, &y, err);
+    pthread_mutex_unlock(&classifier_lock);
+    return st;
+}
+
+hr_status hr_deploy_part_run_whole(hr_deploy_part *p, const float *input, float *logits, hr_error *err)
+{
+    hr_status st;
+    if (p->role != HR_DEPLOY_WHOLE)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "deploy: not a whole-model part");
+    hr_tensor x = view4(input, p->in_shape);
+    hr_tensor y = hr_tensor_view(logits, 2, (int64_t[]){1, p->classes});
+    pthread_mutex_lock(&classifier_lock);
+    st = hr_model_forward(p->model, &x, &y, err);
+    pthread_mutex_unlock(&classifier_lock);
+    return st;
+}
