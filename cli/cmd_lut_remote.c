@@ -280,6 +280,11 @@ int hr_cmd_lut_remote(int argc, char **argv)
     printf("link: client to server %.1f Mbit/s + %.3f ms, server to client %.1f Mbit/s + %.3f ms, empty round trip "
            "%.3f ms (%d samples, %.1f s)\n", lb.upload.bandwidth_mbit_s, lb.upload.latency_ms,
            lb.download.bandwidth_mbit_s, lb.download.latency_ms, lb.rtt_ms, lb.nsamples, (t_link - t0) / 1e3);
+    for (int dir = 1; dir >= 0; dir--)
+        if (lb.bound_only[dir])
+            fprintf(stderr, "hyperrep lut measure: warning: %s: round trips did not grow with size (a link faster "
+                    "than these sizes resolve, or noise): bandwidth is the best throughput seen, a lower bound; "
+                    "use larger --link-sizes for a fit\n", dir ? "client to server" : "server to client");
     fflush(stdout);
 
     /* 2. the client's LUT, measured there */

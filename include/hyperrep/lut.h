@@ -297,6 +297,13 @@ hr_link hr_link_default(void);
  * bandwidth_mbit_s = 8000 / k, measured = 1. HR_ERR_INVALID_ARG for too
  * few sizes, non-finite values or a non-positive slope. */
 hr_status hr_link_fit(const double *mb, const double *ms, int n, hr_link *out, hr_error *err);
+/* hr_link_fit, except that when the slope is not positive (round trips that
+ * do not grow with size: a link faster than the sizes resolve, such as
+ * loopback, or noise) the link becomes a lower bound instead of an error:
+ * k_ms_per_mb = the smallest ms / MB seen, bandwidth 8000 / k, latency 0,
+ * measured = 1, and *bounded = 1 (0 after a real fit). Other errors as
+ * hr_link_fit. */
+hr_status hr_link_fit_bounded(const double *mb, const double *ms, int n, hr_link *out, int *bounded, hr_error *err);
 
 /* One round trip for the link measurement: send `bytes`, wait for a short
  * acknowledgement, report the elapsed milliseconds. */

@@ -153,6 +153,11 @@ typedef struct hr_link_bench {
     double rtt_min_ms;
     int nsamples;
     hr_link_sample *samples;  /* owned: every timed round trip, in order */
+    /* Per direction (0 download, 1 upload): 1 when the least-squares slope was
+     * not positive (a link faster than the sizes can resolve, e.g. loopback,
+     * or too noisy) and the bandwidth is instead the best throughput seen,
+     * size / median round trip: a lower bound, latency 0. */
+    int bound_only[2];
 } hr_link_bench;
 
 void hr_link_bench_init(hr_link_bench *b);
@@ -165,8 +170,10 @@ void hr_link_bench_deinit(hr_link_bench *b);
  * with hr_link_fit (SPEC §4: time = k·MB + b, bandwidth = 8000 / k Mbit/s)
  * on the median round trip of each size (robust to a stalled repeat; the
  * raw samples are kept in out->samples).
+ * When a fit's slope is not positive, the direction falls back to the
+ * bound described at bound_only rather than failing.
  * out is init'd by the caller. HR_ERR_INVALID_ARG (sizes outside
- * (0, 60] MB, fewer than two sizes; a fit that fails: a link too noisy),
+ * (0, 60] MB, fewer than two sizes),
  * HR_ERR_IO, HR_ERR_FORMAT (a wrong echo). */
 hr_status hr_remote_link_bench(hr_chan *c, const hr_link_bench_params *params, hr_link_bench *out, hr_error *err);
 

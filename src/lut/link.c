@@ -80,6 +80,40 @@ hr_status hr_link_fit(const double *mb, const double *ms, int n, hr_link *out, h
     return HR_OK;
 }
 
+hr_status hr_link_fit_bounded(const double *mb, const double *ms, int n, hr_link *out, int *bounded, hr_error *err)
+{
+    hr_link l;
+    hr_status st = hr_link_fit(mb, ms, n, &l, err);
+    *bounded = 0;
+    if (st != HR_ERR_INVALID_ARG || n < 2)
+        goto done;
+    /* Only a non-positive slope is recoverable: the inputs themselves must be
+     * what hr_link_fit accepts (finite, positive sizes, two distinct). */
+    double best_k = INFINITY;
+    int distinct = 0;
+    for (int i = 0; i < n; i++) {
+        if (!(mb[i] > 0) || !(ms[i] >= 0) || !isfinite(mb[i]) || !isfinite(ms[i]))
+            goto done;
+        distinct |= mb[i] != mb[0];
+        if (ms[i] > 0 && ms[i] / mb[i] < best_k)
+            best_k = ms[i] / mb[i];
+    }
+    if (!distinct || !isfinite(best_k))
+        goto done;
+    hr_error_clear(err);
+    l = hr_link_default();
+    l.k_ms_per_mb = best_k;
+    l.bandwidth_mbit_s = 8000.0 / best_k;
+    l.latency_ms = 0;
+    l.measured = 1;
+    *bounded = 1;
+    st = HR_OK;
+done:
+    if (st == HR_OK)
+        *out = l;
+    return st;
+}
+
 hr_status hr_link_measure(hr_link_transfer_fn transfer, void *user, const double *sizes_mb, int nsizes, int repeats,
                           hr_link *out, hr_error *err)
 {

@@ -261,10 +261,10 @@ static int cmp_double(const void *a, const void *b)
  * over the sizes as SPEC §4 asks, but a scheduler hiccup in one repeat (a
  * loaded machine, a CI runner) moves a median far less than a mean, so
  * the slope stays positive whenever most round trips grow with size. */
-static hr_status fit_dir(const hr_link_bench *b, int upload, hr_link *out, hr_error *err)
+static hr_status fit_dir(hr_link_bench *b, int upload, hr_link *out, hr_error *err)
 {
     const size_t n = (size_t)b->nsamples + 1;
-    double *x = malloc(sizeof(double) * n), *y = malloc(sizeof(double) * n), *t = malloc(sizeof(double) * n);
+    double *x = calloc(n, sizeof(double)), *y = calloc(n, sizeof(double)), *t = calloc(n, sizeof(double));
     int nx = 0;
     hr_status st;
     if (!x || !y || !t) {
@@ -287,7 +287,7 @@ static hr_status fit_dir(const hr_link_bench *b, int upload, hr_link *out, hr_er
         x[nx] = s->mb;
         y[nx++] = k % 2 ? t[k / 2] : 0.5 * (t[k / 2 - 1] + t[k / 2]);
     }
-    st = hr_link_fit(x, y, nx, out, err);
+    st = hr_link_fit_bounded(x, y, nx, out, &b->bound_only[upload ? 1 : 0], err);
     if (st)
         hr_error_prefix(err, "link benchmark (%s)", upload ? "client to server" : "server to client");
     free(x), free(y), free(t);
@@ -359,10 +359,13 @@ out:
     return st;
 }
 
-static json_t *link_json(const hr_link *l)
+static json_t *link_json(const hr_link *l, int bound_only)
 {
-    return json_pack("{s:f, s:f, s:f, s:b}", "bandwidth_mbit_s", l->bandwidth_mbit_s, "latency_ms", l->latency_ms,
-                     "k_ms_per_mb", l->k_ms_per_mb, "measured", l->measured);
+    return json_pack("{s:f, s:f, s:f, s:b, s:s}", "bandwidth_mbit_s", l->bandwidth_mbit_s, "latency_ms", l->latency_ms,
+                     "k_ms_per_mb", l->k_ms_per_mb, "measured", l->measured, "fit",
+                     bound_only ? "bound: the slope was not positive (a link faster than the sizes resolve, or "
+                                  "noise); bandwidth = the best size / median round trip seen, a lower bound"
+                                : "least squares");
 }
 
 hr_status hr_link_bench_save(const char *path, const hr_link_bench *b, const hr_remote_device *client, hr_error *err)
@@ -381,9 +384,9 @@ hr_status hr_link_bench_save(const char *path, const hr_link_bench *b, const hr_
                                   "server_to_client = n bytes out and an empty echo back; time = k * MB + b by least "
                                   "squares per direction (SPEC 4), bandwidth_mbit_s = 8000 / k, latency_ms = b "
                                   "(includes the short message's return)"));
-        ok = ok && !json_object_set_new(root, "client_to_server", link_json(&b->upload));
+        ok = ok && !json_object_set_new(root, "client_to_server", link_json(&b->upload, b->bound_only[1]));
         if (b->download.measured)
-            ok = ok && !json_object_set_new(root, "server_to_client", link_json(&b->download));
+            ok = ok && !json_object_set_new(root, "server_to_client", link_json(&b->download, b->bound_only[0]));
         ok = ok && !json_object_set_new(root, "rtt_median_ms", json_real(b->rtt_ms));
         ok = ok && !json_object_set_new(root, "rtt_min_ms", json_real(b->rtt_min_ms));
         if (client)
