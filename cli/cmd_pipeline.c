@@ -23,8 +23,8 @@ static const char *help =
     "Runs every step for the embedded default (Fashion-MNIST, repvgg-fmnist) in pseudo\n"
     "mode: base model (trained, or reused from DIR/base.safetensors), code 1\n"
     "(train-hyper), code 2 (importance), step 1 (server LUT on --threads threads,\n"
-    "client LUT emulated on 1 thread, merged; the files' device fields name this\n"
-    "machine and DIR/pipeline_info.json says the client is emulated), step 2\n"
+    "client LUT emulated on 1 thread and [lut] client_slowdown, merged; the LUT files'\n"
+    "metadata.emulated and DIR/pipeline_info.json say the client is emulated), step 2\n"
     "(optimize --method all), step 3 (joint, progressive) for every domain, step 4\n"
     "(plot). Finished steps are reused; step 3 resumes from its checkpoints.\n"
     "\n"
@@ -41,8 +41,10 @@ static const char *help =
     "  [hyper]     epochs, batch, lr, momentum, l1\n"
     "  [joint]     rounds, pool, epochs, threshold\n"
     "  [optimizer] steps, lr, sigma, objective, head\n"
-    "  [lut]       warmup, repeat, client_threads, bandwidth_mbit, latency_ms,\n"
-    "              knee_server, knee_client\n"
+    "  [lut]       warmup, repeat, client_threads, client_slowdown, bandwidth_mbit,\n"
+    "              latency_ms, knee_server, knee_client (client_slowdown F: the emulated\n"
+    "              client's times are multiplied by F, e.g. a device F times slower\n"
+    "              than one core here; 1 = none; the LUT files say so)\n"
     "  [real]      port (recorded; real mode is not part of the pipeline)\n"
     "(knee_server/knee_client and port are validated and recorded but not yet\n"
     "passed on: the merge takes knees from roofline.json files.)\n"
@@ -52,7 +54,8 @@ typedef struct cfg {
     char model[64], data[256], objective[16], head[16], domains[32];
     long long seed, threads, max_samples, base_epochs, base_batch, hyper_epochs, hyper_batch, rounds, pool,
         joint_epochs, steps, warmup, repeat, client_threads, port;
-    double hyper_lr, hyper_momentum, l1, threshold, opt_lr, sigma, bandwidth, latency, knee_server, knee_client;
+    double hyper_lr, hyper_momentum, l1, threshold, opt_lr, sigma, bandwidth, latency, knee_server, knee_client,
+        client_slowdown;
     const char *file;
     char errkey[128];
 } cfg;
@@ -119,6 +122,7 @@ static int on_key(void *user, const char *sec, const char *key, const char *val)
     else if (IS("lut", "warmup")) ok = parse_ll(val, 0, 1000000, &c->warmup);
     else if (IS("lut", "repeat")) ok = parse_ll(val, 1, 1000000, &c->repeat);
     else if (IS("lut", "client_threads")) ok = parse_ll(val, 1, 1024, &c->client_threads);
+    else if (IS("lut", "client_slowdown")) ok = parse_d(val, 1e-3, 1e6, &c->client_slowdown);
     else if (IS("lut", "bandwidth_mbit")) ok = parse_d(val, 1e-6, 1e9, &c->bandwidth);
     else if (IS("lut", "latency_ms")) ok = parse_d(val, 0, 1e6, &c->latency);
     else if (IS("lut", "knee_server")) ok = parse_d(val, 0, 1e6, &c->knee_server);
@@ -144,7 +148,7 @@ static void defaults(cfg *c, int quick)
     c->hyper_epochs = quick ? 1 : 3, c->hyper_batch = 32, c->hyper_lr = 0.01, c->hyper_momentum = 0.9, c->l1 = 0.001;
     c->rounds = quick ? 2 : 10, c->pool = quick ? 3 : 10, c->joint_epochs = quick ? 1 : 3, c->threshold = 2;
     c->steps = quick ? 100 : 800, c->opt_lr = 0.01, c->sigma = 5;
-    c->warmup = quick ? 1 : 10, c->repeat = quick ? 5 : 100, c->client_threads = 1;
+    c->warmup = quick ? 1 : 10, c->repeat = quick ? 5 : 100, c->client_threads = 1, c->client_slowdown = 1;
     c->bandwidth = 100, c->latency = 1, c->knee_server = 25.15, c->knee_client = 16.1, c->port = 6006;
 }
 
@@ -258,6 +262,10 @@ int hr_cmd_pipeline(int argc, char **argv)
     snprintf(jdir, sizeof jdir, "%s/joint_optimization", outdir);
     snprintf(thr, sizeof thr, "%lld", cf.threads);
     snprintf(cthr, sizeof cthr, "%lld", cf.client_threads);
+    char emul[160], slow[32];
+    snprintf(slow, sizeof slow, "%.15g", cf.client_slowdown);
+    snprintf(emul, sizeof emul, "pseudo mode: this machine, %lld thread(s)%s%s", cf.client_threads,
+             cf.client_slowdown != 1 ? ", times x " : "", cf.client_slowdown != 1 ? slow : "");
     snprintf(ms, sizeof ms, "%lld", cf.max_samples);
     snprintf(seed, sizeof seed, "%lld", cf.seed);
     snprintf(be, sizeof be, "%lld", cf.base_epochs);
@@ -310,7 +318,7 @@ int hr_cmd_pipeline(int argc, char **argv)
         char *s[] = {"lut", "measure", "--role", "server", "--model", cf.model, "--weights", base, "--threads", thr,
                      "--warmup", wu, "--repeat", rep, "-o", ls, NULL};
         char *cl[] = {"lut", "measure", "--role", "client", "--model", cf.model, "--weights", base, "--threads", cthr,
-                      "--warmup", wu, "--repeat", rep, "-o", lc, NULL};
+                      "--warmup", wu, "--repeat", rep, "--emulate", emul, "--slowdown", slow, "-o", lc, NULL};
         char *mg[] = {"lut", "merge", "--server", ls, "--client", lc, "--bandwidth-mbit", bw, "--latency-ms", lat,
                       "-o", lut, NULL};
         if (!step("step 1 server LUT", hr_cmd_lut, s) || !step("step 1 client LUT (emulated)", hr_cmd_lut, cl) ||
@@ -348,7 +356,7 @@ int hr_cmd_pipeline(int argc, char **argv)
         snprintf(path, sizeof path, "%s/pipeline_info.json", outdir);
         json_t *info = json_pack(
             "{s:s, s:s, s:b, s:s?, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:{s:I, s:I}, s:{s:I, s:f, s:f}, "
-            "s:{s:I, s:I, s:I, s:f}, s:{s:I, s:f}, s:{s:I, s:I, s:I, s:f, s:f}, s:s, s:f}",
+            "s:{s:I, s:I, s:I, s:f}, s:{s:I, s:f}, s:{s:I, s:I, s:I, s:f, s:f, s:f}, s:s, s:f}",
             "command", "pipeline", "timestamp", hr_cli_timestamp(ts, sizeof ts), "quick", quick, "config", config,
             "model", cf.model, "data", cf.data, "seed", (json_int_t)cf.seed, "threads", (json_int_t)cf.threads,
             "max_samples", (json_int_t)cf.max_samples, "domains", cf.domains, "orientation",
@@ -358,9 +366,8 @@ int hr_cmd_pipeline(int argc, char **argv)
             (json_int_t)cf.hyper_epochs, "lr", cf.hyper_lr, "l1", cf.l1, "joint", "rounds", (json_int_t)cf.rounds,
             "pool", (json_int_t)cf.pool, "epochs", (json_int_t)cf.joint_epochs, "threshold", cf.threshold,
             "optimizer", "steps", (json_int_t)cf.steps, "lr", cf.opt_lr, "lut", "warmup", (json_int_t)cf.warmup,
-            "repeat", (json_int_t)cf.repeat, "client_threads", (json_int_t)cf.client_threads, "bandwidth_mbit",
-            cf.bandwidth, "latency_ms", cf.latency, "client",
-            "emulated: measured on this machine with client_threads threads (no slowdown factor)", "wall_s",
+            "repeat", (json_int_t)cf.repeat, "client_threads", (json_int_t)cf.client_threads, "client_slowdown",
+            cf.client_slowdown, "bandwidth_mbit", cf.bandwidth, "latency_ms", cf.latency, "client", emul, "wall_s",
             (hr_cli_now_ms() - t0) / 1000.0);
         int ok = info && hr_cli_write_run_info("pipeline", path, info);
         json_decref(info);

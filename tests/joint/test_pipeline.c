@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "hr_test.h"
+#include "hyperrep/lut.h"
 #include "hyperrep/data.h"
 
 static char out_text[1 << 17], err_text[1 << 16], dir[512];
@@ -81,7 +82,8 @@ static void test_run(void **state)
         skip();
     }
     snprintf(dir, sizeof dir, "%s", hr_test_tmpdir());
-    write_text("small.ini", "[pipeline]\nmax_samples = 1200\n[joint]\nrounds = 1\npool = 2\n[optimizer]\nsteps = 20\n");
+    write_text("small.ini", "[pipeline]\nmax_samples = 1200\n[joint]\nrounds = 1\npool = 2\n[optimizer]\nsteps = 20\n"
+                            "[lut]\nclient_slowdown = 3\n");
     EXPECT("pipeline --quick --config small.ini --domains 2 -o res", 0, out_text, "pipeline done");
     json_error_t je;
     snprintf(p, sizeof p, "%s/res/joint_optimization/domain_2_joint.json", dir);
@@ -93,7 +95,16 @@ static void test_run(void **state)
     j = json_load_file(p, 0, &je);
     assert_non_null(j);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "joint"), "rounds")), 1);
+    assert_non_null(json_string_value(json_object_get(json_object_get(j, "software"), "commit")));
     json_decref(j);
+    /* the emulated client: recorded with its slowdown in the merged LUT */
+    hr_lut *lut = NULL;
+    snprintf(p, sizeof p, "%s/res/hardware_lut_complete.json", dir);
+    HR_ASSERT_OK(hr_lut_load(p, &lut, NULL), NULL);
+    assert_non_null(strstr(lut->emulated[HR_DEVICE_CLIENT], "this machine, 1 thread(s), times x 3"));
+    assert_true(lut->slowdown[HR_DEVICE_CLIENT] == 3);
+    assert_string_equal(lut->emulated[HR_DEVICE_SERVER], "");
+    hr_lut_destroy(lut);
     /* Step 4 found the results in the pipeline's layout (Code 1/2 directories,
      * joint_optimization/): their figures' data files exist. */
     static const char *figs[] = {"hyper_weights.dat", "importance.dat", "domain_accuracy.dat", "lut_client.dat",
