@@ -153,7 +153,7 @@ static int run_alpha(const char *cmd, hr_split *s, const hr_model *m, const hr_s
         goto done;
     }
     snprintf(path, sizeof path, "%s/domain_%d_real.json", outdir, domain);
-    if (!hr_cli_write_json(cmd, path, out))
+    if (!hr_cli_write_run_info(cmd, path, out))
         goto done;
     printf("domain %d: initial %.2f%% best %.2f%% (epoch %d, selected on validation); %.2f s per epoch split "
            "training, %.2f MB up / %.2f MB down per epoch\n", domain, res.initial_test, res.best_test, res.best_epoch,
