@@ -68,21 +68,27 @@ static void log_clear(void)
 }
 
 /* Waits (bounded) until the log holds every needle on one line. */
+/* 1 when a log line holds a (and b, when not NULL) right now. */
+static int log_has_now(const char *a, const char *b)
+{
+    int found = 0;
+    pthread_mutex_lock(&log_mu);
+    for (const char *line = log_text; *line && !found;) {
+        const char *end = strchr(line, '\n');
+        size_t n = end ? (size_t)(end - line) : strlen(line);
+        char buf[1200];
+        snprintf(buf, sizeof buf, "%.*s", (int)(n < sizeof buf - 1 ? n : sizeof buf - 1), line);
+        found = strstr(buf, a) && (!b || strstr(buf, b));
+        line += n + (end ? 1 : 0);
+    }
+    pthread_mutex_unlock(&log_mu);
+    return found;
+}
+
 static int log_has(const char *a, const char *b)
 {
     for (int waited = 0; waited < WAIT_MS; waited += 10) {
-        int found = 0;
-        pthread_mutex_lock(&log_mu);
-        for (const char *line = log_text; *line && !found;) {
-            const char *end = strchr(line, '\n');
-            size_t n = end ? (size_t)(end - line) : strlen(line);
-            char buf[1200];
-            snprintf(buf, sizeof buf, "%.*s", (int)(n < sizeof buf - 1 ? n : sizeof buf - 1), line);
-            found = strstr(buf, a) && (!b || strstr(buf, b));
-            line += n + (end ? 1 : 0);
-        }
-        pthread_mutex_unlock(&log_mu);
-        if (found)
+        if (log_has_now(a, b))
             return 1;
         nanosleep(&(struct timespec){0, 10000000}, NULL);
     }
@@ -664,11 +670,21 @@ static void test_bad_peers_closed_others_served(void **state)
         free(b);
     }
     close(fd);
-    assert_true(log_has("disconnected", "frames served"));
+    /* The results it never read make close() send a reset, which may discard
+     * the tail of the last frame before the server reads it: both endings are
+     * a clean close of that session alone. */
+    int vanished = 0, disconnected = 0;
+    for (int waited = 0; waited < WAIT_MS && !vanished && !disconnected; waited += 50) {
+        disconnected = log_has_now("disconnected", "frames served");
+        vanished = log_has_now("vanished mid-frame", "frame (id 13)");
+        if (!vanished && !disconnected)
+            nanosleep(&(struct timespec){0, 50000000}, NULL);
+    }
+    assert_true(vanished || disconnected);
     edge_stream(&good, 2);
 
     hr_server_get_stats(f.srv, &st);
-    assert_int_equal(st.protocol_errors, 6);
+    assert_int_equal(st.protocol_errors, 6 + vanished);
     assert_int_equal(st.timeouts, 1);
     edge_close(&good);
     stop(&f);
