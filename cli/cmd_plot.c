@@ -34,6 +34,8 @@ static const char help[] =
     "  domain_accuracy         the same with training_results.json: initial / best / final\n"
     "  domain_throughput       fps before (initial_throughput_config.json) and after\n"
     "  domain_flops            FLOPs reduction per domain\n"
+    "  predicted_measured      real mode: infer results (DIR/real/**.json, DIR/infer*.json)\n"
+    "                          LUT-predicted vs measured fps, pipelined and sequential\n"
     "  domain_vs_baseline      co-design vs the baseline (unpruned, deploy gamma, best\n"
     "                          split): LUT fps gain in %, latency and pipelined\n"
     "and report.md / report.html (figures inlined) with the final configuration\n"
@@ -540,6 +542,64 @@ static void plot_domain_flops_baseline(plot_run *run)
     hr_plot_buf_free(&data), hr_plot_buf_free(&gp);
 }
 
+/* Predicted vs measured throughput of real-mode runs: every infer result
+ * (`hyperrep infer -o`, JSON with measured_fps and predicted_fps) under
+ * DIR/real/ (any depth of one folder) or DIR/infer*.json. One point per run
+ * and pass (pipelined, sequential); the line y = x and a ±10 % band. */
+static void plot_predicted_measured(plot_run *run)
+{
+    static const char *patterns[] = {"%s/real/*.json", "%s/real/*/*.json", "%s/infer*.json"};
+    hr_plot_buf data = {0}, gp = {0};
+    int n = 0, rendered = 0;
+    double hi = 0;
+    hr_error err = {0};
+    hr_plot_bufprintf(&data, "# run predicted_fps measured_fps predicted_sequential_fps measured_sequential_fps "
+                             "error_pct error_sequential_pct\n# from hyperrep infer -o files; predicted: the LUT's "
+                             "1000/cycle and 1000/latency\n");
+    for (size_t k = 0; k < sizeof patterns / sizeof patterns[0]; k++) {
+        char pattern[4200];
+        glob_t g;
+        snprintf(pattern, sizeof pattern, patterns[k], run->results);
+        if (glob(pattern, 0, NULL, &g) != 0) {
+            globfree(&g);
+            continue;
+        }
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+            json_error_t je;
+            json_t *j = json_load_file(g.gl_pathv[i], 0, &je);
+            double pf = num_or(j, "predicted_fps", NAN), mf = num_or(j, "measured_fps", NAN);
+            double ps = num_or(j, "predicted_sequential_fps", NAN), ms = num_or(j, "sequential_fps", NAN);
+            if (j && isfinite(pf) && isfinite(mf) && isfinite(ps) && isfinite(ms) && pf > 0 && ps > 0) {
+                const char *base = strrchr(g.gl_pathv[i], '/');
+                char name[128];
+                snprintf(name, sizeof name, "%s", base ? base + 1 : g.gl_pathv[i]);
+                for (char *c = name; *c; c++)
+                    if (*c == ' ')
+                        *c = '_';
+                hr_plot_bufprintf(&data, "%s %.9g %.9g %.9g %.9g %.9g %.9g\n", name, pf, mf, ps, ms,
+                                  100.0 * (mf - pf) / pf, 100.0 * (ms - ps) / ps);
+                hi = fmax(hi, fmax(fmax(pf, mf), fmax(ps, ms)));
+                n++;
+            }
+            json_decref(j);
+        }
+        globfree(&g);
+    }
+    if (n) {
+        const char *title = "Predicted (LUT) vs measured throughput, real mode";
+        hr_plot_bufprintf(&gp, "set title '%s'\nset xlabel 'predicted (frames/s)'\nset ylabel 'measured (frames/s)'\n"
+                               "set grid\nset key top left\nset xrange [0:%.9g]\nset yrange [0:%.9g]\n"
+                               "plot x with lines lc rgb 'black' title 'measured = predicted', 1.1*x with lines dt 2 "
+                               "lc rgb 'gray' title '+-10 %%', 0.9*x with lines dt 2 lc rgb 'gray' notitle, "
+                               "'predicted_measured.dat' using 2:3 with points pt 7 ps 1.2 lc rgb '#1f5fa8' title 'pipelined', "
+                               "'' using 4:5 with points pt 5 ps 1.2 lc rgb '#c0392b' title 'sequential'\n",
+                          title, 1.1 * hi, 1.1 * hi);
+        hr_status st = hr_plot_figure(run->out, "predicted_measured", &data, &gp, &run->pp, &rendered, &err);
+        figure_done(run, "predicted_measured", title, st, rendered, &err);
+    }
+    hr_plot_buf_free(&data), hr_plot_buf_free(&gp);
+}
+
 static void placement_text(json_t *v, char *buf, size_t size)
 {
     if (json_is_string(v))
@@ -928,6 +988,7 @@ int hr_cmd_plot(int argc, char **argv)
         plot_domain_comparison(&run);
         plot_domain_flops_baseline(&run);
     }
+    plot_predicted_measured(&run);
     if (run.nfigs == 0 && !run.failed) {
         hr_cli_fail(CMD, "%s holds no results to plot (hardware_lut_complete.json, initial_throughput_config.json, "
                          "trained_hyper_weights.json, importance_scores.json, domain_K_joint.json)", run.results);

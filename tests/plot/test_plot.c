@@ -255,7 +255,7 @@ static void test_cli_plot(void **state)
     static const char *figs[] = {"lut_server", "lut_client", "roofline_server", "roofline_client", "convergence",
                                  "hyper_weights", "importance", "accuracy_throughput", "accuracy_throughput_domain_0",
                                  "accuracy_throughput_domain_1", "accuracy_throughput_domain_2", "domain_accuracy",
-                                 "domain_throughput", "domain_flops", "domain_vs_baseline"};
+                                 "domain_throughput", "domain_flops", "domain_vs_baseline", "predicted_measured"};
     for (size_t i = 0; i < sizeof figs / sizeof figs[0]; i++) {
         static const char *ext[] = {"dat", "gp", "pdf"};
         for (int e = 0; e < 3; e++) {
@@ -370,6 +370,18 @@ static void test_cli_plot(void **state)
     dat = vis_file("domain_accuracy.dat");
     assert_non_null(line_starting(dat, "0 61.3 59.6 62.1 9.27179679 15.42\n"));
     assert_non_null(line_starting(dat, "1 56.2 59.6 58 9.27179679 16.1\n"));
+    free(dat);
+    /* Real mode: one row per infer result under real/, its four fps figures. */
+    dat = vis_file("predicted_measured.dat");
+    p = line_starting(dat, "infer_500mbit_para_s5.json ");
+    assert_non_null(p);
+    double f[4];
+    assert_int_equal(sscanf(p, "%*s %lf %lf %lf %lf", &f[0], &f[1], &f[2], &f[3]), 4);
+    assert_float_equal(f[0], 124.009966, 1e-5);
+    assert_float_equal(f[1], 108.072126, 1e-5);
+    assert_float_equal(f[2], 49.6212594, 1e-5);
+    assert_float_equal(f[3], 50.0227528, 1e-5);
+    assert_non_null(line_starting(dat, "infer_100mbit_deploy_s11.json "));
     free(dat);
     dat = vis_file("domain_flops.dat");
     assert_non_null(line_starting(dat, "0 0\n"));
