@@ -57,6 +57,28 @@ extern "C" {
 /* Progress lines ("round 2: candidate stage1.0.hyper_1x1 …"); may be NULL. */
 typedef void (*hr_joint_log_fn)(void *user, const char *line);
 
+struct hr_joint_candidate;
+
+/* Where candidates are trained when not on copies of the model in this
+ * process: real mode trains every α split between a server (tail) and an
+ * edge worker (head). hr_joint_progressive keeps the rules (ranking, pool,
+ * winners, stop rules, refill, checkpoints) and calls the hook for the work;
+ * candidates then run one after another, and `data` may be NULL. */
+typedef struct hr_joint_trainer {
+    /* Validation and test accuracy (percent) of the model under alpha [3N]
+     * (by HR_BRANCH_*). */
+    hr_status (*evaluate)(void *user, const float *alpha, double *val, double *test, hr_error *err);
+    /* Trains candidate c of round `round` (1-based) exactly as
+     * hr_joint_progressive trains its own: alpha [3N] with c's branch set to
+     * 0, momentum zero, the stream seeded from hr_joint_candidate_seed, the
+     * validation and test accuracy after every epoch. Fills c->epochs, val,
+     * test, loss, best_epoch, best_val, best_test and best_alpha [3N] (the α
+     * of the best validation epoch). */
+    hr_status (*train)(void *user, int round, const float *alpha, struct hr_joint_candidate *c, float *best_alpha,
+                       hr_error *err);
+    void *user;
+} hr_joint_trainer;
+
 /* Spreads each round's candidates over several processes (MPI ranks, say).
  * Process `rank` trains the round's testable candidates i (0-based, pool
  * order) with i % size == rank; then every process calls allgather once,
@@ -92,6 +114,8 @@ typedef struct hr_joint_params {
     hr_joint_log_fn log;   /* called by process 0 only (see dist) */
     void *log_user;
     const hr_joint_dist *dist; /* NULL: every candidate runs in this process */
+    const hr_joint_trainer *trainer; /* NULL: candidates train here on copies of the model;
+                                        with a trainer, dist must be NULL or one process */
 } hr_joint_params;
 
 hr_joint_params hr_joint_params_default(void);
@@ -142,6 +166,11 @@ typedef struct hr_joint_result {
 void hr_joint_result_init(hr_joint_result *r);
 /* Frees the owned arrays and re-initialises r; NULL is a no-op. */
 void hr_joint_result_deinit(hr_joint_result *r);
+
+/* The seed of candidate (block, branch)'s training stream in round `round`
+ * (1-based) of domain `domain`: what every candidate's batches are shuffled
+ * with, in any mode or process. */
+uint64_t hr_joint_candidate_seed(uint64_t seed, int domain, int round, int block, hr_branch branch);
 
 /* Code-2 FLOPs of one branch per image (SPEC §7): dense 2·Cin·Cout·9·H·W/g,
  * 1x1 2·Cin·Cout·H·W/g, identity 4·C·H·W; 0 for a branch the block lacks. */

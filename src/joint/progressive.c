@@ -272,6 +272,11 @@ uint64_t hr__joint_seed(uint64_t seed, int domain, int round, int cand)
     return h;
 }
 
+uint64_t hr_joint_candidate_seed(uint64_t seed, int domain, int round, int block, hr_branch branch)
+{
+    return hr__joint_seed(seed, domain, round, block * 3 + (int)branch);
+}
+
 /* Trains one candidate on slot sl; fills c and its best α. */
 static hr_status run_candidate(state *s, slot *sl, hr_joint_candidate *c, float *best_alpha, hr_error *err)
 {
@@ -286,7 +291,7 @@ static hr_status run_candidate(state *s, slot *sl, hr_joint_candidate *c, float 
     tp.l1 = (float)s->p->l1;
     bp.batch_size = s->p->batch;
     bp.shuffle = 1;
-    bp.seed = hr__joint_seed(s->p->seed, s->domain, s->round, c->block * 3 + (int)c->branch);
+    bp.seed = hr_joint_candidate_seed(s->p->seed, s->domain, s->round, c->block, c->branch);
     if ((st = set_alpha(sl->m, s->cur, err)) || (st = hr_model_set_alpha(sl->m, c->block, c->branch, 0.0f, err)) ||
         (st = hr_trainer_create(sl->m, &tp, &t, err)) ||
         (st = hr_data_iter_create(sl->ctx, s->data, s->domain, HR_PART_TRAIN, &bp, &tr, err)))
@@ -575,8 +580,11 @@ hr_status hr_joint_progressive(hr_model *model, const hr_data *data, int domain,
     hr_joint_params defaults = hr_joint_params_default();
     if (!p)
         p = &defaults;
-    if (!model || !data || !out)
+    if (!model || (!data && !p->trainer) || !out)
         return hr_error_set(err, HR_ERR_INVALID_ARG, "joint: model, data and result are required");
+    if (p->trainer && (!p->trainer->evaluate || !p->trainer->train || (p->dist && p->dist->size > 1)))
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "joint: a candidate trainer needs evaluate and train, and runs "
+                            "in one process");
     if (domain < 0 || domain >= HR_NUM_DOMAINS)
         return hr_error_set(err, HR_ERR_INVALID_ARG, "joint: domain %d is not in 0..%d", domain, HR_NUM_DOMAINS - 1);
     if (p->rounds < 0 || p->pool < 1 || p->epochs < 1 || p->epochs > HR_JOINT_MAX_EPOCHS || p->batch < 1 ||
@@ -633,6 +641,8 @@ hr_status hr_joint_progressive(hr_model *model, const hr_data *data, int domain,
     s.nslots = p->workers > 0 ? p->workers : hr_ctx_threads(hr_model_ctx(model));
     if (s.nslots > per_max)
         s.nslots = per_max;
+    if (p->trainer)
+        s.nslots = 1; /* unused: the hook trains, one candidate after another */
     s.slots = calloc((size_t)s.nslots, sizeof *s.slots);
     s.mine = malloc(sizeof(int) * (size_t)per_max);
     if (!s.slots || !s.mine) {
@@ -655,13 +665,15 @@ hr_status hr_joint_progressive(hr_model *model, const hr_data *data, int domain,
             goto done;
         }
     }
-    if ((st = hr_tensor_map_create(&weights, err)) || (st = hr_model_export(model, weights, err)))
-        goto done;
-    for (int w = 0; w < s.nslots; w++)
-        if ((st = slot_open(&s, &s.slots[w], weights, err)))
+    if (!p->trainer) {
+        if ((st = hr_tensor_map_create(&weights, err)) || (st = hr_model_export(model, weights, err)))
             goto done;
-    hr_tensor_map_destroy(weights);
-    weights = NULL;
+        for (int w = 0; w < s.nslots; w++)
+            if ((st = slot_open(&s, &s.slots[w], weights, err)))
+                goto done;
+        hr_tensor_map_destroy(weights);
+        weights = NULL;
+    }
 
     /* resume, or start from the initial accuracies */
     int resumed = 0;
@@ -670,16 +682,22 @@ hr_status hr_joint_progressive(hr_model *model, const hr_data *data, int domain,
                                                          &resumed, err)))
         goto done;
     if (!resumed) {
-        hr_trainer_params tp = hr_trainer_params_default(HR_TRAIN_ALPHA);
-        hr_trainer *t = NULL;
-        tp.batch = p->batch;
-        if ((st = set_alpha(s.slots[0].m, out->alpha, err)) || (st = hr_trainer_create(s.slots[0].m, &tp, &t, err)) ||
-            (st = hr__joint_accuracy(t, s.slots[0].va, s.slots[0].logits, &out->initial_val, err)) ||
-            (st = hr__joint_accuracy(t, s.slots[0].te, s.slots[0].logits, &out->initial_test, err))) {
+        if (p->trainer) {
+            if ((st = p->trainer->evaluate(p->trainer->user, out->alpha, &out->initial_val, &out->initial_test, err)))
+                goto done;
+        } else {
+            hr_trainer_params tp = hr_trainer_params_default(HR_TRAIN_ALPHA);
+            hr_trainer *t = NULL;
+            tp.batch = p->batch;
+            if ((st = set_alpha(s.slots[0].m, out->alpha, err)) ||
+                (st = hr_trainer_create(s.slots[0].m, &tp, &t, err)) ||
+                (st = hr__joint_accuracy(t, s.slots[0].va, s.slots[0].logits, &out->initial_val, err)) ||
+                (st = hr__joint_accuracy(t, s.slots[0].te, s.slots[0].logits, &out->initial_test, err))) {
+                hr_trainer_destroy(t);
+                goto done;
+            }
             hr_trainer_destroy(t);
-            goto done;
         }
-        hr_trainer_destroy(t);
         out->final_val = out->initial_val;
         out->final_test = out->initial_test;
         out->best_so_far = out->initial_val;
@@ -740,7 +758,9 @@ hr_status hr_joint_progressive(hr_model *model, const hr_data *data, int domain,
         s.nmine = 0;
         for (int i = s.rank; i < s.ntest; i += s.nproc)
             s.mine[s.nmine++] = i;
-        if (s.nproc > 1)
+        if (p->trainer)
+            logf_(p, "round %d: testing %d of %d candidates one after another", r->round, s.ntest, npool);
+        else if (s.nproc > 1)
             logf_(p, "round %d: testing %d of %d candidates on %d processes (up to %d worker(s) each)", r->round,
                   s.ntest, npool, s.nproc, s.nslots);
         else
@@ -753,7 +773,13 @@ hr_status hr_joint_progressive(hr_model *model, const hr_data *data, int domain,
                 s.slots[w].st = HR_OK;
                 hr_error_clear(&s.slots[w].err);
             }
-            if (s.nmine > 0)
+            if (p->trainer)
+                for (int j = 0; j < s.nmine && !s.slots[0].st; j++) {
+                    int i = s.mine[j];
+                    s.slots[0].st = p->trainer->train(p->trainer->user, s.round, s.cur, &s.cand[i],
+                                                      s.cand_alpha + (size_t)i * (size_t)na, &s.slots[0].err);
+                }
+            else if (s.nmine > 0)
                 hr_ctx_parallel_for(hr_model_ctx(model), s.nslots < s.nmine ? s.nslots : s.nmine, slot_fn, &s);
             for (int w = 0; w < s.nslots && !lst; w++)
                 if (s.slots[w].st) {
