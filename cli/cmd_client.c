@@ -35,9 +35,11 @@ static const char *help =
     "  --max-sessions N   exit after N sessions however they end (tests)\n"
     "  --reply-timeout S  wait for the server's reply inside an exchange (120)\n"
     "  --max-model-mb N   largest model weights accepted from the server (4096)\n"
+    "  --data SRC         an image folder the server may ask for besides fashion-mnist\n"
+    "                     (the server names the source; nothing else is opened)\n"
     "  --quiet            no progress lines on stderr\n" HR_CLI_NET_HELP;
 
-enum { O_SERVER = 256, O_NAME, O_THREADS, O_STAY, O_GIVE_UP, O_MAX_SESSIONS, O_REPLY, O_QUIET, O_MAX_MODEL };
+enum { O_SERVER = 256, O_NAME, O_THREADS, O_STAY, O_GIVE_UP, O_MAX_SESSIONS, O_REPLY, O_QUIET, O_MAX_MODEL, O_DATA };
 
 static int parse_seconds(const char *flag, const char *s, double *out)
 {
@@ -64,6 +66,7 @@ int hr_cmd_client(int argc, char **argv)
                                          {"reply-timeout", required_argument, 0, O_REPLY},
                                          {"quiet", no_argument, 0, O_QUIET},
                                          {"max-model-mb", required_argument, 0, O_MAX_MODEL},
+                                         {"data", required_argument, 0, O_DATA},
                                          {"help", no_argument, 0, 'h'},
                                          HR_CLI_NET_OPTIONS,
                                          {0, 0, 0, 0}};
@@ -78,6 +81,7 @@ int hr_cmd_client(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case O_SERVER: wp.server = optarg; break;
+        case O_DATA: wp.data = optarg; break;
         case O_NAME: net.net.name = optarg; break;
         case O_STAY: wp.stay = 1; break;
         case O_QUIET: quiet = 1; break;

@@ -56,6 +56,9 @@ typedef struct hr_worker_params {
     int reply_timeout_ms;     /* wait for a reply in the middle of an exchange (backward,
                                  eval_result): 120000; between commands the worker waits forever */
     int max_model_mb;         /* largest weights blob accepted: 4096 MB */
+    const char *data;         /* the one data source besides "fashion-mnist" the server may ask
+                                 this worker to open (an image folder here); NULL: none. The
+                                 server names the source, so the worker bounds what it reads. */
     hr_remote_log_fn log;
     void *log_user;
 } hr_worker_params;

@@ -517,6 +517,11 @@ static hr_status do_domain_start(worker *w, const hr_msg *msg, hr_error *err)
         (st = hr__meta_int(dj, "domain_start data", "max_samples", 0, 0, 0, INT64_MAX, &max_samples, err)))
         goto out;
     hr_data_params dp = hr_data_params_default();
+    if (source && strcmp(source, "fashion-mnist") != 0 && (!w->p->data || strcmp(source, w->p->data) != 0)) {
+        st = violation(err, "domain_start: data source '%.200s' is not one this worker serves (fashion-mnist%s%.200s; "
+                       "start it with --data)", source, w->p->data ? " and " : "", w->p->data ? w->p->data : "");
+        goto out;
+    }
     if (source)
         dp.source = source;
     dp.seed = data_seed;

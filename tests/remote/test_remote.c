@@ -818,7 +818,7 @@ static void test_bad_server(void **state)
     hr_error err;
     hr_msg m;
     hr_listener *l = listen_any_port(NULL);
-    worker_start(&w, hr_listener_port(l), 3, NULL);
+    worker_start(&w, hr_listener_port(l), 4, NULL);
     hr_msg_init(&m);
 
     /* 1: domain_start before model_sync */
@@ -848,6 +848,22 @@ static void test_bad_server(void **state)
     HR_ASSERT_OK(hr_chan_send(c, HR_MSG_LUT_MEASURE, 7, "{\"model\":\"repvgg-nosuch\"}", NULL, 0, &err), &err);
     assert_int_not_equal(hr_chan_recv(c, 20000, &m, &err), HR_OK);
     assert_contains(err.msg, "repvgg-nosuch");
+    hr_chan_destroy(c);
+
+    /* 4: the server names a data source this worker was not given: refused, nothing opened */
+    c = accept_one(l);
+    HR_ASSERT_OK(hr_chan_send(c, HR_MSG_MODEL_SYNC, 8,
+                              "{\"purpose\":\"train\",\"arch\":\"repvgg-tiny\",\"split\":3,"
+                              "\"weights\":{\"kind\":\"random\",\"seed\":1}}",
+                              NULL, 0, &err),
+                 &err);
+    if (hr_chan_recv(c, 20000, &m, &err) != HR_OK)
+        fail_msg("model_sync refused: %s", err.msg);
+    HR_ASSERT_OK(hr_chan_send(c, HR_MSG_DOMAIN_START, 9, "{\"domain\":0,\"data\":{\"source\":\"/etc\"}}", NULL, 0,
+                              &err),
+                 &err);
+    assert_int_equal(hr_chan_recv(c, 20000, &m, &err), HR_ERR_FORMAT);
+    assert_contains(err.msg, "data source '/etc' is not one this worker serves");
     hr_chan_destroy(c);
 
     hr_msg_deinit(&m);
