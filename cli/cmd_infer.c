@@ -172,7 +172,7 @@ static void *link_main(void *arg)
         pthread_mutex_unlock(&p->mu);
         double t0 = hr_cli_now_ms();
         hr_status st = hr_chan_expect(p->chan, HR_MSG_INFER_RESULT, coming ? POLL_MS : p->timeout_ms, &m, &e);
-        if (st == HR_ERR_IO && coming && strstr(e.msg, "timed out") && waited < p->timeout_ms) {
+        if (st == HR_ERR_IO && coming && hr_chan_can_receive(p->chan) && waited < p->timeout_ms) {
             waited += hr_cli_now_ms() - t0;
             continue;
         }

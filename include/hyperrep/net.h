@@ -121,6 +121,13 @@ hr_status hr_chan_recv(hr_chan *c, int timeout_ms, hr_msg *out, hr_error *err);
  * its status). */
 hr_status hr_chan_expect(hr_chan *c, hr_msg_type expect, int timeout_ms, hr_msg *out, hr_error *err);
 
+/* 1 while the channel can still receive: after a receive that timed out
+ * before any byte of a frame arrived (the only failure that leaves it in
+ * step), or no failure at all; 0 once a receive has failed otherwise. Lets a
+ * caller polling with short timeouts tell "nothing yet" from a broken link
+ * without reading error text. */
+int hr_chan_can_receive(const hr_chan *c);
+
 /* The peer's identity: its certificate CN under TLS, else "HOST:PORT". */
 const char *hr_chan_peer(const hr_chan *c);
 /* The peer's hello metadata (JSON object text). */

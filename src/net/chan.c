@@ -531,6 +531,11 @@ static hr_status peer_error(hr_chan *c, const hr_msg *m, hr_error *err)
     return hr_error_set(err, st, "peer %s: %s", c->peer, text);
 }
 
+int hr_chan_can_receive(const hr_chan *c)
+{
+    return c && !c->rbroken;
+}
+
 hr_status hr_chan_recv(hr_chan *c, int timeout_ms, hr_msg *out, hr_error *err)
 {
     uint8_t hdr[HR_PROTO_HEADER_SIZE];

@@ -1062,6 +1062,7 @@ static hr_status recv_from_raw(int mode, uint32_t claim, const hr_net_params *p,
     if (st != HR_OK) {
         /* The channel stays failed. */
         hr_error e2;
+        assert_int_equal(hr_chan_can_receive(c), 0);
         assert_int_equal(hr_chan_recv(c, 10, &m, &e2), HR_ERR_IO);
         assert_contains(e2.msg, "failed earlier");
     }
@@ -1183,6 +1184,7 @@ static void test_recv_timeout_keeps_channel(void **state)
     /* The peer sends nothing before our ACK. */
     assert_int_equal(hr_chan_recv(c, 50, &m, &err), HR_ERR_IO);
     assert_contains(err.msg, "timed out waiting for a frame header");
+    assert_int_equal(hr_chan_can_receive(c), 1); /* nothing of a frame arrived: still in step */
     HR_ASSERT_OK(hr_chan_send(c, HR_MSG_ACK, 0, NULL, NULL, 0, &err), &err);
     HR_ASSERT_OK(hr_chan_expect(c, HR_MSG_FORWARD, 10000, &m, &err), &err);
     assert_int_equal(m.id, 5);
