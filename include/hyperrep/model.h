@@ -129,6 +129,12 @@ hr_status hr_model_apply_deploy(hr_model *model, hr_error *err);
  * of stage 0, keeping only the executable form: the memory-lean deployment
  * mode. Afterwards γ can no longer be changed (HR_ERR_UNSUPPORTED). */
 void hr_model_drop_sources(hr_model *model);
+/* Frees the training-time weights of every block that has no γ applied: a
+ * deployment part that runs only some blocks (the tail of a split) keeps no
+ * weights for the others. Those blocks can no longer get a γ
+ * (HR_ERR_UNSUPPORTED) nor run (a forward over them fails naming the block,
+ * as for any block without a γ). */
+void hr_model_drop_unapplied(hr_model *model);
 
 /* Lean deployment build: loads each block from `map` (or, with map NULL,
  * initialises it randomly from seed), applies its γ (gammas[i], or the

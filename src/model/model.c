@@ -375,6 +375,17 @@ hr_status hr_model_apply_deploy(hr_model *m, hr_error *err)
     return HR_OK;
 }
 
+void hr_model_drop_unapplied(hr_model *m)
+{
+    for (int i = -1; i < m->nblocks; i++) {
+        hr__block *b = i < 0 ? &m->stage0 : &m->blocks[i];
+        if (b->gamma < 0 && !b->sources_dropped) {
+            hr__block_free_sources(m, b);
+            b->sources_dropped = 1;
+        }
+    }
+}
+
 void hr_model_drop_sources(hr_model *m)
 {
     for (int i = -1; i < m->nblocks; i++) {

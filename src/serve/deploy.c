@@ -500,6 +500,7 @@ hr_status hr_deploy_part_create(hr_ctx *ctx, const hr_deploy_config *cfg, hr_dep
             goto fail;
     }
     hr_model_drop_sources(p->model);
+    hr_model_drop_unapplied(p->model); /* a head or tail holds no weights of the other side's blocks */
     if ((st = hr_model_plan(p->model, 1, err)))
         goto fail;
 
