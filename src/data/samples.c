@@ -171,13 +171,13 @@ hr_status hr_data_write_samples(const hr_data *d, const char *dir, int per_domai
             break;
         blit(all, oh, rw, row, c, h, rw, (int64_t)(dom + 1) * (h + 1), 0);
         if (dom < 0)
-            sprintf(path, "%s/clean.png", dir);
+            snprintf(path, strlen(dir) + 32, "%s/clean.png", dir);
         else
-            sprintf(path, "%s/domain_%d.png", dir, dom);
+            snprintf(path, strlen(dir) + 32, "%s/domain_%d.png", dir, dom);
         st = hr_image_write_png(path, row, c, h, rw, scale, err);
     }
     if (st == HR_OK) {
-        sprintf(path, "%s/overview.png", dir);
+        snprintf(path, strlen(dir) + 32, "%s/overview.png", dir);
         st = hr_image_write_png(path, all, c, oh, rw, scale, err);
     }
 done:
