@@ -9,7 +9,9 @@
 #   2. pipelined vs sequential fps of each configuration (the same runs);
 #   3. 100 concurrent edges (threads of one `infer --clients` process) for
 #      60 s against one server, loopback.
-# Prints the tables (bench/real_figures.py) and keeps every file in OUT.
+# Prints the tables (bench/real_figures.py), keeps every file in OUT (the
+# infer results under OUT/real/, as `hyperrep plot --results OUT` reads them)
+# and draws OUT/visualization/predicted_measured.png.
 #
 #   bench/real_figures.sh [BUILD_DIR=build] [OUT=/tmp/hr-real-figures]
 # Settings (environment): HR_FIG_MODEL (repvgg-a0), HR_FIG_SIZE (224),
@@ -70,7 +72,7 @@ echo "real_figures: $n configurations of $MODEL ($nblocks blocks) in $cfgdir" >&
 for link in $LINKS; do
     rate=${link%%:*}
     delay=${link##*:}
-    dir="$OUT/link_${rate}_${delay}ms"
+    dir="$OUT/real/link_${rate}_${delay}ms"
     mkdir -p "$dir"
     eval "$($TB up --prefix $PREFIX --rate "$rate" --delay-ms "$delay")"
     echo "real_figures: link $rate, one-way delay $delay ms (via ${DELAY_VIA:-none}); edge dials $ADDR" >&2
@@ -112,3 +114,5 @@ if [ -z "${HR_FIG_SKIP_LOAD:-}" ]; then
     wait "$spid" 2>/dev/null || true
 fi
 python3 bench/real_figures.py "$OUT"
+# The predicted-vs-measured figure (step 4 reads DIR/real/*/*.json).
+"$HR" plot --results "$OUT" -o "$OUT/visualization" || true
