@@ -22,7 +22,7 @@ def err_pct(measured, predicted):
 
 def main(out):
     rows = []
-    for d in sorted(glob.glob(os.path.join(out, "real", "link_*")) + glob.glob(os.path.join(out, "link_*"))):
+    for d in sorted(glob.glob(os.path.join(out, "real", "link_*"))):
         link = os.path.basename(d)[len("link_"):]
         lut = load(os.path.join(d, "lut.json")) if os.path.exists(os.path.join(d, "lut.json")) else {}
         lk = lut.get("link", {})
