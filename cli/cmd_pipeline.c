@@ -162,8 +162,9 @@ static int step(const char *label, int (*fn)(int, char **), char **argv)
     while (argv[argc])
         argc++;
     printf("== %s:", label);
+    /* quoted where a shell would split or expand it, so the line can be pasted */
     for (int i = 0; i < argc; i++)
-        printf(" %s", argv[i]);
+        printf(strpbrk(argv[i], " \t'\"$*?()&;|<>") ? " '%s'" : " %s", argv[i]);
     printf("\n");
     fflush(stdout);
     if (dry_run)
