@@ -1,7 +1,9 @@
 /* hyperrep infer: the edge side of split inference (SPEC §10). Runs the head
  * of a deployment configuration on a stream of frames and the tail on a
  * `hyperrep serve` (or in this process), pipelined, and reports measured
- * and LUT-predicted throughput and latency. */
+ * and LUT-predicted throughput and latency. Under the raw placement the
+ * head only quantises each frame to the 8-bit image a camera would send and
+ * the tail runs the whole network. */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -23,7 +25,8 @@ static const char *help =
     "usage: hyperrep infer --config domain_K_joint.json (--server HOST:PORT | --in-process)\n"
     "         [--weights W] [--alpha A.safetensors] [--seed S] [--input-size H] [--data SRC]\n"
     "         [--frames 200] [--warmup 10] [--window 2] [--lut hardware_lut_complete.json]\n"
-    "         [--threads N] [--verify] [--tls-cert C --tls-key K --tls-ca CA] [-o infer.json]\n"
+    "         [--threads N] [--verify] [--use final|exact] [--tls-cert C --tls-key K --tls-ca CA]\n"
+    "         [-o infer.json]\n"
     "       hyperrep infer --config CFG --server HOST:PORT --clients N --fps F --duration S\n"
     "         [--vary-split] [-o load.json]\n"
     "\n"
@@ -41,7 +44,12 @@ static const char *help =
     "                     block; pruned branches from stage1_accuracy.pruned_weights) or\n"
     "                     a deployment JSON {\"arch\", \"split\", \"gammas\"|\"gamma\", \"alpha\",\n"
     "                     \"pruned\", \"input_size\", ...}; a \"local\" split runs everything here\n"
-    "                     and needs no server; the raw placement is not offered\n"
+    "                     and needs no server; a \"raw\" split sends each frame as the 8-bit\n"
+    "                     image (quantised with the data's mean/std, C*H*W bytes) and the\n"
+    "                     tail runs everything, stage 0 included\n"
+    "  --use final|exact  with a joint output: deploy its final_configuration (final, the\n"
+    "                     default) or stage2_throughput.exact_optimum, the exact solver's\n"
+    "                     placement (raw, a split or local) and optimal_gamma (exact)\n"
     "  --server ADDR      the `hyperrep serve` to use (HOST:PORT)\n"
     "  --in-process       run the tail on a thread of this process instead (no network)\n"
     "  --weights W        model weights (.safetensors or .pth), sent to the server inline;\n"
@@ -57,10 +65,14 @@ static const char *help =
     "                     without it the prediction is omitted and the output says why\n"
     "  --threads N        threads of the head (and of the in-process tail) (1)\n"
     "  --verify           also run the whole model here on the first 20 frames and compare\n"
-    "                     the classes and logits the tail returned\n"
+    "                     the classes and logits the tail returned (raw: on the frame as\n"
+    "                     the tail dequantises it)\n"
     "  --timeout S        longest wait for one result or the deployment's ACK (60)\n"
     "  --name NAME        this edge's name in the hello (default: the host name)\n"
-    "  -o FILE            write the report as JSON (atomically)\n"
+    "  -o FILE            write the report as JSON (atomically)\n";
+/* ISO C guarantees string literals of 4095 characters only: the rest of the
+ * help is a second one. */
+static const char *help_load =
     "load generator (threads of this process, each its own connection and head, one frame\n"
     "in flight, paced; the figure for many edges):\n"
     "  --clients N        edges to simulate; --fps F frames per second each (10);\n"
@@ -69,7 +81,7 @@ static const char *help =
 
 enum { OPT_SERVER = 1, OPT_CONFIG, OPT_WEIGHTS, OPT_ALPHA, OPT_SEED, OPT_INPUT_SIZE, OPT_DATA, OPT_FRAMES, OPT_WARMUP,
        OPT_WINDOW, OPT_LUT, OPT_IN_PROCESS, OPT_THREADS, OPT_VERIFY, OPT_TIMEOUT, OPT_NAME, OPT_CLIENTS, OPT_FPS,
-       OPT_DURATION, OPT_VARY_SPLIT, OPT_MODEL, OPT_QUIET };
+       OPT_DURATION, OPT_VARY_SPLIT, OPT_MODEL, OPT_QUIET, OPT_USE };
 
 #define VERIFY_FRAMES 20
 
@@ -91,8 +103,8 @@ typedef struct pass {
     int64_t total, produced, sent, done;
     int failed;
     hr_error err;
-    float **slot;
-    int64_t cross_shape[4];
+    void **slot;         /* crossing buffers (u8 for raw, else f32) */
+    const hr_deploy_part *head;
     rec *recs;
     uint32_t id0;
     /* server */
@@ -153,9 +165,7 @@ static void *link_main(void *arg)
         if (p->sent < p->produced) {
             k = p->sent;
             pthread_mutex_unlock(&p->mu);
-            hr_tensor t = hr_tensor_4d(p->slot[k % p->window], p->cross_shape[0], p->cross_shape[1],
-                                       p->cross_shape[2], p->cross_shape[3]);
-            hr_wire_tensor w = hr_wire_from_tensor(&t);
+            hr_wire_tensor w = hr_deploy_part_crossing_wire(p->head, p->slot[k % p->window]);
             p->recs[k].tsend = hr_cli_now_ms();
             if (hr_chan_send(p->chan, HR_MSG_INFER_FRAME, p->id0 + (uint32_t)k, NULL, &w, 1, &e)) {
                 pass_fail(p, &e);
@@ -350,6 +360,50 @@ typedef struct prediction {
     int head_threads, tail_threads;
 } prediction;
 
+/* The optimiser's placement of a configuration. */
+static int placement_of(const hr_deploy_config *cfg)
+{
+    return cfg->split == HR_DEPLOY_LOCAL ? HR_PLACEMENT_LOCAL
+           : cfg->split == HR_DEPLOY_RAW ? HR_PLACEMENT_RAW
+                                         : cfg->split;
+}
+
+/* A placement as the joint output writes it: "raw", "local" or the split. */
+static json_t *placement_json(int split)
+{
+    return split == HR_DEPLOY_RAW     ? json_string("raw")
+           : split == HR_DEPLOY_LOCAL ? json_string("local")
+                                      : json_integer(split);
+}
+
+/* The raw placement's normalisation: the frames' own, which is what the edge
+ * quantises with and the tail must undo. A configuration that named other
+ * values is overridden, and the report says so. */
+static hr_status raw_norm(hr_deploy_config *cfg, const hr_infer_frames *fr, json_t *notes, hr_error *err)
+{
+    float *m, *sd;
+    int differ = cfg->norm_channels != 0 && cfg->norm_channels != fr->c;
+    for (int64_t i = 0; !differ && i < cfg->norm_channels; i++)
+        differ = cfg->input_mean[i] != fr->mean[i] || cfg->input_std[i] != fr->std[i];
+    if (differ)
+        json_array_append_new(notes, json_string("the configuration's input_mean / input_std differ from the data's: "
+                                                 "the data's are used, since the frames carry them"));
+    m = malloc(sizeof(float) * (size_t)fr->c);
+    sd = malloc(sizeof(float) * (size_t)fr->c);
+    if (!m || !sd) {
+        free(m), free(sd);
+        return hr_error_set(err, HR_ERR_NOMEM, "infer: out of memory");
+    }
+    memcpy(m, fr->mean, sizeof(float) * (size_t)fr->c);
+    memcpy(sd, fr->std, sizeof(float) * (size_t)fr->c);
+    free(cfg->input_mean);
+    free(cfg->input_std);
+    cfg->input_mean = m;
+    cfg->input_std = sd;
+    cfg->norm_channels = fr->c;
+    return HR_OK;
+}
+
 static void predict(const char *path, const hr_deploy_config *cfg, const hr_model *m, prediction *out)
 {
     hr_error e = {0};
@@ -396,8 +450,7 @@ static void predict(const char *path, const hr_deploy_config *cfg, const hr_mode
     op.mask = cfg->mask;
     op.head = HR_DEVICE_CLIENT;
     if (hr_optim_problem_create(lut, live, &op, &prob, &e) ||
-        hr_optim_evaluate(prob, cfg->gamma, cfg->split == HR_DEPLOY_LOCAL ? HR_PLACEMENT_LOCAL : cfg->split, &out->ev,
-                          &e)) {
+        hr_optim_evaluate(prob, cfg->gamma, placement_of(cfg), &out->ev, &e)) {
         snprintf(out->reason, sizeof out->reason, "%s: %s", path, e.msg);
         goto done;
     }
@@ -497,13 +550,14 @@ int hr_cmd_infer(int argc, char **argv)
         {"clients", required_argument, 0, OPT_CLIENTS}, {"fps", required_argument, 0, OPT_FPS},
         {"duration", required_argument, 0, OPT_DURATION}, {"vary-split", no_argument, 0, OPT_VARY_SPLIT},
         {"model", required_argument, 0, OPT_MODEL},     {"quiet", no_argument, 0, OPT_QUIET},
-        {"help", no_argument, 0, 'h'},                  HR_CLI_NET_OPTIONS,
+        {"use", required_argument, 0, OPT_USE},         {"help", no_argument, 0, 'h'},
+        HR_CLI_NET_OPTIONS,
         {0, 0, 0, 0}};
     const char *server = NULL, *config = NULL, *weights = NULL, *alpha = NULL, *data = NULL, *lut = NULL,
                *output = NULL, *name = NULL, *model = NULL;
     int64_t seed = 42, input_size = 0, frames = 200, warmup = 10, window = 2, threads = 1, clients = 0;
     double timeout_s = 60, fps = 10, duration = 60;
-    int in_process = 0, verify = 0, vary_split = 0, quiet = 0, c, r, rc = 1;
+    int in_process = 0, verify = 0, vary_split = 0, quiet = 0, use_exact = 0, c, r, rc = 1;
     hr_cli_net net;
     hr_error err = {0};
     hr_deploy_config cfg;
@@ -517,12 +571,15 @@ int hr_cmd_infer(int argc, char **argv)
     size_t wlen = 0;
     char *ack = NULL;
     rec *recs = NULL;
-    float **slots = NULL, *logits = NULL, *vlogits = NULL;
+    void **slots = NULL;
+    float *logits = NULL, *vlogits = NULL, *vframe = NULL;
+    uint8_t *vpix = NULL;
     json_t *root = NULL, *notes = json_array();
     prediction pred;
     pass_stats seq, pip;
     int64_t cross[4], classes = 0;
-    int local;
+    int local, raw;
+    char pl[16];
 
     memset(&fr, 0, sizeof fr);
     hr_deploy_config_init(&cfg);
@@ -544,6 +601,13 @@ int hr_cmd_infer(int argc, char **argv)
         case OPT_VERIFY: verify = 1; break;
         case OPT_VARY_SPLIT: vary_split = 1; break;
         case OPT_QUIET: quiet = 1; break;
+        case OPT_USE:
+            if (strcmp(optarg, "final") != 0 && strcmp(optarg, "exact") != 0) {
+                hr_cli_fail("infer", "--use: '%s' is not final or exact", optarg);
+                goto usage;
+            }
+            use_exact = strcmp(optarg, "exact") == 0;
+            break;
         case OPT_SEED:
             if (!hr_cli_parse_i64("infer", "--seed", optarg, 0, INT64_MAX, &seed))
                 goto usage;
@@ -587,13 +651,18 @@ int hr_cmd_infer(int argc, char **argv)
             *(c == OPT_TIMEOUT ? &timeout_s : c == OPT_FPS ? &fps : &duration) = v;
             break;
         }
-        case 'h': fputs(help, stdout); rc = 0; goto out;
+        case 'h':
+            fputs(help, stdout);
+            fputs(help_load, stdout);
+            rc = 0;
+            goto out;
         default:
             r = hr_cli_net_option("infer", &net, c, optarg);
             if (r == 0)
                 goto usage;
             if (r < 0) {
                 fputs(help, stderr);
+                fputs(help_load, stderr);
                 goto usage;
             }
         }
@@ -621,6 +690,10 @@ int hr_cmd_infer(int argc, char **argv)
 
     if (hr_deploy_config_load(config, &cfg, &err))
         goto fail;
+    if (use_exact && hr_deploy_config_use_exact(&cfg, &err)) {
+        hr_error_prefix(&err, "%s: --use exact", config);
+        goto fail;
+    }
     if (model && (!hr_arch_find(model) || strcmp(hr_arch_find(model)->name, cfg.arch) != 0)) {
         hr_cli_fail("infer", "--model %s does not match the configuration's model %s", model, cfg.arch);
         goto usage;
@@ -628,6 +701,8 @@ int hr_cmd_infer(int argc, char **argv)
     if (input_size)
         cfg.input_size = input_size;
     local = cfg.split == HR_DEPLOY_LOCAL;
+    raw = cfg.split == HR_DEPLOY_RAW;
+    hr_deploy_placement_str(cfg.split, pl, sizeof pl);
     if (!local && !server && !in_process) {
         hr_cli_fail("infer", "--server HOST:PORT (a running `hyperrep serve`) or --in-process is required");
         goto usage;
@@ -668,6 +743,21 @@ int hr_cmd_infer(int argc, char **argv)
     classes = hr_deploy_part_num_classes(mine);
     if (hr_infer_frames_load(data, ctx, in_shape, clients ? 64 : warmup + frames, (uint64_t)seed, &fr, &err))
         goto fail;
+    if (raw) {
+        /* The head quantises with the frames' normalisation, known only now
+         * that they are loaded: rebuild it (a raw head holds no weights). */
+        if (raw_norm(&cfg, &fr, notes, &err))
+            goto fail;
+        hr_deploy_part_destroy(head);
+        head = NULL;
+        if (hr_deploy_part_create(ctx, &cfg, HR_DEPLOY_HEAD, map, (uint64_t)seed, &head, &err))
+            goto fail;
+        mine = head;
+        json_array_append_new(notes, json_string("raw placement: the edge sends each frame as the 8-bit image "
+                                                 "(quantised with the data's mean/std; its head stage is that "
+                                                 "quantisation) and the tail runs stage 0, every block and the "
+                                                 "classifier"));
+    }
     predict(lut, &cfg, hr_deploy_part_model(mine), &pred);
 
     if (clients) {
@@ -731,9 +821,10 @@ int hr_cmd_infer(int argc, char **argv)
         if (output) {
             json_array_append_new(notes, json_string("local placement: everything runs on the edge; no server is "
                                                      "needed and there is nothing to pipeline"));
-            root = json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s}, s:f, s:f, s:o, s:o, s:o, s:o}", "metadata",
-                             "tool", "hyperrep infer", "config", config, "model", cfg.arch, "mode", "local", "data",
-                             fr.desc, "frames", (json_int_t)frames, "warmup", (json_int_t)warmup, "weights",
+            root = json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s}, s:f, s:f, s:o, s:o, s:o, s:o}",
+                             "metadata", "tool", "hyperrep infer", "config", config, "use",
+                             use_exact ? "exact" : "final", "model", cfg.arch, "mode", "local", "placement", "local",
+                             "data", fr.desc, "frames", (json_int_t)frames, "warmup", (json_int_t)warmup, "weights",
                              weights ? weights : "random", "measured_fps", 1000.0 * (double)frames / wall,
                              "sequential_fps", 1000.0 * (double)frames / wall, "predicted_fps",
                              pred.available ? json_real(pred.ev.fps) : json_null(), "latency_ms",
@@ -764,18 +855,22 @@ int hr_cmd_infer(int argc, char **argv)
             fprintf(stderr, "hyperrep infer: deployed on %s: %s\n", hr_chan_peer(chan), ack ? ack : "");
     }
     /* two passes over the same frames: window 1, then the pipelined window */
-    int64_t per = warmup + frames, cn = cross[0] * cross[1] * cross[2] * cross[3];
+    int64_t per = warmup + frames;
+    size_t cbytes = hr_deploy_part_crossing_bytes(head);
     recs = calloc((size_t)per, sizeof *recs);
     slots = calloc((size_t)window, sizeof *slots);
     logits = malloc(sizeof(float) * (size_t)classes);
-    if (verify)
+    if (verify) {
         vlogits = malloc(sizeof(float) * (size_t)(VERIFY_FRAMES * classes));
-    if (!recs || !slots || !logits || (verify && !vlogits)) {
+        vframe = malloc(sizeof(float) * (size_t)(fr.c * fr.h * fr.w));
+        vpix = malloc((size_t)(fr.c * fr.h * fr.w));
+    }
+    if (!recs || !slots || !logits || (verify && (!vlogits || !vframe || !vpix))) {
         hr_error_set(&err, HR_ERR_NOMEM, "infer: out of memory");
         goto fail;
     }
     for (int64_t i = 0; i < window; i++)
-        if (!(slots[i] = malloc(sizeof(float) * (size_t)cn))) {
+        if (!(slots[i] = malloc(cbytes))) {
             hr_error_set(&err, HR_ERR_NOMEM, "infer: out of memory");
             goto fail;
         }
@@ -789,7 +884,7 @@ int hr_cmd_infer(int argc, char **argv)
         p.window = ps == 0 ? 1 : (int)window;
         p.total = per;
         p.slot = slots;
-        memcpy(p.cross_shape, cross, sizeof cross);
+        p.head = head;
         p.recs = recs;
         p.id0 = (uint32_t)(ps * per);
         p.chan = chan;
@@ -815,7 +910,14 @@ int hr_cmd_infer(int argc, char **argv)
                 goto fail;
             nverify = p.nverify;
             for (int64_t k = 0; k < nverify; k++) {
-                if (hr_deploy_part_run_whole(whole, hr_infer_frame(&fr, k), logits, &err))
+                const float *x = hr_infer_frame(&fr, k);
+                if (raw) {
+                    /* the frame as the tail sees it: quantised here, dequantised there */
+                    hr_deploy_quantise_input(x, fr.c, fr.h * fr.w, cfg.input_mean, cfg.input_std, vpix);
+                    hr_deploy_dequantise_input(vpix, fr.c, fr.h * fr.w, cfg.input_mean, cfg.input_std, vframe);
+                    x = vframe;
+                }
+                if (hr_deploy_part_run_whole(whole, x, logits, &err))
                     goto fail;
                 verify_mismatch += argmax(logits, classes) != recs[k].cls;
                 for (int64_t j = 0; j < classes; j++) {
@@ -830,9 +932,9 @@ int hr_cmd_infer(int argc, char **argv)
         hr_infer_shutdown(chan, (uint32_t)(2 * per));
 
     double speedup = seq.fps > 0 ? pip.fps / seq.fps : 0;
-    printf("infer: %s split %d/%d (%s), window %lld: %.1f fps pipelined, %.1f fps sequential (%.2fx); latency p50 "
-           "%.3f p95 %.3f p99 %.3f ms; head %.3f, link+queue %.3f, tail %.3f ms (p50)\n",
-           cfg.arch, cfg.split, cfg.nblocks, chan ? "server" : "in-process", (long long)window, pip.fps, seq.fps,
+    printf("infer: %s split %s/%d (%s, %zu bytes per frame), window %lld: %.1f fps pipelined, %.1f fps sequential "
+           "(%.2fx); latency p50 %.3f p95 %.3f p99 %.3f ms; head %.3f, link+queue %.3f, tail %.3f ms (p50)\n",
+           cfg.arch, pl, cfg.nblocks, chan ? "server" : "in-process", cbytes, (long long)window, pip.fps, seq.fps,
            speedup, pip.e2e.p50, pip.e2e.p95, pip.e2e.p99, pip.head.p50, pip.link.p50, pip.tail.p50);
     if (pred.available)
         printf("infer: predicted (LUT %s): %.1f fps pipelined, %.1f fps sequential; head %.3f, link %.3f, tail "
@@ -848,10 +950,11 @@ int hr_cmd_infer(int argc, char **argv)
     if (output) {
         char ts[32];
         hr_infer_timestamp(ts, sizeof ts);
-        root = json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:[I,I,I], s:I, s:o, s:s, s:s, s:s, s:s, s:s?, s:b, "
-                         "s:s?, s:I, s:I, s:I, s:I}}",
-                         "metadata", "tool", "hyperrep infer", "timestamp", ts, "config", config, "model", cfg.arch,
-                         "mode", chan ? "server" : "in-process", "split", cfg.split, "nblocks", cfg.nblocks, "input",
+        root = json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:i, s:[I,I,I], s:I, s:o, s:s, s:s, s:s, s:s, "
+                         "s:s?, s:b, s:s?, s:I, s:I, s:I, s:I}}",
+                         "metadata", "tool", "hyperrep infer", "timestamp", ts, "config", config, "use",
+                         use_exact ? "exact" : "final", "model", cfg.arch, "mode", chan ? "server" : "in-process",
+                         "placement", placement_json(cfg.split), "split", cfg.split, "nblocks", cfg.nblocks, "input",
                          (json_int_t)in_shape[1], (json_int_t)in_shape[2], (json_int_t)in_shape[3], "num_classes",
                          (json_int_t)classes, "gamma", gamma_json(&cfg, hr_deploy_part_model(head)), "mask",
                          cfg.mask == HR_MASK_SUBSET ? "subset" : "exact", "head", "edge (this process)", "weights",
@@ -863,8 +966,9 @@ int hr_cmd_infer(int argc, char **argv)
             hr_error_set(&err, HR_ERR_NOMEM, "infer: out of memory building the report");
             goto fail;
         }
-        json_t *x = json_pack("{s:[I,I,I,I], s:I}", "shape", (json_int_t)cross[0], (json_int_t)cross[1],
-                              (json_int_t)cross[2], (json_int_t)cross[3], "bytes", (json_int_t)(cn * 4));
+        json_t *x = json_pack("{s:[I,I,I,I], s:s, s:I}", "shape", (json_int_t)cross[0], (json_int_t)cross[1],
+                              (json_int_t)cross[2], (json_int_t)cross[3], "dtype",
+                              hr_wire_dtype_name(hr_deploy_part_crossing_dtype(head)), "bytes", (json_int_t)cbytes);
         json_object_set_new(root, "measured_fps", json_real(pip.fps));
         json_object_set_new(root, "sequential_fps", json_real(seq.fps));
         json_object_set_new(root, "speedup", json_real(speedup));
@@ -912,6 +1016,8 @@ out:
     free(recs);
     free(logits);
     free(vlogits);
+    free(vframe);
+    free(vpix);
     free(ack);
     free(wbytes);
     json_decref(root);

@@ -15,6 +15,9 @@ typedef struct hr_infer_frames {
     int64_t count, c, h, w;
     float *pix;
     int32_t *labels;      /* -1 when unknown (random frames) */
+    float *mean, *std;    /* [c]: the normalisation the frames carry (the data
+                             set's; random frames: 0 and 1), which the raw
+                             placement's quantisation undoes */
     char desc[300];       /* what they are, for the output */
 } hr_infer_frames;
 

@@ -28,6 +28,8 @@ void hr_infer_frames_free(hr_infer_frames *f)
 {
     free(f->pix);
     free(f->labels);
+    free(f->mean);
+    free(f->std);
     memset(f, 0, sizeof *f);
 }
 
@@ -43,7 +45,9 @@ static hr_status frames_alloc(hr_infer_frames *f, int64_t n, hr_error *err)
     f->count = n;
     f->pix = malloc(sizeof(float) * (size_t)(n * f->c * f->h * f->w));
     f->labels = malloc(sizeof(int32_t) * (size_t)n);
-    if (!f->pix || !f->labels)
+    f->mean = malloc(sizeof(float) * (size_t)f->c);
+    f->std = malloc(sizeof(float) * (size_t)f->c);
+    if (!f->pix || !f->labels || !f->mean || !f->std)
         return hr_error_set(err, HR_ERR_NOMEM, "infer: out of memory for %lld frames", (long long)n);
     return HR_OK;
 }
@@ -76,6 +80,8 @@ hr_status hr_infer_frames_load(const char *src, hr_ctx *ctx, const int64_t in_sh
         }
         for (int64_t i = 0; i < n; i++)
             f.labels[i] = -1;
+        for (int64_t ch = 0; ch < f.c; ch++)
+            f.mean[ch] = 0.0f, f.std[ch] = 1.0f;
         snprintf(f.desc, sizeof f.desc, "random frames, uniform in [-1, 1), seed %llu (%lld distinct)",
                  (unsigned long long)seed, (long long)n);
         *out = f;
@@ -105,6 +111,8 @@ hr_status hr_infer_frames_load(const char *src, hr_ctx *ctx, const int64_t in_sh
             goto fail;
         f.labels[i] = hr_dataset_labels(ds)[i];
     }
+    memcpy(f.mean, hr_dataset_mean(ds), sizeof(float) * (size_t)f.c);
+    memcpy(f.std, hr_dataset_std(ds), sizeof(float) * (size_t)f.c);
     snprintf(f.desc, sizeof f.desc, "%s: the first %lld test images, clean", hr_dataset_name(ds), (long long)f.count);
     hr_dataset_destroy(ds);
     *out = f;

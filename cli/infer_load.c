@@ -17,7 +17,7 @@ typedef struct client {
     hr_deploy_config cfg;
     hr_ctx *ctx;
     hr_deploy_part *head;
-    float *cross;
+    void *cross;             /* crossing buffer (u8 for raw, else f32) */
     double *e2e, *rtt, *tail;
     int64_t n, cap, late;
     double t_first;          /* planned start (monotonic ms) */
@@ -25,23 +25,6 @@ typedef struct client {
     char error[HR_ERROR_MSG_MAX];
     pthread_t th;
 } client;
-
-static hr_status config_copy(const hr_deploy_config *src, hr_deploy_config *dst, hr_error *err)
-{
-    size_t n = (size_t)src->nblocks;
-    *dst = *src;
-    dst->gamma = malloc(sizeof(int) * n);
-    dst->alpha = malloc(sizeof(float) * n * HR_BRANCH_COUNT);
-    dst->alpha_given = malloc(sizeof(unsigned) * n);
-    if (!dst->gamma || !dst->alpha || !dst->alpha_given) {
-        hr_deploy_config_deinit(dst);
-        return hr_error_set(err, HR_ERR_NOMEM, "infer: out of memory");
-    }
-    memcpy(dst->gamma, src->gamma, sizeof(int) * n);
-    memcpy(dst->alpha, src->alpha, sizeof(float) * n * HR_BRANCH_COUNT);
-    memcpy(dst->alpha_given, src->alpha_given, sizeof(unsigned) * n);
-    return HR_OK;
-}
 
 static void sleep_until(double t_ms)
 {
@@ -63,7 +46,6 @@ static void *client_main(void *arg)
     hr_chan *chan = NULL;
     hr_error e = {0};
     hr_msg m;
-    int64_t cs[4];
     double period = 1000.0 / o->fps, end;
     char name[64];
     hr_net_params np = o->net;
@@ -71,7 +53,6 @@ static void *client_main(void *arg)
     hr_msg_init(&m);
     snprintf(name, sizeof name, "%s-%d", np.name ? np.name : "load", c->index);
     np.name = name;
-    hr_deploy_part_crossing_shape(c->head, cs);
     sleep_until(c->t_first - 100);
     if (hr_chan_connect(o->server, &np, &chan, &e) ||
         hr_infer_deploy(chan, &c->cfg, o->weights_bytes, o->weights_len, o->seed, 0, o->timeout_ms, NULL, &e))
@@ -87,8 +68,7 @@ static void *client_main(void *arg)
         t0 = hr_cli_now_ms();
         if (hr_deploy_part_run_head(c->head, hr_infer_frame(o->frames, (int64_t)c->index + k), c->cross, &e))
             goto fail;
-        hr_tensor t = hr_tensor_4d(c->cross, cs[0], cs[1], cs[2], cs[3]);
-        hr_wire_tensor w = hr_wire_from_tensor(&t);
+        hr_wire_tensor w = hr_deploy_part_crossing_wire(c->head, c->cross);
         ts = hr_cli_now_ms();
         if (hr_chan_send(chan, HR_MSG_INFER_FRAME, (uint32_t)k, NULL, &w, 1, &e) ||
             hr_chan_expect(chan, HR_MSG_INFER_RESULT, o->timeout_ms, &m, &e))
@@ -140,19 +120,17 @@ int hr_infer_load_run(const hr_infer_load_opts *o)
      * ever read by one thread */
     for (int i = 0; i < o->clients; i++) {
         client *c = &cl[i];
-        int64_t cs[4];
         c->index = i;
         c->o = o;
         c->cap = cap;
-        if (config_copy(o->cfg, &c->cfg, &err))
+        if (hr_deploy_config_copy(o->cfg, &c->cfg, &err))
             goto fail;
         if (o->vary_split)
             c->cfg.split = i % (o->cfg->nblocks + 1);
         if (hr_ctx_create(&cp, &c->ctx, &err) ||
             hr_deploy_part_create(c->ctx, &c->cfg, HR_DEPLOY_HEAD, o->weights, o->seed, &c->head, &err))
             goto fail;
-        hr_deploy_part_crossing_shape(c->head, cs);
-        c->cross = malloc(sizeof(float) * (size_t)(cs[0] * cs[1] * cs[2] * cs[3]));
+        c->cross = malloc(hr_deploy_part_crossing_bytes(c->head));
         c->e2e = malloc(sizeof(double) * (size_t)cap);
         c->rtt = malloc(sizeof(double) * (size_t)cap);
         c->tail = malloc(sizeof(double) * (size_t)cap);

@@ -13,12 +13,14 @@
  *   … several frames in flight (pipelining) …
  *   SHUTDOWN ─────────────────────────────────▶  ACK, close
  *
- * Placement: the head always runs stage 0 and blocks [0, s), the tail
- * blocks [s, N) and the classifier; s = N leaves the tail only the
- * classifier. The crossing tensor is the input of block s ([1, C, H, W]
- * float32; for s = N the output of the last block). The `raw` placement
- * (the tail runs stage 0) is not offered; `local` (everything on the edge)
- * needs no server. */
+ * Placement: the head runs stage 0 and blocks [0, s), the tail blocks
+ * [s, N) and the classifier; s = N leaves the tail only the classifier. The
+ * crossing tensor is the input of block s ([1, C, H, W] float32; for s = N
+ * the output of the last block). The `raw` placement sends the 8-bit image
+ * instead (u8 [1, C, H, W], what a camera produces): the head only
+ * quantises the frame and the tail undoes the input normalisation and runs
+ * everything, stage 0 included. `local` (everything on the edge) needs no
+ * server. */
 #ifndef HYPERREP_SERVE_H
 #define HYPERREP_SERVE_H
 
@@ -38,7 +40,10 @@ extern "C" {
 
 /* ---- deployment configuration ---- */
 
-/* split value of a configuration that keeps everything on the edge. */
+/* split values besides 0..N, equal to optim.h's HR_PLACEMENT_RAW and
+ * HR_PLACEMENT_LOCAL: raw sends the 8-bit image and runs everything on the
+ * tail; local keeps everything on the edge. */
+#define HR_DEPLOY_RAW (-1)
 #define HR_DEPLOY_LOCAL (-2)
 
 typedef struct hr_deploy_config {
@@ -47,7 +52,7 @@ typedef struct hr_deploy_config {
     int64_t in_channels;      /* 0: default */
     int64_t num_classes;      /* 0: default */
     int nblocks;              /* N of the architecture */
-    int split;                /* 0..N, or HR_DEPLOY_LOCAL */
+    int split;                /* 0..N, HR_DEPLOY_RAW or HR_DEPLOY_LOCAL */
     hr_mask_kind mask;        /* validity mask of the γ (HR_MASK_EXACT) */
     int *gamma;               /* [nblocks]; -1: the block's deploy γ */
     float *alpha;             /* [nblocks × 3] dense, 1x1, identity (0: pruned) */
@@ -56,31 +61,60 @@ typedef struct hr_deploy_config {
     int head_server;          /* the configuration was optimised with the server as
                                  head (SPEC §1 --head server): infer still runs the
                                  head on the edge and says so */
+    /* raw placement: the normalisation the frames had before the edge
+     * quantised them, which the tail undoes as x = (u/255 - mean)/std */
+    int64_t norm_channels;    /* values in input_mean and input_std; 0: none
+                                 given (mean 0, std 1) */
+    float *input_mean;        /* [norm_channels] */
+    float *input_std;         /* [norm_channels], each > 0 */
+    /* joint output only: stage2_throughput.exact_optimum, the step-3 exact
+     * solver's placement and γ (hr_deploy_config_use_exact) */
+    int has_exact;
+    int exact_split;          /* 0..N, HR_DEPLOY_RAW or HR_DEPLOY_LOCAL */
+    int *exact_gamma;         /* [nblocks]; -1 where it names no γ */
 } hr_deploy_config;
 
 void hr_deploy_config_init(hr_deploy_config *c);
 /* Frees the arrays and re-initialises c; NULL is a no-op. */
 void hr_deploy_config_deinit(hr_deploy_config *c);
+/* A deep copy of src into dst (which is overwritten, not deinit'd).
+ * HR_ERR_NOMEM (dst then initialised). */
+hr_status hr_deploy_config_copy(const hr_deploy_config *src, hr_deploy_config *dst, hr_error *err);
 
 /* Parses a configuration from JSON text. Two forms are accepted:
  *  - a deployment object (the MODEL_SYNC metadata): "arch" (or "model"),
- *    optional "input_size", "in_channels", "num_classes", "split" (0..N or
- *    "local"), "mask" ("exact"|"subset"), "gammas" [N ints, -1 = deploy γ]
- *    or "gamma" {block name: γ}, "alpha" [[dense, 1x1, identity] × N],
- *    "pruned" [hyper-weight names]; other keys are ignored;
+ *    optional "input_size", "in_channels", "num_classes", "split" (0..N,
+ *    "raw" or "local"; the integers -1 and -2 mean the same two), "mask"
+ *    ("exact"|"subset"), "gammas" [N ints, -1 = deploy γ] or "gamma"
+ *    {block name: γ}, "alpha" [[dense, 1x1, identity] × N], "pruned"
+ *    [hyper-weight names], "input_mean" and "input_std" [C numbers each:
+ *    the normalisation a raw tail undoes; absent: 0 and 1]; other keys are
+ *    ignored;
  *  - the joint output (domain_K_joint.json): metadata.model, and from
  *    final_configuration the split_point and gamma_config, the pruned
  *    branches of stage1_accuracy.pruned_weights; metadata.head "server" sets
- *    head_server.
+ *    head_server; stage2_throughput.exact_optimum (placement and
+ *    optimal_gamma), when present, is kept aside (has_exact).
  * `what` names the source in messages (a file name, "model_sync"). Errors
  * name the field and value: HR_ERR_FORMAT (malformed JSON with line and
  * column, a missing or mistyped field, a γ out of 0..13, an α that is not
- * finite, the raw placement), HR_ERR_NOT_FOUND (unknown architecture or
- * block), HR_ERR_INVALID_ARG (split out of 0..N, lists of the wrong
- * length). out is deinit'd and refilled only on success. */
+ * finite, an input_mean that is not finite, an input_std that is not a
+ * finite number > 0), HR_ERR_NOT_FOUND (unknown architecture or block),
+ * HR_ERR_INVALID_ARG (split out of 0..N, lists of the wrong length, an
+ * input_mean / input_std without one value per input channel). out is
+ * deinit'd and refilled only on success. */
 hr_status hr_deploy_config_parse(const char *json, const char *what, hr_deploy_config *out, hr_error *err);
 /* hr_deploy_config_parse on a file's content. HR_ERR_IO naming the file. */
 hr_status hr_deploy_config_load(const char *path, hr_deploy_config *out, hr_error *err);
+
+/* Replaces the split and γ by those of the joint output's exact optimum
+ * (the placement the step-3 exact solver found best: raw, a split or
+ * local), keeping the pruned branches. HR_ERR_NOT_FOUND when the
+ * configuration had none (not a joint output, or one run without --lut). */
+hr_status hr_deploy_config_use_exact(hr_deploy_config *c, hr_error *err);
+
+/* "raw", "local" or the split's number, into buf (at least 16 bytes). */
+const char *hr_deploy_placement_str(int split, char *buf, size_t n);
 
 /* Makes every α explicit from model (a head or whole part built from this
  * configuration, or any model of the same architecture with the weights
@@ -90,18 +124,21 @@ hr_status hr_deploy_config_resolve(hr_deploy_config *c, const hr_model *model, h
 
 /* The configuration as a MODEL_SYNC metadata object (malloc'd JSON text;
  * the caller frees): {"purpose": "infer", "arch", "input_size",
- * "in_channels", "num_classes", "split", "mask", "gammas", "alpha"} plus
- * "weights": weights_json (a JSON object text, NULL: {"kind": "random",
- * "seed": 0}) and "logits": want_logits. α must be explicit
- * (hr_deploy_config_resolve): HR_ERR_INVALID_ARG otherwise. */
+ * "in_channels", "num_classes", "split" (a number, or "raw"), "mask",
+ * "gammas", "alpha"} plus "weights": weights_json (a JSON object text,
+ * NULL: {"kind": "random", "seed": 0}) and "logits": want_logits; a raw
+ * configuration also carries "input_mean" and "input_std" (C values; 0 and
+ * 1 when none were given). α must be explicit (hr_deploy_config_resolve):
+ * HR_ERR_INVALID_ARG otherwise, and for a local configuration. */
 hr_status hr_deploy_config_to_meta(const hr_deploy_config *c, const char *weights_json, int want_logits, char **out,
                                    hr_error *err);
 
 /* ---- head and tail parts ---- */
 
 typedef enum hr_deploy_role {
-    HR_DEPLOY_HEAD,   /* stage 0 + blocks [0, s) */
-    HR_DEPLOY_TAIL,   /* blocks [s, N) + classifier */
+    HR_DEPLOY_HEAD,   /* stage 0 + blocks [0, s); raw: the quantisation only */
+    HR_DEPLOY_TAIL,   /* blocks [s, N) + classifier; raw: the dequantisation,
+                         stage 0, every block and the classifier */
     HR_DEPLOY_WHOLE,  /* everything (reference, local placement, in-process comparison) */
     HR_DEPLOY_ROLE_COUNT
 } hr_deploy_role;
@@ -117,7 +154,10 @@ typedef struct hr_deploy_part hr_deploy_part;
  * planned. The weights map is not kept. Errors of the model (a γ invalid for
  * a block's live branches names the block; weights of another architecture
  * name the tensor), HR_ERR_INVALID_ARG for a local configuration asked for a
- * head or tail. */
+ * head or tail, or a raw one whose input_mean / input_std do not have one
+ * value per input channel. The head of a raw configuration keeps no
+ * weights (it computes nothing but the quantisation); its model still
+ * describes every block for hr_deploy_config_resolve. */
 hr_status hr_deploy_part_create(hr_ctx *ctx, const hr_deploy_config *cfg, hr_deploy_role role,
                                 hr_tensor_map *weights, uint64_t seed, hr_deploy_part **out, hr_error *err);
 void hr_deploy_part_destroy(hr_deploy_part *p);
@@ -125,17 +165,37 @@ void hr_deploy_part_destroy(hr_deploy_part *p);
 const hr_model *hr_deploy_part_model(const hr_deploy_part *p);
 hr_deploy_role hr_deploy_part_role(const hr_deploy_part *p);
 /* Shape of one frame's input [1, C, H, W], crossing tensor [1, C, H, W]
- * (for s = N the output of the last block) and logits [1, classes]. */
+ * (for s = N the output of the last block; raw: the input's) and logits
+ * [1, classes]. */
 void hr_deploy_part_input_shape(const hr_deploy_part *p, int64_t shape[4]);
 void hr_deploy_part_crossing_shape(const hr_deploy_part *p, int64_t shape[4]);
 int64_t hr_deploy_part_num_classes(const hr_deploy_part *p);
+/* Element type of the crossing tensor: HR_WIRE_U8 for raw, else
+ * HR_WIRE_F32; and its size in bytes. */
+hr_wire_dtype hr_deploy_part_crossing_dtype(const hr_deploy_part *p);
+size_t hr_deploy_part_crossing_bytes(const hr_deploy_part *p);
+/* A wire tensor (INFER_FRAME) viewing a crossing buffer of this part. */
+hr_wire_tensor hr_deploy_part_crossing_wire(const hr_deploy_part *p, const void *crossing);
 
-/* Head: one frame's input (C·H·W floats) → crossing tensor. */
-hr_status hr_deploy_part_run_head(hr_deploy_part *p, const float *input, float *crossing, hr_error *err);
-/* Tail: crossing tensor → logits (classes floats). */
-hr_status hr_deploy_part_run_tail(hr_deploy_part *p, const float *crossing, float *logits, hr_error *err);
+/* Head: one frame's input (C·H·W floats) → crossing tensor, which is
+ * float for a split and uint8 for raw (hr_deploy_part_crossing_dtype). */
+hr_status hr_deploy_part_run_head(hr_deploy_part *p, const float *input, void *crossing, hr_error *err);
+/* Tail: crossing tensor (of the part's crossing dtype) → logits (classes
+ * floats). Allocates nothing. */
+hr_status hr_deploy_part_run_tail(hr_deploy_part *p, const void *crossing, float *logits, hr_error *err);
 /* Whole: input → logits. */
 hr_status hr_deploy_part_run_whole(hr_deploy_part *p, const float *input, float *logits, hr_error *err);
+
+/* The raw placement's pixels. Quantise: a normalised frame x (C planes of
+ * hw values) back to the 8-bit image a camera would send,
+ * u = clamp(round((x·std + mean)·255), 0, 255) (NaN → 0). Dequantise: the
+ * tail's network input x = (u/255 − mean)/std, computed the same way on
+ * every side, so a reference run on it matches the tail exactly. mean and
+ * std hold C values; NULL: 0 and 1. */
+void hr_deploy_quantise_input(const float *x, int64_t c, int64_t hw, const float *mean, const float *std,
+                              uint8_t *u);
+void hr_deploy_dequantise_input(const uint8_t *u, int64_t c, int64_t hw, const float *mean, const float *std,
+                                float *x);
 
 /* ---- server ---- */
 

@@ -23,7 +23,53 @@ void hr_deploy_config_deinit(hr_deploy_config *c)
     free(c->gamma);
     free(c->alpha);
     free(c->alpha_given);
+    free(c->input_mean);
+    free(c->input_std);
+    free(c->exact_gamma);
     hr_deploy_config_init(c);
+}
+
+/* A malloc'd copy of n elements of `size` bytes (NULL stays NULL). */
+static void *dup_array(const void *src, size_t n, size_t size, int *ok)
+{
+    void *d;
+    if (!src)
+        return NULL;
+    if (!(d = malloc(n * size > 0 ? n * size : 1))) {
+        *ok = 0;
+        return NULL;
+    }
+    memcpy(d, src, n * size);
+    return d;
+}
+
+hr_status hr_deploy_config_copy(const hr_deploy_config *src, hr_deploy_config *dst, hr_error *err)
+{
+    size_t n = (size_t)src->nblocks, nc = (size_t)src->norm_channels;
+    int ok = 1;
+    *dst = *src;
+    dst->gamma = dup_array(src->gamma, n, sizeof(int), &ok);
+    dst->alpha = dup_array(src->alpha, n * HR_BRANCH_COUNT, sizeof(float), &ok);
+    dst->alpha_given = dup_array(src->alpha_given, n, sizeof(unsigned), &ok);
+    dst->input_mean = dup_array(src->input_mean, nc, sizeof(float), &ok);
+    dst->input_std = dup_array(src->input_std, nc, sizeof(float), &ok);
+    dst->exact_gamma = dup_array(src->exact_gamma, n, sizeof(int), &ok);
+    if (!ok) {
+        hr_deploy_config_deinit(dst);
+        return hr_error_set(err, HR_ERR_NOMEM, "deploy: out of memory copying a configuration");
+    }
+    return HR_OK;
+}
+
+const char *hr_deploy_placement_str(int split, char *buf, size_t n)
+{
+    if (split == HR_DEPLOY_RAW)
+        snprintf(buf, n, "raw");
+    else if (split == HR_DEPLOY_LOCAL)
+        snprintf(buf, n, "local");
+    else
+        snprintf(buf, n, "%d", split);
+    return buf;
 }
 
 /* Sets the architecture and allocates the per-block arrays (γ -1, no α). */
@@ -138,28 +184,108 @@ static hr_status parse_pruned(hr_deploy_config *c, json_t *arr, const char *what
     return HR_OK;
 }
 
-static hr_status parse_split(hr_deploy_config *c, json_t *v, const char *what, const char *field, hr_error *err)
+/* A placement: 0..N, "raw" / -1 or "local" / -2 (the joint output writes
+ * the integers in final_configuration.split_point, the names elsewhere). */
+static hr_status parse_split(const hr_deploy_config *c, json_t *v, const char *what, const char *field, int *out,
+                             hr_error *err)
 {
     const char *text = json_string_value(v);
     json_int_t s;
     if (text && strcmp(text, "local") == 0)
         s = HR_DEPLOY_LOCAL;
     else if (text && strcmp(text, "raw") == 0)
-        s = -1;
+        s = HR_DEPLOY_RAW;
     else if (json_is_integer(v))
         s = json_integer_value(v);
     else
-        return hr_error_set(err, HR_ERR_FORMAT, "%s: %s is not an integer 0..%d or \"local\"", what, field,
-                            c->nblocks);
-    if (s == -1)
-        return hr_error_set(err, HR_ERR_UNSUPPORTED,
-                            "%s: %s is the raw placement (the server runs everything from the image), which the "
-                            "deployment flow does not offer: the edge always runs stage 0; use split 0",
-                            what, field);
-    if (s != HR_DEPLOY_LOCAL && (s < 0 || s > c->nblocks))
+        return hr_error_set(err, HR_ERR_FORMAT, "%s: %s is not an integer 0..%d, \"raw\" or \"local\"", what,
+                            field, c->nblocks);
+    if (s != HR_DEPLOY_LOCAL && s != HR_DEPLOY_RAW && (s < 0 || s > c->nblocks))
         return hr_error_set(err, HR_ERR_INVALID_ARG, "%s: %s = %lld is out of 0..%d", what, field, (long long)s,
                             c->nblocks);
-    c->split = (int)s;
+    *out = (int)s;
+    return HR_OK;
+}
+
+/* input_mean and input_std: one value per input channel, finite, std > 0.
+ * The channel count is the configuration's in_channels, else the
+ * architecture's default, so a wrong length is refused before any model is
+ * built. */
+static hr_status parse_norm(hr_deploy_config *c, json_t *root, const char *what, hr_error *err)
+{
+    json_t *jm = json_object_get(root, "input_mean"), *js = json_object_get(root, "input_std");
+    const hr_arch *a = hr_arch_find(c->arch);
+    int64_t ch = c->in_channels ? c->in_channels : (a ? a->in_channels : 0);
+    if (!jm && !js)
+        return HR_OK;
+    if (!jm || !js)
+        return hr_error_set(err, HR_ERR_FORMAT, "%s: %s is given without %s (the raw placement needs both)", what,
+                            jm ? "input_mean" : "input_std", jm ? "input_std" : "input_mean");
+    for (int k = 0; k < 2; k++) {
+        json_t *arr = k ? js : jm;
+        const char *field = k ? "input_std" : "input_mean";
+        if (!json_is_array(arr))
+            return hr_error_set(err, HR_ERR_FORMAT, "%s: %s is not an array of numbers", what, field);
+        if ((int64_t)json_array_size(arr) != ch)
+            return hr_error_set(err, HR_ERR_INVALID_ARG, "%s: %s has %zu values, the model takes %lld input channels",
+                                what, field, json_array_size(arr), (long long)ch);
+    }
+    c->norm_channels = ch;
+    c->input_mean = malloc(sizeof(float) * (size_t)ch);
+    c->input_std = malloc(sizeof(float) * (size_t)ch);
+    if (!c->input_mean || !c->input_std)
+        return hr_error_set(err, HR_ERR_NOMEM, "%s: out of memory", what);
+    for (int64_t i = 0; i < ch; i++) {
+        json_t *m = json_array_get(jm, (size_t)i), *d = json_array_get(js, (size_t)i);
+        double mv = json_number_value(m), sv = json_number_value(d);
+        if (!json_is_number(m) || !isfinite(mv) || fabs(mv) > 1e30)
+            return hr_error_set(err, HR_ERR_FORMAT, "%s: input_mean[%lld] is not a finite number", what, (long long)i);
+        if (!json_is_number(d) || !isfinite(sv) || !(sv > 0) || sv > 1e30 || !((float)sv > 0))
+            return hr_error_set(err, HR_ERR_FORMAT, "%s: input_std[%lld] = %g is not a finite number > 0", what,
+                                (long long)i, json_is_number(d) ? sv : NAN);
+        c->input_mean[i] = (float)mv;
+        c->input_std[i] = (float)sv;
+    }
+    return HR_OK;
+}
+
+/* stage2_throughput.exact_optimum: its placement and optimal_gamma, kept
+ * aside for hr_deploy_config_use_exact. */
+static hr_status parse_exact(hr_deploy_config *c, json_t *eo, const char *what, hr_error *err)
+{
+    json_t *g = json_object_get(eo, "optimal_gamma");
+    hr_deploy_config tmp;
+    hr_status st;
+    if (!json_is_object(eo))
+        return hr_error_set(err, HR_ERR_FORMAT, "%s: stage2_throughput.exact_optimum is not an object", what);
+    if (!json_object_get(eo, "placement"))
+        return hr_error_set(err, HR_ERR_FORMAT, "%s: stage2_throughput.exact_optimum.placement is missing", what);
+    if ((st = parse_split(c, json_object_get(eo, "placement"), what, "stage2_throughput.exact_optimum.placement",
+                          &c->exact_split, err)))
+        return st;
+    if (!(c->exact_gamma = malloc(sizeof(int) * (size_t)c->nblocks)))
+        return hr_error_set(err, HR_ERR_NOMEM, "%s: out of memory", what);
+    for (int k = 0; k < c->nblocks; k++)
+        c->exact_gamma[k] = -1;
+    if (g) {
+        /* parse_gamma_object fills c->gamma: lend it the exact optimum's array */
+        tmp = *c;
+        tmp.gamma = c->exact_gamma;
+        if ((st = parse_gamma_object(&tmp, g, what, "stage2_throughput.exact_optimum.optimal_gamma", err)))
+            return st;
+    }
+    c->has_exact = 1;
+    return HR_OK;
+}
+
+hr_status hr_deploy_config_use_exact(hr_deploy_config *c, hr_error *err)
+{
+    if (!c || !c->has_exact || !c->exact_gamma || !c->gamma)
+        return hr_error_set(err, HR_ERR_NOT_FOUND,
+                            "the configuration has no stage2_throughput.exact_optimum (only the joint output of a "
+                            "run with --lut has one)");
+    c->split = c->exact_split;
+    memcpy(c->gamma, c->exact_gamma, sizeof(int) * (size_t)c->nblocks);
     return HR_OK;
 }
 
@@ -190,7 +316,8 @@ static hr_status parse_joint(hr_deploy_config *c, json_t *root, const char *what
         return hr_error_set(err, HR_ERR_FORMAT,
                             "%s: final_configuration is missing (the joint run had no --lut, so no split was chosen)",
                             what);
-    if ((st = parse_split(c, json_object_get(fin, "split_point"), what, "final_configuration.split_point", err)))
+    if ((st = parse_split(c, json_object_get(fin, "split_point"), what, "final_configuration.split_point",
+                          &c->split, err)))
         return st;
     if (json_object_get(fin, "gamma_config") &&
         (st = parse_gamma_object(c, json_object_get(fin, "gamma_config"), what, "final_configuration.gamma_config",
@@ -198,6 +325,9 @@ static hr_status parse_joint(hr_deploy_config *c, json_t *root, const char *what
         return st;
     if (json_object_get(s1, "pruned_weights") &&
         (st = parse_pruned(c, json_object_get(s1, "pruned_weights"), what, "stage1_accuracy.pruned_weights", err)))
+        return st;
+    if (json_object_get(s2, "exact_optimum") &&
+        (st = parse_exact(c, json_object_get(s2, "exact_optimum"), what, err)))
         return st;
     if (mask && strcmp(mask, "subset") == 0)
         c->mask = HR_MASK_SUBSET;
@@ -221,7 +351,7 @@ static hr_status parse_plain(hr_deploy_config *c, json_t *root, const char *what
         return st;
     if (!(v = json_object_get(root, "split")))
         return hr_error_set(err, HR_ERR_FORMAT, "%s: \"split\" is missing", what);
-    if ((st = parse_split(c, v, what, "split", err)))
+    if ((st = parse_split(c, v, what, "split", &c->split, err)) || (st = parse_norm(c, root, what, err)))
         return st;
     if ((v = json_object_get(root, "mask"))) {
         mask = json_string_value(v);
@@ -382,6 +512,24 @@ hr_status hr_deploy_config_to_meta(const hr_deploy_config *c, const char *weight
                      "num_classes", (json_int_t)c->num_classes, "split", c->split, "mask",
                      c->mask == HR_MASK_SUBSET ? "subset" : "exact", "gammas", gam, "alpha", alp, "weights", w,
                      "logits", want_logits);
+    if (root && c->split == HR_DEPLOY_RAW) {
+        /* the tail turns the pixels back into the network's input with these */
+        int64_t ch = c->norm_channels ? c->norm_channels : c->in_channels;
+        json_t *jm = json_array(), *js = json_array();
+        int nok = jm && js && !json_object_set_new(root, "split", json_string("raw"));
+        for (int64_t i = 0; nok && i < ch; i++)
+            nok = !json_array_append_new(jm, json_real(c->norm_channels ? c->input_mean[i] : 0.0)) &&
+                  !json_array_append_new(js, json_real(c->norm_channels ? c->input_std[i] : 1.0));
+        nok = nok && ch >= 1 && !json_object_set(root, "input_mean", jm) && !json_object_set(root, "input_std", js);
+        json_decref(jm);
+        json_decref(js);
+        if (!nok) {
+            json_decref(root);
+            return hr_error_set(err, ch < 1 ? HR_ERR_INVALID_ARG : HR_ERR_NOMEM,
+                                ch < 1 ? "deploy: the raw placement needs the input channels (resolve first)"
+                                       : "deploy: out of memory");
+        }
+    }
     char *text = root ? json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(root);
     if (!text)
@@ -396,9 +544,12 @@ struct hr_deploy_part {
     hr_model *model;
     hr_deploy_role role;
     int split, nblocks;
+    int raw;      /* raw placement: u8 image crossing; the tail runs everything */
     int64_t in_shape[4], cross_shape[4], s0_shape[4], feat_shape[4], classes;
-    float *s0;    /* stage 0 output (head / whole) */
+    float *s0;    /* stage 0 output (head / whole / raw tail) */
     float *feat;  /* output of the last block (tail) */
+    float *x;     /* raw tail: the dequantised frame */
+    float *mean, *std; /* raw: [C] normalisation; NULL: 0 and 1 */
 };
 
 /* Serial OpenBLAS runs the classifier's GEMM and is not safe to call from
@@ -415,6 +566,9 @@ void hr_deploy_part_destroy(hr_deploy_part *p)
     hr_model_destroy(p->model);
     free(p->s0);
     free(p->feat);
+    free(p->x);
+    free(p->mean);
+    free(p->std);
     free(p);
 }
 
@@ -442,6 +596,26 @@ static hr_status apply_alpha(hr_model *m, const hr_deploy_config *cfg, hr_error 
                     return st;
             }
         }
+    return HR_OK;
+}
+
+/* The raw placement's normalisation, copied into the part (the
+ * configuration need not outlive it). */
+static hr_status part_norm(hr_deploy_part *p, const hr_deploy_config *cfg, hr_error *err)
+{
+    int64_t ch = p->in_shape[1];
+    if (!cfg->norm_channels)
+        return HR_OK;
+    if (cfg->norm_channels != ch || !cfg->input_mean || !cfg->input_std)
+        return hr_error_set(err, HR_ERR_INVALID_ARG,
+                            "deploy: input_mean / input_std have %lld values, the model takes %lld input channels",
+                            (long long)cfg->norm_channels, (long long)ch);
+    p->mean = malloc(sizeof(float) * (size_t)ch);
+    p->std = malloc(sizeof(float) * (size_t)ch);
+    if (!p->mean || !p->std)
+        return hr_error_set(err, HR_ERR_NOMEM, "deploy: out of memory");
+    memcpy(p->mean, cfg->input_mean, sizeof(float) * (size_t)ch);
+    memcpy(p->std, cfg->input_std, sizeof(float) * (size_t)ch);
     return HR_OK;
 }
 
@@ -473,7 +647,10 @@ hr_status hr_deploy_part_create(hr_ctx *ctx, const hr_deploy_config *cfg, hr_dep
                           cfg->nblocks);
         goto fail;
     }
-    p->split = cfg->split == HR_DEPLOY_LOCAL ? n : cfg->split;
+    /* a raw tail is the whole network behind a dequantisation; a whole part
+     * of a raw configuration is just the whole network */
+    p->raw = cfg->split == HR_DEPLOY_RAW && role != HR_DEPLOY_WHOLE;
+    p->split = cfg->split == HR_DEPLOY_LOCAL ? n : cfg->split == HR_DEPLOY_RAW ? 0 : cfg->split;
     st = weights ? hr_model_load(p->model, weights, err) : hr_model_init_random(p->model, seed, err);
     if (st || (st = apply_alpha(p->model, cfg, err)))
         goto fail;
@@ -491,9 +668,10 @@ hr_status hr_deploy_part_create(hr_ctx *ctx, const hr_deploy_config *cfg, hr_dep
         }
     }
     /* Stage 0 is fused the first time any block's γ is applied (model.h has
-     * no call for it alone), so a head with s = 0 also applies block 0. */
+     * no call for it alone), so a head with s = 0 also applies block 0. A
+     * raw head applies nothing: it only quantises. */
     a = role == HR_DEPLOY_TAIL ? p->split : 0;
-    b = role == HR_DEPLOY_HEAD ? (p->split > 0 ? p->split : 1) : n;
+    b = role == HR_DEPLOY_HEAD ? (p->raw ? 0 : p->split > 0 ? p->split : 1) : n;
     for (int k = a; k < b; k++) {
         int g = cfg->gamma[k] >= 0 ? cfg->gamma[k] : hr_gamma_deploy(hr_model_block(p->model, k).live);
         if ((st = hr_model_apply_gamma(p->model, k, g, cfg->mask, NULL, err)))
@@ -501,23 +679,35 @@ hr_status hr_deploy_part_create(hr_ctx *ctx, const hr_deploy_config *cfg, hr_dep
     }
     hr_model_drop_sources(p->model);
     hr_model_drop_unapplied(p->model); /* a head or tail holds no weights of the other side's blocks */
-    if ((st = hr_model_plan(p->model, 1, err)))
+    if (!(p->raw && role == HR_DEPLOY_HEAD) && (st = hr_model_plan(p->model, 1, err)))
         goto fail;
 
     hr_block_info s0 = hr_model_block(p->model, -1), last = hr_model_block(p->model, n - 1);
     p->in_shape[0] = 1, p->in_shape[1] = s0.cin, p->in_shape[2] = s0.in_h, p->in_shape[3] = s0.in_w;
     p->s0_shape[0] = 1, p->s0_shape[1] = s0.cout, p->s0_shape[2] = s0.out_h, p->s0_shape[3] = s0.out_w;
     p->feat_shape[0] = 1, p->feat_shape[1] = last.cout, p->feat_shape[2] = last.out_h, p->feat_shape[3] = last.out_w;
-    if (p->split < n) {
+    if (p->raw) {
+        memcpy(p->cross_shape, p->in_shape, sizeof p->cross_shape);
+    } else if (p->split < n) {
         hr_block_info bs = hr_model_block(p->model, p->split);
         p->cross_shape[0] = 1, p->cross_shape[1] = bs.cin, p->cross_shape[2] = bs.in_h, p->cross_shape[3] = bs.in_w;
     } else {
         memcpy(p->cross_shape, p->feat_shape, sizeof p->cross_shape);
     }
     p->classes = hr_model_num_classes(p->model);
-    p->s0 = malloc(sizeof(float) * (size_t)(p->s0_shape[1] * p->s0_shape[2] * p->s0_shape[3]));
-    p->feat = malloc(sizeof(float) * (size_t)(p->feat_shape[1] * p->feat_shape[2] * p->feat_shape[3]));
-    if (!p->s0 || !p->feat) {
+    if (cfg->split == HR_DEPLOY_RAW && (st = part_norm(p, cfg, err)))
+        goto fail;
+    if (!(p->raw && role == HR_DEPLOY_HEAD)) {
+        p->s0 = malloc(sizeof(float) * (size_t)(p->s0_shape[1] * p->s0_shape[2] * p->s0_shape[3]));
+        p->feat = malloc(sizeof(float) * (size_t)(p->feat_shape[1] * p->feat_shape[2] * p->feat_shape[3]));
+        if (!p->s0 || !p->feat) {
+            st = hr_error_set(err, HR_ERR_NOMEM, "deploy: out of memory");
+            goto fail;
+        }
+    }
+    /* the raw tail's frame buffer, allocated once: the hot path allocates nothing */
+    if (p->raw && role == HR_DEPLOY_TAIL &&
+        !(p->x = malloc(sizeof(float) * (size_t)(p->in_shape[1] * p->in_shape[2] * p->in_shape[3])))) {
         st = hr_error_set(err, HR_ERR_NOMEM, "deploy: out of memory");
         goto fail;
     }
@@ -542,16 +732,73 @@ void hr_deploy_part_crossing_shape(const hr_deploy_part *p, int64_t shape[4])
     memcpy(shape, p->cross_shape, sizeof p->cross_shape);
 }
 
+hr_wire_dtype hr_deploy_part_crossing_dtype(const hr_deploy_part *p) { return p->raw ? HR_WIRE_U8 : HR_WIRE_F32; }
+
+size_t hr_deploy_part_crossing_bytes(const hr_deploy_part *p)
+{
+    return (size_t)(p->cross_shape[0] * p->cross_shape[1] * p->cross_shape[2] * p->cross_shape[3]) *
+           hr_wire_dtype_size(hr_deploy_part_crossing_dtype(p));
+}
+
+hr_wire_tensor hr_deploy_part_crossing_wire(const hr_deploy_part *p, const void *crossing)
+{
+    hr_wire_tensor w;
+    memset(&w, 0, sizeof w);
+    w.dtype = hr_deploy_part_crossing_dtype(p);
+    w.ndim = 4;
+    memcpy(w.shape, p->cross_shape, sizeof p->cross_shape);
+    w.data = (void *)crossing;
+    w.nbytes = hr_deploy_part_crossing_bytes(p);
+    return w;
+}
+
+/* One channel plane. Rounding is the +0.5 before the truncation; the clamps
+ * come after it, so the truncated value is always in range, and a NaN fails
+ * the first test and becomes 0. Written as one plain loop over restrict
+ * pointers so that it vectorises: at 224x224 it is the whole of a raw
+ * head's work. */
+static void quantise_plane(const float *restrict x, int64_t n, float scale, float offset, uint8_t *restrict u)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i] * scale + offset + 0.5f;
+        v = v > 0.5f ? v : 0.5f;
+        v = v < 255.5f ? v : 255.5f;
+        u[i] = (uint8_t)v;
+    }
+}
+
+void hr_deploy_quantise_input(const float *x, int64_t c, int64_t hw, const float *mean, const float *std,
+                              uint8_t *u)
+{
+    for (int64_t ch = 0; ch < c; ch++)
+        quantise_plane(x + ch * hw, hw, (std ? std[ch] : 1.0f) * 255.0f, (mean ? mean[ch] : 0.0f) * 255.0f,
+                       u + ch * hw);
+}
+
+void hr_deploy_dequantise_input(const uint8_t *u, int64_t c, int64_t hw, const float *mean, const float *std,
+                                float *x)
+{
+    for (int64_t ch = 0; ch < c; ch++) {
+        float m = mean ? mean[ch] : 0.0f, s = std ? std[ch] : 1.0f;
+        for (int64_t i = 0; i < hw; i++)
+            x[ch * hw + i] = ((float)u[ch * hw + i] / 255.0f - m) / s;
+    }
+}
+
 static hr_tensor view4(const float *data, const int64_t s[4])
 {
     return hr_tensor_4d((float *)data, s[0], s[1], s[2], s[3]);
 }
 
-hr_status hr_deploy_part_run_head(hr_deploy_part *p, const float *input, float *crossing, hr_error *err)
+hr_status hr_deploy_part_run_head(hr_deploy_part *p, const float *input, void *crossing, hr_error *err)
 {
     hr_status st;
     if (p->role == HR_DEPLOY_TAIL)
         return hr_error_set(err, HR_ERR_INVALID_ARG, "deploy: a tail part has no head");
+    if (p->raw) {
+        hr_deploy_quantise_input(input, p->in_shape[1], p->in_shape[2] * p->in_shape[3], p->mean, p->std, crossing);
+        return HR_OK;
+    }
     hr_tensor x = view4(input, p->in_shape), c = view4(crossing, p->cross_shape);
     if (p->split == 0)
         return hr_model_forward_stage0(p->model, &x, &c, err);
@@ -561,12 +808,23 @@ hr_status hr_deploy_part_run_head(hr_deploy_part *p, const float *input, float *
     return hr_model_forward_range(p->model, 0, p->split, &s0, &c, err);
 }
 
-hr_status hr_deploy_part_run_tail(hr_deploy_part *p, const float *crossing, float *logits, hr_error *err)
+hr_status hr_deploy_part_run_tail(hr_deploy_part *p, const void *crossing, float *logits, hr_error *err)
 {
     hr_status st;
+    const float *in = crossing;
     if (p->role == HR_DEPLOY_HEAD)
         return hr_error_set(err, HR_ERR_INVALID_ARG, "deploy: a head part has no tail");
-    hr_tensor c = view4(crossing, p->cross_shape), f = view4(p->feat, p->feat_shape);
+    if (p->raw) {
+        /* pixels → network input, then stage 0 into the crossing's place */
+        hr_tensor x, s0;
+        hr_deploy_dequantise_input(crossing, p->in_shape[1], p->in_shape[2] * p->in_shape[3], p->mean, p->std, p->x);
+        x = view4(p->x, p->in_shape);
+        s0 = view4(p->s0, p->s0_shape);
+        if ((st = hr_model_forward_stage0(p->model, &x, &s0, err)))
+            return st;
+        in = p->s0;
+    }
+    hr_tensor c = view4(in, p->raw ? p->s0_shape : p->cross_shape), f = view4(p->feat, p->feat_shape);
     hr_tensor y = hr_tensor_view(logits, 2, (int64_t[]){1, p->classes});
     if (p->split < p->nblocks && (st = hr_model_forward_range(p->model, p->split, p->nblocks, &c, &f, err)))
         return st;

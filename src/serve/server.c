@@ -121,6 +121,7 @@ struct session {
     int worker;              /* -1 until a model is built */
     hr_deploy_part *part;
     int64_t cross_shape[4];
+    hr_wire_dtype cross_dtype;  /* u8 for the raw placement, else f32 */
     int want_logits;
     hr_deploy_config cfg;    /* while syncing */
     hr_blob_rx *blob;
@@ -482,9 +483,10 @@ static uint32_t frame_limit(const session *s, hr_msg_type type)
         lim = (uint64_t)MODEL_CHUNK_MAX + HR_PROTO_MAX_META + 1024;
     } else if (type == HR_MSG_INFER_FRAME && s->part) {
         /* the payload layout of proto.h: meta length, tensor count, then
-         * dtype, ndim, padding and 4 dimensions before the elements */
+         * dtype, ndim, padding and 4 dimensions before the elements, whose
+         * size is the session's crossing dtype's (1 byte for raw pixels) */
         uint64_t elems = (uint64_t)(s->cross_shape[0] * s->cross_shape[1] * s->cross_shape[2] * s->cross_shape[3]);
-        lim = 4 + 4 + 4 + 4 * 8 + elems * 4 + FRAME_META_MAX;
+        lim = 4 + 4 + 4 + 4 * 8 + elems * hr_wire_dtype_size(s->cross_dtype) + FRAME_META_MAX;
     }
     if (lim > s->srv->p.max_frame_bytes)
         lim = s->srv->p.max_frame_bytes;
@@ -666,15 +668,17 @@ static void handle_frame(session *s, hr_msg *m)
 {
     const hr_wire_tensor *t = &m->tensor[0];
     job *j;
-    if (t->dtype != HR_WIRE_F32 || t->ndim != 4 || memcmp(t->shape, s->cross_shape, sizeof s->cross_shape) != 0) {
+    char pl[16];
+    if (t->dtype != s->cross_dtype || t->ndim != 4 || memcmp(t->shape, s->cross_shape, sizeof s->cross_shape) != 0) {
         STAT_ADD(s->srv, protocol_errors, 1);
         fail_session(s, m->id,
-                     HR_ERR_SHAPE, "infer_frame %u: tensor of dtype %d, %d dims [%lld, %lld, %lld, %lld]; split %d "
-                     "of %s needs f32 [%lld, %lld, %lld, %lld]",
-                     m->id, (int)t->dtype, t->ndim, (long long)t->shape[0], (long long)(t->ndim > 1 ? t->shape[1] : 0),
-                     (long long)(t->ndim > 2 ? t->shape[2] : 0), (long long)(t->ndim > 3 ? t->shape[3] : 0),
-                     s->cfg.split, s->cfg.arch, (long long)s->cross_shape[0], (long long)s->cross_shape[1],
-                     (long long)s->cross_shape[2], (long long)s->cross_shape[3]);
+                     HR_ERR_SHAPE, "infer_frame %u: tensor of dtype %s, %d dims [%lld, %lld, %lld, %lld]; split %s "
+                     "of %s needs %s [%lld, %lld, %lld, %lld]",
+                     m->id, hr_wire_dtype_name(t->dtype), t->ndim, (long long)t->shape[0],
+                     (long long)(t->ndim > 1 ? t->shape[1] : 0), (long long)(t->ndim > 2 ? t->shape[2] : 0),
+                     (long long)(t->ndim > 3 ? t->shape[3] : 0), hr_deploy_placement_str(s->cfg.split, pl, sizeof pl),
+                     s->cfg.arch, hr_wire_dtype_name(s->cross_dtype), (long long)s->cross_shape[0],
+                     (long long)s->cross_shape[1], (long long)s->cross_shape[2], (long long)s->cross_shape[3]);
         return;
     }
     if (!(j = calloc(1, sizeof *j))) {
@@ -781,9 +785,15 @@ static void process_input(session *s)
             return;
         }
         if (h.length > frame_limit(s, h.type)) {
+            char what[160] = "";
+            /* say what fits: an f32 frame sent to a raw session lands here */
+            if (h.type == HR_MSG_INFER_FRAME && s->part)
+                snprintf(what, sizeof what, " (one %s [%lld, %lld, %lld, %lld] tensor and metadata)",
+                         hr_wire_dtype_name(s->cross_dtype), (long long)s->cross_shape[0],
+                         (long long)s->cross_shape[1], (long long)s->cross_shape[2], (long long)s->cross_shape[3]);
             STAT_ADD(s->srv, protocol_errors, 1);
-            fail_session(s, h.id, HR_ERR_LIMIT, "%s frame (id %u) of %u bytes is over this session's limit of %u",
-                         hr_msg_type_name(h.type), h.id, h.length, frame_limit(s, h.type));
+            fail_session(s, h.id, HR_ERR_LIMIT, "%s frame (id %u) of %u bytes is over this session's limit of %u%s",
+                         hr_msg_type_name(h.type), h.id, h.length, frame_limit(s, h.type), what);
             return;
         }
         if (have < HR_PROTO_HEADER_SIZE + (size_t)h.length)
@@ -1074,24 +1084,28 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
                 send_error(s, 0, j->st, j->err.msg);
                 close_session(s, "deployment refused");
             } else {
-                char meta[300];
+                char meta[340], pl[16];
                 s->part = j->part;
                 j->part = NULL;
                 s->cfg = j->cfg;
                 hr_deploy_config_init(&j->cfg);
                 hr_deploy_part_crossing_shape(s->part, s->cross_shape);
+                s->cross_dtype = hr_deploy_part_crossing_dtype(s->part);
                 s->state = ST_STREAMING;
                 s->t_activity = now_ms();
                 STAT_ADD(srv, deployed, 1);
+                /* split: a number, or "raw" */
+                hr_deploy_placement_str(s->cfg.split, pl, sizeof pl);
                 snprintf(meta, sizeof meta,
-                         "{\"split\": %d, \"crossing\": [%lld, %lld, %lld, %lld], \"num_classes\": %lld, "
-                         "\"build_ms\": %.3f, \"worker\": %d}",
-                         s->cfg.split, (long long)s->cross_shape[0], (long long)s->cross_shape[1],
-                         (long long)s->cross_shape[2], (long long)s->cross_shape[3],
-                         (long long)hr_deploy_part_num_classes(s->part), j->run_ms, s->worker);
+                         "{\"split\": %s%s%s, \"crossing\": [%lld, %lld, %lld, %lld], \"crossing_dtype\": \"%s\", "
+                         "\"num_classes\": %lld, \"build_ms\": %.3f, \"worker\": %d}",
+                         s->cfg.split < 0 ? "\"" : "", pl, s->cfg.split < 0 ? "\"" : "", (long long)s->cross_shape[0],
+                         (long long)s->cross_shape[1], (long long)s->cross_shape[2], (long long)s->cross_shape[3],
+                         hr_wire_dtype_name(s->cross_dtype), (long long)hr_deploy_part_num_classes(s->part), j->run_ms,
+                         s->worker);
                 send_msg(s, HR_MSG_ACK, 0, meta, NULL, 0);
-                slog(srv, HR_LOG_INFO, "serve: %s deployed %s split %d/%d on worker %d (%.1f ms)", s->peer,
-                     s->cfg.arch, s->cfg.split, s->cfg.nblocks, s->worker, j->run_ms);
+                slog(srv, HR_LOG_INFO, "serve: %s deployed %s split %s/%d on worker %d (%.1f ms)", s->peer,
+                     s->cfg.arch, pl, s->cfg.nblocks, s->worker, j->run_ms);
             }
         } else if (j->st) {
             fail_session(s, j->id, j->st, "infer_frame %u: %s", j->id, j->err.msg);

@@ -1,6 +1,7 @@
 /* The deployment server (serve.h) on loopback, in a thread of this process:
  * split inference through it equals the whole model run here for every
- * split and a few γ / α choices; two edges with different configurations
+ * split and a few γ / α choices, and so does the raw placement (the 8-bit
+ * image crossing) on the dequantised frame; two edges with different configurations
  * at once; hostile or broken peers (malformed, oversized, out-of-sequence,
  * truncated and slow frames, played by raw sockets) each lose their
  * connection with a logged error while a good edge keeps getting correct
@@ -262,25 +263,46 @@ static void edge_close(edge *e)
     hr_deploy_config_deinit(&e->cfg);
 }
 
+/* The network input a raw tail makes of pixels, written out from the
+ * formula rather than with the library's function, so that a wrong
+ * dequantisation on both sides cannot agree with itself. */
+static void dequantise_here(const uint8_t *u, const edge *e, float *x)
+{
+    int64_t hw = e->in[2] * e->in[3];
+    for (int64_t ch = 0; ch < e->in[1]; ch++) {
+        float m = e->cfg.norm_channels ? e->cfg.input_mean[ch] : 0.0f;
+        float sd = e->cfg.norm_channels ? e->cfg.input_std[ch] : 1.0f;
+        for (int64_t i = 0; i < hw; i++)
+            x[ch * hw + i] = ((float)u[ch * hw + i] / 255.0f - m) / sd;
+    }
+}
+
 /* Sends n frames (all of them before the first result: the server queues
  * them) and checks every result against the whole model run here: the
- * same class, logits within 1e-4 of the largest. */
+ * same class, logits within 1e-4 of the largest. Under the raw placement
+ * the head's crossing is the 8-bit image, and the reference runs on the
+ * frame as the tail must see it (the pixels dequantised). */
 static void edge_stream(edge *e, int n)
 {
-    int64_t isz = e->in[1] * e->in[2] * e->in[3], csz = e->cross[1] * e->cross[2] * e->cross[3];
-    float *x = malloc(sizeof(float) * (size_t)(isz * n)), *c = malloc(sizeof(float) * (size_t)csz);
+    int64_t isz = e->in[1] * e->in[2] * e->in[3];
+    int raw = e->cfg.split == HR_DEPLOY_RAW;
+    float *x = malloc(sizeof(float) * (size_t)(isz * n)), *xq = malloc(sizeof(float) * (size_t)isz);
+    void *c = malloc(hr_deploy_part_crossing_bytes(e->head));
     float *ref = malloc(sizeof(float) * (size_t)(e->classes * n));
     hr_error err = {0};
     hr_msg m;
     assert_non_null(x);
+    assert_non_null(xq);
     assert_non_null(c);
     assert_non_null(ref);
+    assert_int_equal(hr_deploy_part_crossing_dtype(e->head), raw ? HR_WIRE_U8 : HR_WIRE_F32);
     hr_test_fill(&e->rng, x, isz * n, -1, 1);
     for (int i = 0; i < n; i++) {
-        HR_ASSERT_OK(hr_deploy_part_run_whole(e->whole, x + i * isz, ref + i * e->classes, &err), &err);
         HR_ASSERT_OK(hr_deploy_part_run_head(e->head, x + i * isz, c, &err), &err);
-        hr_tensor t = hr_tensor_4d(c, e->cross[0], e->cross[1], e->cross[2], e->cross[3]);
-        hr_wire_tensor w = hr_wire_from_tensor(&t);
+        if (raw)
+            dequantise_here(c, e, xq);
+        HR_ASSERT_OK(hr_deploy_part_run_whole(e->whole, raw ? xq : x + i * isz, ref + i * e->classes, &err), &err);
+        hr_wire_tensor w = hr_deploy_part_crossing_wire(e->head, c);
         HR_ASSERT_OK(hr_chan_send(e->chan, HR_MSG_INFER_FRAME, e->next_id + (uint32_t)i, NULL, &w, 1, &err), &err);
     }
     hr_msg_init(&m);
@@ -315,6 +337,7 @@ static void edge_stream(edge *e, int n)
     hr_msg_deinit(&m);
     e->next_id += (uint32_t)n;
     free(x);
+    free(xq);
     free(c);
     free(ref);
 }
@@ -383,6 +406,11 @@ static void test_inline_weights(void **state)
     HR_ASSERT_OK(hr_model_export(m, map, &err), &err);
     start(&f, &p);
     edge_open(&e, &f, "{\"arch\": \"repvgg-tiny\", \"split\": 4}", map, NULL);
+    edge_stream(&e, 3);
+    edge_close(&e);
+    /* the raw placement: the tail builds stage 0 from the same bytes */
+    edge_open(&e, &f, "{\"arch\": \"repvgg-tiny\", \"split\": \"raw\", \"input_mean\": [0.4, 0.5, 0.6], "
+                      "\"input_std\": [0.2, 0.3, 0.25]}", map, NULL);
     edge_stream(&e, 3);
     edge_close(&e);
     stop(&f);
@@ -535,13 +563,13 @@ static int raw_hello(int port)
 static const char *tiny_meta =
     "{\"purpose\": \"infer\", \"arch\": \"repvgg-tiny\", \"split\": 3, \"weights\": {\"kind\": \"random\", \"seed\": 7}}";
 
-/* A raw peer with a deployment (split 3: crossing [1, 16, 6, 6]). */
-static int raw_deployed(int port)
+/* A raw peer with a deployment of `meta`. */
+static int raw_deployed_meta(int port, const char *meta)
 {
     unsigned char b[4096];
     size_t have = 0;
     int fd = raw_hello(port), acks = 0;
-    raw_send(fd, HR_MSG_MODEL_SYNC, 1, tiny_meta);
+    raw_send(fd, HR_MSG_MODEL_SYNC, 1, meta);
     /* hello, then the ACK of the deployment */
     while (acks == 0) {
         ssize_t r = recv(fd, b + have, sizeof b - have, 0);
@@ -560,6 +588,9 @@ static int raw_deployed(int port)
     }
     return fd;
 }
+
+/* A raw peer with a deployment (split 3: crossing [1, 16, 6, 6]). */
+static int raw_deployed(int port) { return raw_deployed_meta(port, tiny_meta); }
 
 static unsigned char *frame_bytes(uint32_t id, size_t *len)
 {
@@ -780,6 +811,158 @@ static void test_listen_rules_and_client_limit(void **state)
     stop(&f);
 }
 
+/* ---- the raw placement ---- */
+
+/* The 8-bit image the edge makes of a frame, value by value. */
+static void test_quantise_formula(void **state)
+{
+    const float mean[2] = {0.5f, 0.25f}, std[2] = {0.25f, 2.0f};
+    /* channel 0: (x·0.25 + 0.5)·255; channel 1: (x·2 + 0.25)·255 */
+    const float x[8] = {1.0f, -2.0f, 2.5f, NAN, 0.0f, 0.25f, -0.2f, 100.0f};
+    const uint8_t want[8] = {191, 0, 255, 0, 64, 191, 0, 255};
+    uint8_t u[8];
+    float back[8];
+    (void)state;
+    hr_deploy_quantise_input(x, 2, 4, mean, std, u);
+    for (int i = 0; i < 8; i++)
+        if (u[i] != want[i]) {
+            print_error("pixel %d: %u, expected %u\n", i, u[i], want[i]);
+            fail();
+        }
+    /* no normalisation: round(x·255) */
+    hr_deploy_quantise_input((const float[]){0.5f, 0.999f, -0.001f}, 1, 3, NULL, NULL, u);
+    assert_int_equal(u[0], 128);
+    assert_int_equal(u[1], 255);
+    assert_int_equal(u[2], 0);
+    /* the tail's input: (u/255 − mean)/std */
+    hr_deploy_dequantise_input((const uint8_t[]){191, 0, 255, 0, 64, 191, 0, 255}, 2, 4, mean, std, back);
+    assert_float_equal(back[0], (191.0 / 255 - 0.5) / 0.25, 1e-6);
+    assert_float_equal(back[1], -2.0, 1e-6);
+    assert_float_equal(back[2], 2.0, 1e-6);
+    assert_float_equal(back[4], (64.0 / 255 - 0.25) / 2, 1e-6);
+    assert_float_equal(back[7], (1.0 - 0.25) / 2, 1e-6);
+}
+
+/* Raw through the server equals the whole model run here on the
+ * dequantised frame, with and without a normalisation and for two γ
+ * choices; the server's ACK says raw and u8. */
+static void test_raw_matches_whole(void **state)
+{
+    fixture f;
+    hr_server_params p = test_params();
+    static const char *configs[] = {
+        "{\"arch\": \"repvgg-tiny\", \"split\": \"raw\"}",
+        "{\"arch\": \"repvgg-tiny\", \"split\": \"raw\", \"gammas\": [3, 9, 3, 11, 4, 13, 3], "
+        "\"input_mean\": [0.485, 0.456, 0.406], \"input_std\": [0.229, 0.224, 0.225]}",
+        "{\"arch\": \"repvgg-tiny\", \"split\": -1, \"input_mean\": [0.1, -0.3, 0.5], \"input_std\": [0.5, 2, 0.05]}",
+    };
+    hr_server_stats st;
+    (void)state;
+    start(&f, &p);
+    for (int i = 0; i < 3; i++) {
+        edge e;
+        edge_open(&e, &f, configs[i], NULL, NULL);
+        assert_int_equal(e.cfg.split, HR_DEPLOY_RAW);
+        /* the crossing is the image: [1, 3, 48, 48] bytes */
+        assert_memory_equal(e.cross, e.in, sizeof e.in);
+        assert_int_equal(hr_deploy_part_crossing_bytes(e.head), 3 * 48 * 48);
+        edge_stream(&e, 4);
+        edge_close(&e);
+    }
+    assert_true(log_has("deployed repvgg-tiny split raw/7", NULL));
+    hr_server_get_stats(f.srv, &st);
+    assert_int_equal(st.deployed, 3);
+    assert_int_equal(st.frames, 12);
+    assert_int_equal(st.protocol_errors, 0);
+    stop(&f);
+}
+
+/* A u8 [1, C, H, W] or f32 wire tensor of `bytes` per element, zeros. */
+static unsigned char *tensor_frame(uint32_t id, hr_wire_dtype dtype, int64_t c, int64_t h, int64_t w, size_t *len)
+{
+    size_t n = (size_t)(c * h * w) * hr_wire_dtype_size(dtype);
+    void *data = calloc(1, n);
+    hr_wire_tensor t;
+    assert_non_null(data);
+    memset(&t, 0, sizeof t);
+    t.dtype = dtype;
+    t.ndim = 4;
+    t.shape[0] = 1, t.shape[1] = c, t.shape[2] = h, t.shape[3] = w;
+    t.data = data;
+    t.nbytes = n;
+    unsigned char *b = encode(HR_MSG_INFER_FRAME, id, NULL, &t, 1, len);
+    free(data);
+    return b;
+}
+
+/* A raw session sent floats (and a split session sent bytes) is told the
+ * dtype and shape it needs and closed, alone; a raw deployment with a bad
+ * normalisation is refused naming the field. */
+static void test_raw_wrong_dtype_and_norm(void **state)
+{
+    fixture f;
+    hr_server_params p = test_params();
+    hr_server_stats st;
+    edge good;
+    size_t len;
+    unsigned char *b;
+    int fd;
+    (void)state;
+    start(&f, &p);
+    edge_open(&good, &f, "{\"arch\": \"repvgg-tiny\", \"split\": \"raw\"}", NULL, NULL);
+    edge_stream(&good, 2);
+
+    /* f32 of the right shape to a raw 1x28x28 session: small enough to pass
+     * the size limit, so the dtype check answers */
+    fd = raw_deployed_meta(f.port, "{\"purpose\": \"infer\", \"arch\": \"repvgg-fmnist\", \"split\": \"raw\", "
+                                   "\"input_mean\": [0.286], \"input_std\": [0.353], "
+                                   "\"weights\": {\"kind\": \"random\", \"seed\": 7}}");
+    b = tensor_frame(1, HR_WIRE_F32, 1, 28, 28, &len);
+    raw_write(fd, b, len);
+    free(b);
+    raw_expect_error_and_close(fd, "dtype f32, 4 dims [1, 1, 28, 28]; split raw of repvgg-fmnist needs u8 [1, 1, 28, 28]");
+    assert_true(log_has("tensor of dtype f32", "needs u8 [1, 1, 28, 28]; closing"));
+    edge_stream(&good, 2);
+
+    /* f32 [1, 3, 48, 48] to a raw repvgg-tiny session: four times the bytes
+     * of its image, refused from the header */
+    fd = raw_deployed_meta(f.port, "{\"purpose\": \"infer\", \"arch\": \"repvgg-tiny\", \"split\": \"raw\", "
+                                   "\"weights\": {\"kind\": \"random\", \"seed\": 7}}");
+    b = tensor_frame(2, HR_WIRE_F32, 3, 48, 48, &len);
+    raw_write(fd, b, HR_PROTO_HEADER_SIZE);
+    free(b);
+    raw_expect_error_and_close(fd, "(one u8 [1, 3, 48, 48] tensor and metadata)");
+    edge_stream(&good, 2);
+
+    /* u8 pixels to a split session */
+    fd = raw_deployed(f.port);
+    b = tensor_frame(3, HR_WIRE_U8, 16, 6, 6, &len);
+    raw_write(fd, b, len);
+    free(b);
+    raw_expect_error_and_close(fd, "dtype u8, 4 dims [1, 16, 6, 6]; split 3 of repvgg-tiny needs f32 [1, 16, 6, 6]");
+    edge_stream(&good, 2);
+
+    /* a bad normalisation: the field, its index and value */
+    fd = raw_hello(f.port);
+    raw_send(fd, HR_MSG_MODEL_SYNC, 1,
+             "{\"purpose\": \"infer\", \"arch\": \"repvgg-tiny\", \"split\": \"raw\", \"input_mean\": [0, 0, 0], "
+             "\"input_std\": [1, 0, 1], \"weights\": {\"kind\": \"random\", \"seed\": 7}}");
+    raw_expect_error_and_close(fd, "input_std[1] = 0 is not a finite number > 0");
+    assert_true(log_has("model_sync: input_std[1]", "closing"));
+    fd = raw_hello(f.port);
+    raw_send(fd, HR_MSG_MODEL_SYNC, 1,
+             "{\"purpose\": \"infer\", \"arch\": \"repvgg-tiny\", \"split\": \"raw\", \"input_mean\": [0.5, 0.5], "
+             "\"input_std\": [1, 1], \"weights\": {\"kind\": \"random\", \"seed\": 7}}");
+    raw_expect_error_and_close(fd, "input_mean has 2 values, the model takes 3 input channels");
+    edge_stream(&good, 2);
+
+    hr_server_get_stats(f.srv, &st);
+    assert_int_equal(st.protocol_errors, 3);
+    assert_int_equal(st.deployed, 4);
+    edge_close(&good);
+    stop(&f);
+}
+
 static int have_certs(char *dir, size_t n)
 {
     char cmd[1400];
@@ -860,10 +1043,11 @@ static void test_config_parse(void **state)
     assert_int_equal(c.gamma[0], -1);
     assert_true(c.alpha_given[1] == HR_BR_IDENTITY && c.alpha[1 * 3 + 2] == 0.0f);
     assert_int_equal(c.head_server, 0);
+    assert_int_equal(c.has_exact, 0);
+    assert_int_equal(hr_deploy_config_use_exact(&c, &err), HR_ERR_NOT_FOUND);
+    assert_non_null(strstr(err.msg, "exact_optimum"));
+    assert_int_equal(c.split, 5);
     /* errors name the field */
-    assert_int_equal(hr_deploy_config_parse("{\"arch\": \"repvgg-tiny\", \"split\": -1}", "d.json", &c, &err),
-                     HR_ERR_UNSUPPORTED);
-    assert_non_null(strstr(err.msg, "raw placement"));
     assert_int_equal(hr_deploy_config_parse("{\"arch\": \"repvgg-tiny\", \"split\": 8}", "d.json", &c, &err),
                      HR_ERR_INVALID_ARG);
     assert_non_null(strstr(err.msg, "split = 8 is out of 0..7"));
@@ -885,6 +1069,114 @@ static void test_config_parse(void **state)
     assert_int_equal(c.split, 5);
     HR_ASSERT_OK(hr_deploy_config_parse("{\"arch\": \"repvgg-tiny\", \"split\": \"local\"}", "d.json", &c, &err), &err);
     assert_int_equal(c.split, HR_DEPLOY_LOCAL);
+
+    /* raw, by name or as the joint output's -1, with its normalisation */
+    HR_ASSERT_OK(hr_deploy_config_parse("{\"arch\": \"repvgg-tiny\", \"split\": -1}", "d.json", &c, &err), &err);
+    assert_int_equal(c.split, HR_DEPLOY_RAW);
+    assert_int_equal(c.norm_channels, 0);
+    HR_ASSERT_OK(hr_deploy_config_parse("{\"arch\": \"repvgg-tiny\", \"split\": \"raw\", \"input_mean\": [0.5, 0, -1], "
+                                        "\"input_std\": [0.25, 1, 3]}",
+                                        "d.json", &c, &err),
+                 &err);
+    assert_int_equal(c.split, HR_DEPLOY_RAW);
+    assert_int_equal(c.norm_channels, 3);
+    assert_true(c.input_mean[2] == -1.0f && c.input_std[0] == 0.25f);
+    static const struct {
+        const char *json, *needle;
+        hr_status st;
+    } bad[] = {
+        {"\"input_mean\": [0, 0, 0], \"input_std\": [1, -2, 1]", "input_std[1] = -2 is not a finite number > 0",
+         HR_ERR_FORMAT},
+        {"\"input_mean\": [0, 0, 0], \"input_std\": [1, 1, 0]", "input_std[2] = 0 is not", HR_ERR_FORMAT},
+        {"\"input_mean\": [0, \"x\", 0], \"input_std\": [1, 1, 1]", "input_mean[1] is not a finite number",
+         HR_ERR_FORMAT},
+        {"\"input_mean\": [0, 0, 0], \"input_std\": [1, null, 1]", "input_std[1]", HR_ERR_FORMAT},
+        {"\"input_mean\": [0], \"input_std\": [1]", "input_mean has 1 values, the model takes 3 input channels",
+         HR_ERR_INVALID_ARG},
+        {"\"input_mean\": [0, 0, 0], \"input_std\": [1, 1]", "input_std has 2 values", HR_ERR_INVALID_ARG},
+        {"\"input_mean\": [0, 0, 0]", "input_mean is given without input_std", HR_ERR_FORMAT},
+        {"\"input_mean\": 0.5, \"input_std\": [1, 1, 1]", "input_mean is not an array", HR_ERR_FORMAT},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char json[300];
+        snprintf(json, sizeof json, "{\"arch\": \"repvgg-tiny\", \"split\": \"raw\", %s}", bad[i].json);
+        assert_int_equal(hr_deploy_config_parse(json, "model_sync", &c, &err), bad[i].st);
+        if (!strstr(err.msg, bad[i].needle) || !strstr(err.msg, "model_sync: ")) {
+            print_error("%s: '%s' does not say '%s'\n", json, err.msg, bad[i].needle);
+            fail();
+        }
+    }
+    /* a single-channel model takes one value (in_channels decides) */
+    HR_ASSERT_OK(hr_deploy_config_parse("{\"arch\": \"repvgg-tiny\", \"in_channels\": 1, \"split\": \"raw\", "
+                                        "\"input_mean\": [0.3], \"input_std\": [0.4]}",
+                                        "d.json", &c, &err),
+                 &err);
+    assert_int_equal(c.norm_channels, 1);
+
+    /* MODEL_SYNC of a raw configuration says raw and carries the
+     * normalisation, which the server parses back */
+    {
+        hr_ctx *ctx;
+        hr_ctx_params cp = hr_ctx_params_default();
+        hr_deploy_part *head;
+        hr_deploy_config back;
+        char *meta = NULL;
+        HR_ASSERT_OK(hr_deploy_config_parse("{\"arch\": \"repvgg-tiny\", \"split\": \"raw\", \"input_mean\": [0.1, "
+                                            "0.2, 0.3], \"input_std\": [0.5, 0.25, 2]}",
+                                            "d.json", &c, &err),
+                     &err);
+        HR_ASSERT_OK(hr_ctx_create(&cp, &ctx, &err), &err);
+        HR_ASSERT_OK(hr_deploy_part_create(ctx, &c, HR_DEPLOY_HEAD, NULL, SEED, &head, &err), &err);
+        HR_ASSERT_OK(hr_deploy_config_resolve(&c, hr_deploy_part_model(head), &err), &err);
+        HR_ASSERT_OK(hr_deploy_config_to_meta(&c, NULL, 1, &meta, &err), &err);
+        assert_non_null(strstr(meta, "\"split\":\"raw\""));
+        hr_deploy_config_init(&back);
+        HR_ASSERT_OK(hr_deploy_config_parse(meta, "model_sync", &back, &err), &err);
+        assert_int_equal(back.split, HR_DEPLOY_RAW);
+        assert_int_equal(back.norm_channels, 3);
+        for (int i = 0; i < 3; i++)
+            assert_true(back.input_mean[i] == c.input_mean[i] && back.input_std[i] == c.input_std[i]);
+        free(meta);
+        hr_deploy_config_deinit(&back);
+        /* without a normalisation, 0 and 1 are written */
+        free(c.input_mean), free(c.input_std);
+        c.input_mean = c.input_std = NULL;
+        c.norm_channels = 0;
+        HR_ASSERT_OK(hr_deploy_config_to_meta(&c, NULL, 1, &meta, &err), &err);
+        assert_non_null(strstr(meta, "\"input_std\":[1.0,1.0,1.0]"));
+        free(meta);
+        hr_deploy_part_destroy(head);
+        hr_ctx_destroy(ctx);
+    }
+
+    /* the joint output's exact optimum, kept aside until asked for */
+    HR_ASSERT_OK(hr_deploy_config_parse(
+                     "{\"metadata\": {\"model\": \"repvgg-tiny\"}, \"final_configuration\": {\"split_point\": 5, "
+                     "\"gamma_config\": {\"stage1.1\": 13}}, \"stage2_throughput\": {\"exact_optimum\": "
+                     "{\"placement\": \"raw\", \"optimal_gamma\": {\"stage1.1\": 9, \"stage4.0\": 3}}}}",
+                     "joint.json", &c, &err),
+                 &err);
+    assert_int_equal(c.split, 5);
+    assert_int_equal(c.gamma[1], 13);
+    assert_int_equal(c.has_exact, 1);
+    {
+        hr_deploy_config copy;
+        HR_ASSERT_OK(hr_deploy_config_copy(&c, &copy, &err), &err);
+        assert_true(copy.exact_gamma != c.exact_gamma && copy.gamma != c.gamma);
+        HR_ASSERT_OK(hr_deploy_config_use_exact(&copy, &err), &err);
+        assert_int_equal(copy.split, HR_DEPLOY_RAW);
+        assert_int_equal(copy.gamma[1], 9);
+        assert_int_equal(copy.gamma[6], 3);
+        assert_int_equal(copy.gamma[0], -1);
+        hr_deploy_config_deinit(&copy);
+    }
+    assert_int_equal(c.gamma[1], 13); /* the copy was deep */
+    assert_int_equal(hr_deploy_config_parse("{\"metadata\": {\"model\": \"repvgg-tiny\"}, \"final_configuration\": "
+                                            "{\"split_point\": 5}, \"stage2_throughput\": {\"exact_optimum\": "
+                                            "{\"placement\": 9}}}",
+                                            "joint.json", &c, &err),
+                     HR_ERR_INVALID_ARG);
+    assert_non_null(strstr(err.msg, "exact_optimum.placement = 9 is out of 0..7"));
     hr_deploy_config_deinit(&c);
 }
 
@@ -892,6 +1184,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_parse),
+        cmocka_unit_test(test_quantise_formula),
+        cmocka_unit_test(test_raw_matches_whole),
+        cmocka_unit_test(test_raw_wrong_dtype_and_norm),
         cmocka_unit_test(test_every_split_matches_local),
         cmocka_unit_test(test_inline_weights),
         cmocka_unit_test(test_two_edges_two_configs),

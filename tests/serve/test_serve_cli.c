@@ -1,6 +1,7 @@
 /* `hyperrep serve` and `hyperrep infer` end to end: the report infer -o
  * writes (in process, through a server in this process, with a LUT's
- * prediction, for the local placement and from the load generator), the
+ * prediction, for the local and raw placements, from a joint output's exact
+ * optimum (--use exact) and from the load generator), the
  * serve binary as a child process stopped by SIGTERM, and the errors both
  * commands give for configurations and addresses they refuse. Every wait is
  * bounded (the infer timeouts, a deadline on the child's port file); no
@@ -221,8 +222,9 @@ static void test_through_server_and_load(void **state)
 static void test_refusals(void **state)
 {
     (void)state;
-    write_text("raw.json", "{\"arch\": \"repvgg-tiny\", \"split\": \"raw\"}");
-    EXPECT("infer --in-process --config raw.json", 1, err_text, "raw placement");
+    write_text("rawbad.json", "{\"arch\": \"repvgg-tiny\", \"split\": \"raw\", \"input_mean\": [0, 0, 0], "
+                              "\"input_std\": [1, 0, 1]}");
+    EXPECT("infer --in-process --config rawbad.json", 1, err_text, "input_std[1] = 0 is not a finite number > 0");
     write_text("tiny.json", "{\"arch\": \"repvgg-tiny\", \"split\": 3}");
     EXPECT("infer --config tiny.json", 2, err_text, "--server HOST:PORT");
     EXPECT("infer --in-process --server 127.0.0.1:1 --config tiny.json", 2, err_text, "exclusive");
@@ -236,6 +238,9 @@ static void test_refusals(void **state)
     EXPECT("serve --workers 0", 2, err_text, "--workers");
     EXPECT("serve --help", 0, out_text, "usage: hyperrep serve");
     EXPECT("infer --help", 0, out_text, "usage: hyperrep infer");
+    EXPECT("infer --help", 0, out_text, "--use final|exact");
+    EXPECT("infer --in-process --config tiny.json --use best", 2, err_text, "--use: 'best' is not final or exact");
+    EXPECT("infer --in-process --config tiny.json --use exact", 1, err_text, "exact_optimum");
     /* local: everything here, no server needed */
     write_text("local.json", "{\"arch\": \"repvgg-tiny\", \"split\": \"local\"}");
     EXPECT("infer --config local.json --frames 5 --warmup 1 -o local_out.json", 0, out_text, "no server needed");
@@ -297,6 +302,91 @@ static void test_serve_binary(void **state)
     }
 }
 
+/* The raw placement from the CLI: in process, through a server (also
+ * the load generator), and chosen by --use exact from a joint output whose
+ * exact optimum is raw; the report says the placement and the u8 crossing,
+ * and --verify compares with the whole model on the dequantised frames. */
+static void check_raw(json_t *j, const char *mode)
+{
+    json_t *meta = json_object_get(j, "metadata"), *x = json_object_get(j, "crossing");
+    assert_string_equal(json_string_value(json_object_get(meta, "placement")), "raw");
+    assert_string_equal(json_string_value(json_object_get(meta, "mode")), mode);
+    assert_string_equal(json_string_value(json_object_get(x, "dtype")), "u8");
+    assert_int_equal((int)num(j, "crossing.bytes"), 3 * 48 * 48);
+    assert_int_equal((int)num(j, "verified.class_mismatches"), 0);
+    assert_true(num(j, "verified.frames") > 0);
+    assert_true(num(j, "verified.max_abs_logit_diff") <= 1e-4);
+}
+
+/* γ of a block in the report's metadata (block names hold a dot). */
+static int report_gamma(json_t *j, const char *block)
+{
+    json_t *g = json_object_get(json_object_get(json_object_get(j, "metadata"), "gamma"), block);
+    if (!json_is_integer(g)) {
+        print_error("metadata.gamma[%s] is missing\n", block);
+        fail();
+    }
+    return (int)json_integer_value(g);
+}
+
+static void test_raw_and_use_exact(void **state)
+{
+    server s;
+    hr_server_stats st;
+    char args[600];
+    (void)state;
+    write_text("raw.json", "{\"arch\": \"repvgg-tiny\", \"split\": \"raw\"}");
+    EXPECT("infer --in-process --config raw.json --frames 8 --warmup 1 --verify -o raw_ip.json", 0, out_text,
+           "split raw/7 (in-process, 6912 bytes per frame)");
+    json_t *j = load_json("raw_ip.json");
+    check_report(j, 8);
+    check_raw(j, "in-process");
+    json_decref(j);
+
+    /* a joint output: final split 3, exact optimum raw with another γ */
+    write_text("joint_raw.json",
+               "{\"metadata\": {\"model\": \"repvgg-tiny\", \"head\": \"client\"}, \"stage1_accuracy\": "
+               "{\"pruned_weights\": []}, \"final_configuration\": {\"split_point\": 3, \"gamma_config\": "
+               "{\"stage1.1\": 13}}, \"stage2_throughput\": {\"exact_optimum\": {\"placement\": \"raw\", "
+               "\"optimal_gamma\": {\"stage1.1\": 9, \"stage2.1\": 11}}}}");
+    EXPECT("infer --in-process --config joint_raw.json --frames 4 --warmup 0 -o final.json", 0, out_text, "split 3/7");
+    j = load_json("final.json");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "metadata"), "placement")), 3);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "metadata"), "use")), "final");
+    assert_int_equal(report_gamma(j, "stage1.1"), 13);
+    json_decref(j);
+
+    server_start(&s);
+    snprintf(args, sizeof args,
+             "infer --server %s --config joint_raw.json --use exact --frames 10 --warmup 1 --verify -o exact.json",
+             s.addr);
+    EXPECT(args, 0, out_text, "0 class mismatches");
+    j = load_json("exact.json");
+    check_report(j, 10);
+    check_raw(j, "server");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "metadata"), "use")), "exact");
+    assert_int_equal(report_gamma(j, "stage1.1"), 9);
+    assert_int_equal(report_gamma(j, "stage2.1"), 11);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "server_ack"), "split")), "raw");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "server_ack"), "crossing_dtype")), "u8");
+    json_decref(j);
+    /* the load generator sends images too */
+    snprintf(args, sizeof args, "infer --server %s --config raw.json --clients 2 --fps 20 --duration 1 -o rload.json",
+             s.addr);
+    EXPECT(args, 0, out_text, "0 errors");
+    server_stop(&s, &st);
+    assert_int_equal(st.protocol_errors, 0);
+    assert_int_equal(st.deployed, 3);
+
+    /* an exact optimum that is local runs here without a server */
+    EXPECT("infer --config " HR_FIXTURES_DIR "/plot/domain_2_joint.json --use exact --data random --frames 3 "
+           "--warmup 0 -o exact_local.json",
+           0, out_text, "local placement");
+    j = load_json("exact_local.json");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "metadata"), "placement")), "local");
+    json_decref(j);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -309,6 +399,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_in_process_report), cmocka_unit_test(test_prediction_from_lut),
         cmocka_unit_test(test_through_server_and_load), cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_raw_and_use_exact),
         cmocka_unit_test(test_serve_binary),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
