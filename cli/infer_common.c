@@ -194,22 +194,10 @@ hr_status hr_infer_weights_bytes(const char *path, const hr_tensor_map *map, voi
                                  hr_error *err)
 {
     size_t n = strlen(path);
-    const char *dir = getenv("TMPDIR");
-    char tmp[512];
-    hr_status st;
-    int fd;
     if (n >= 12 && strcmp(path + n - 12, ".safetensors") == 0)
         return read_all(path, bytes, len, err);
     /* a .pth checkpoint: the wire carries safetensors only */
-    snprintf(tmp, sizeof tmp, "%s/hyperrep-infer-XXXXXX", dir && *dir ? dir : "/tmp");
-    if ((fd = mkstemp(tmp)) < 0)
-        return hr_error_set(err, HR_ERR_IO, "infer: cannot create a temporary file: %s", strerror(errno));
-    close(fd);
-    st = hr_safetensors_save(tmp, map, NULL, NULL, 0, err);
-    if (!st)
-        st = read_all(tmp, bytes, len, err);
-    unlink(tmp);
-    return st;
+    return hr_safetensors_save_bytes(map, bytes, len, err);
 }
 
 hr_status hr_infer_deploy(hr_chan *c, const hr_deploy_config *cfg, const void *bytes, size_t len, uint64_t seed,

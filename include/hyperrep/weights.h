@@ -76,6 +76,15 @@ hr_status hr_safetensors_load(const char *path, hr_tensor_map **out, hr_error *e
 hr_status hr_safetensors_save(const char *path, const hr_tensor_map *map, const char *const *meta_keys,
                               const char *const *meta_values, size_t n_meta, hr_error *err);
 
+/* The same for safetensors bytes in memory (weights received over the
+ * network, weights to send): they go through a private temporary file in
+ * $TMPDIR (default /tmp), unlinked at once, because the loader maps files
+ * and so lets the kernel drop pages of blocks already built. load_bytes:
+ * errors as hr_safetensors_load (named "safetensors bytes"), HR_ERR_IO for
+ * the temporary file. save_bytes: *data is malloc'd (caller frees). */
+hr_status hr_safetensors_load_bytes(const void *data, size_t n, hr_tensor_map **out, hr_error *err);
+hr_status hr_safetensors_save_bytes(const hr_tensor_map *map, void **data, size_t *n, hr_error *err);
+
 /* PyTorch checkpoints (torch.save zip format, protocol 2 pickles): reads
  * data.pkl with a restricted unpickler that accepts only the opcodes and
  * globals a state_dict needs (collections.OrderedDict, torch._utils.

@@ -231,44 +231,18 @@ hr_status hr__read_small_file(const char *path, size_t limit, char **out, size_t
 
 hr_status hr__model_to_blob(const hr_model *m, void **data, size_t *n, hr_error *err)
 {
-    char path[512];
     hr_tensor_map *map = NULL;
-    char *buf = NULL;
     hr_status st;
-    if ((st = hr__tmp_file("weights", path, sizeof path, err)))
-        return st;
-    if (!(st = hr_tensor_map_create(&map, err)) && !(st = hr_model_export(m, map, err)) &&
-        !(st = hr_safetensors_save(path, map, NULL, NULL, 0, err)))
-        st = hr__read_small_file(path, (size_t)1 << 40, &buf, n, err);
+    if (!(st = hr_tensor_map_create(&map, err)) && !(st = hr_model_export(m, map, err)))
+        st = hr_safetensors_save_bytes(map, data, n, err);
     hr_tensor_map_destroy(map);
-    unlink(path);
-    if (!st)
-        *data = buf;
     return st;
 }
 
 hr_status hr__model_from_blob(hr_model *m, const void *data, size_t n, hr_error *err)
 {
-    char path[512];
     hr_tensor_map *map = NULL;
-    hr_status st;
-    if ((st = hr__tmp_file("weights", path, sizeof path, err)))
-        return st;
-    /* Not atomic on purpose: the file is ours alone (mkstemp). */
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(data, 1, n, f) != n) {
-        st = hr_error_set(err, HR_ERR_IO, "%s: cannot write the received weights: %s", path, strerror(errno));
-        if (f)
-            fclose(f);
-        unlink(path);
-        return st;
-    }
-    if (fclose(f) != 0) {
-        unlink(path);
-        return hr_error_set(err, HR_ERR_IO, "%s: cannot write the received weights", path);
-    }
-    st = hr_safetensors_load(path, &map, err);
-    unlink(path);
+    hr_status st = hr_safetensors_load_bytes(data, n, &map, err);
     if (!st)
         st = hr_model_load(m, map, err);
     hr_tensor_map_destroy(map);

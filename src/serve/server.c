@@ -225,42 +225,6 @@ static void job_free(job *j)
     free(j);
 }
 
-/* Inline weights arrive as the bytes of a safetensors file; the loader maps
- * files, so they go through an unlinked temporary file, which also lets the
- * kernel page them out while the model is built. */
-static hr_status weights_from_blob(const void *data, size_t n, hr_tensor_map **out, hr_error *err)
-{
-    const char *dir = getenv("TMPDIR");
-    char path[512];
-    const unsigned char *p = data;
-    size_t done = 0;
-    hr_status st;
-    int fd;
-    snprintf(path, sizeof path, "%s/hyperrep-weights-XXXXXX", dir && *dir ? dir : "/tmp");
-    fd = mkstemp(path);
-    if (fd < 0)
-        return hr_error_set(err, HR_ERR_IO, "weights: cannot create a temporary file in %s: %s",
-                            dir && *dir ? dir : "/tmp", strerror(errno));
-    while (done < n) {
-        ssize_t w = write(fd, p + done, n - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            st = hr_error_set(err, HR_ERR_IO, "weights: writing %s: %s", path, strerror(errno));
-            close(fd);
-            unlink(path);
-            return st;
-        }
-        done += (size_t)w;
-    }
-    close(fd);
-    st = hr_safetensors_load(path, out, err);
-    unlink(path);
-    if (st)
-        hr_error_prefix(err, "inline weights");
-    return st;
-}
-
 static void run_job(worker *w, job *j)
 {
     double t0 = now_ms();
@@ -268,7 +232,9 @@ static void run_job(worker *w, job *j)
         hr_tensor_map *map = NULL;
         j->st = HR_OK;
         if (j->inline_weights) {
-            j->st = weights_from_blob(j->blob, j->blob_len, &map, &j->err);
+            j->st = hr_safetensors_load_bytes(j->blob, j->blob_len, &map, &j->err);
+            if (j->st)
+                hr_error_prefix(&j->err, "inline weights");
             free(j->blob);
             j->blob = NULL;
         }

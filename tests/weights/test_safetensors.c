@@ -296,6 +296,50 @@ static void test_malformed(void **state)
     expect_fail(hr_test_tmp_path(""), "not a regular file");
 }
 
+/* Bytes in memory: a round trip through save_bytes / load_bytes, a damaged
+ * buffer refused with the loader's message, and no temporary file left in
+ * $TMPDIR either way. */
+static void test_bytes(void **state)
+{
+    (void)state;
+    hr_error err = {0};
+    hr_tensor_map *map, *back = NULL;
+    const int64_t shape[2] = {3, 5};
+    float v[15];
+    void *bytes = NULL;
+    size_t n = 0;
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s", hr_test_tmpdir());
+    setenv("TMPDIR", dir, 1);
+    for (int i = 0; i < 15; i++)
+        v[i] = (float)i * 0.25f - 1.0f;
+    HR_ASSERT_OK(hr_tensor_map_create(&map, &err), &err);
+    HR_ASSERT_OK(hr_tensor_map_add(map, "stage1.0.hyper_dense", 2, shape, v, &err), &err);
+    HR_ASSERT_OK(hr_safetensors_save_bytes(map, &bytes, &n, &err), &err);
+    assert_true(n > 8 + sizeof v);
+    HR_ASSERT_OK(hr_safetensors_load_bytes(bytes, n, &back, &err), &err);
+    assert_int_equal(hr_tensor_map_count(back), 1);
+    const hr_named_tensor *t = hr_tensor_map_at(back, 0);
+    assert_string_equal(t->name, "stage1.0.hyper_dense");
+    assert_memory_equal(t->data, v, sizeof v);
+    hr_tensor_map_destroy(back);
+    back = NULL;
+    ((unsigned char *)bytes)[0] ^= 0xff; /* the header length becomes absurd */
+    assert_int_equal(hr_safetensors_load_bytes(bytes, n, &back, &err), HR_ERR_FORMAT);
+    assert_null(back);
+    assert_non_null(strstr(err.msg, "safetensors bytes"));
+    free(bytes);
+    hr_tensor_map_destroy(map);
+    char cmd[700], out[64] = "";
+    snprintf(cmd, sizeof cmd, "ls -A '%s' | wc -l", dir);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(out, sizeof out, f));
+    pclose(f);
+    assert_int_equal(strtol(out, NULL, 10), 0);
+    unsetenv("TMPDIR");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,6 +348,7 @@ int main(void)
         cmocka_unit_test(test_unaligned_f32),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
