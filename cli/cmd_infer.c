@@ -5,6 +5,7 @@
  * head only quantises each frame to the 8-bit image a camera would send and
  * the tail runs the whole network. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "hyperrep/lut.h"
@@ -109,6 +111,7 @@ typedef struct pass {
     uint32_t id0;
     /* server */
     hr_chan *chan;
+    int wake[2];         /* the head writes a byte when it hands over a frame */
     int timeout_ms;
     float *vlogits;      /* [VERIFY_FRAMES × classes] logits returned for the first frames */
     int64_t nverify;
@@ -141,10 +144,9 @@ static int64_t argmax(const float *v, int64_t n)
 /* The link thread owns the channel (a channel is used by one thread at a
  * time): it sends every crossing tensor as soon as the head hands it over
  * and otherwise waits for the next result. While the head is computing a
- * frame that may be sent at once, the wait is cut into POLL_MS slices (a
- * wait that ends before a frame has started leaves the channel usable), so
- * that frame goes out while the tail still works on the previous one. */
-#define POLL_MS 1
+ * frame that may be sent at once, it waits for whichever comes first, the
+ * result or the head's wake-up byte (hr_chan_wait), so that frame goes out
+ * while the tail still works on the previous one. */
 static void *link_main(void *arg)
 {
     pass *p = arg;
@@ -180,13 +182,24 @@ static void *link_main(void *arg)
         /* the head is computing a frame the window lets us send */
         coming = p->produced < p->total && p->produced - p->done < p->window;
         pthread_mutex_unlock(&p->mu);
-        double t0 = hr_cli_now_ms();
-        hr_status st = hr_chan_expect(p->chan, HR_MSG_INFER_RESULT, coming ? POLL_MS : p->timeout_ms, &m, &e);
-        if (st == HR_ERR_IO && coming && hr_chan_can_receive(p->chan) && waited < p->timeout_ms) {
-            waited += hr_cli_now_ms() - t0;
-            continue;
+        if (coming) {
+            int readable = 0;
+            double t0 = hr_cli_now_ms();
+            if (hr_chan_wait(p->chan, p->wake[0], p->timeout_ms - (int)waited, &readable, &e)) {
+                pass_fail(p, &e);
+                break;
+            }
+            if (!readable) {
+                char drain[64];
+                while (read(p->wake[0], drain, sizeof drain) > 0)
+                    ;
+                waited += hr_cli_now_ms() - t0;
+                if (waited < p->timeout_ms)
+                    continue; /* a frame to send, or a spurious wake-up */
+            }
         }
         waited = 0;
+        hr_status st = hr_chan_expect(p->chan, HR_MSG_INFER_RESULT, p->timeout_ms, &m, &e);
         if (st) {
             pass_fail(p, &e);
             break;
@@ -288,6 +301,14 @@ static hr_status run_pass(pass *p, hr_deploy_part *head, const hr_infer_frames *
         p->produced = t + 1;
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
+        if (p->chan) {
+            /* wake the link thread if it is waiting for a result (a full pipe
+             * means a wake-up is pending already) */
+            ssize_t w;
+            do
+                w = write(p->wake[1], "f", 1);
+            while (w < 0 && errno == EINTR);
+        }
     }
     pthread_join(th, NULL);
     if (p->failed) {
@@ -896,7 +917,19 @@ int hr_cmd_infer(int argc, char **argv)
         p.vlogits = ps == 1 ? vlogits : NULL;
         p.nverify = warmup + frames < VERIFY_FRAMES ? warmup + frames : VERIFY_FRAMES;
         memset(recs, 0, sizeof *recs * (size_t)per);
+        p.wake[0] = p.wake[1] = -1;
+        if (chan && (pipe(p.wake) != 0 || fcntl(p.wake[0], F_SETFL, O_NONBLOCK) != 0 ||
+                     fcntl(p.wake[1], F_SETFL, O_NONBLOCK) != 0)) {
+            hr_error_set(&err, HR_ERR_IO, "infer: cannot create the wake-up pipe: %s", strerror(errno));
+            if (p.wake[0] >= 0)
+                close(p.wake[0]), close(p.wake[1]);
+            pthread_mutex_destroy(&p.mu);
+            pthread_cond_destroy(&p.cv);
+            goto fail;
+        }
         hr_status st = run_pass(&p, head, &fr, 0, &err);
+        if (p.wake[0] >= 0)
+            close(p.wake[0]), close(p.wake[1]);
         pthread_mutex_destroy(&p.mu);
         pthread_cond_destroy(&p.cv);
         if (st)

@@ -121,6 +121,15 @@ hr_status hr_chan_recv(hr_chan *c, int timeout_ms, hr_msg *out, hr_error *err);
  * its status). */
 hr_status hr_chan_expect(hr_chan *c, hr_msg_type expect, int timeout_ms, hr_msg *out, hr_error *err);
 
+/* Waits until the channel has data to read (a frame has started, or the
+ * peer closed) or wake_fd (any readable descriptor; -1: none) is readable,
+ * at most timeout_ms (-1: forever). Reads nothing: *readable is 1 when the
+ * next hr_chan_recv has bytes to work on, 0 when wake_fd fired or the time
+ * ran out. Lets one thread own a channel and still react at once to work
+ * handed over by another (hyperrep infer's link thread). HR_ERR_IO when
+ * poll fails. */
+hr_status hr_chan_wait(hr_chan *c, int wake_fd, int timeout_ms, int *readable, hr_error *err);
+
 /* 1 while the channel can still receive: after a receive that timed out
  * before any byte of a frame arrived (the only failure that leaves it in
  * step), or no failure at all; 0 once a receive has failed otherwise. Lets a

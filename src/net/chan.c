@@ -531,6 +531,32 @@ static hr_status peer_error(hr_chan *c, const hr_msg *m, hr_error *err)
     return hr_error_set(err, st, "peer %s: %s", c->peer, text);
 }
 
+hr_status hr_chan_wait(hr_chan *c, int wake_fd, int timeout_ms, int *readable, hr_error *err)
+{
+    struct pollfd pfd[2];
+    int r;
+    *readable = 0;
+    if (!c)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "wait: no channel");
+    /* Records OpenSSL already holds never show on the socket. */
+    if (c->ssl && SSL_has_pending(c->ssl)) {
+        *readable = 1;
+        return HR_OK;
+    }
+    pfd[0].fd = c->fd;
+    pfd[0].events = POLLIN;
+    pfd[1].fd = wake_fd;
+    pfd[1].events = POLLIN;
+    pfd[0].revents = pfd[1].revents = 0;
+    do
+        r = poll(pfd, wake_fd >= 0 ? 2 : 1, timeout_ms < 0 ? -1 : timeout_ms);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return hr_error_set(err, HR_ERR_IO, "%s: poll: %s", c->peer, strerror(errno));
+    *readable = (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+    return HR_OK;
+}
+
 int hr_chan_can_receive(const hr_chan *c)
 {
     return c && !c->rbroken;

@@ -1185,7 +1185,22 @@ static void test_recv_timeout_keeps_channel(void **state)
     assert_int_equal(hr_chan_recv(c, 50, &m, &err), HR_ERR_IO);
     assert_contains(err.msg, "timed out waiting for a frame header");
     assert_int_equal(hr_chan_can_receive(c), 1); /* nothing of a frame arrived: still in step */
+    /* hr_chan_wait: nothing to read and no wake-up: 0 after the timeout;
+     * a wake-up byte: 0 at once; the peer's frame: 1, and nothing was read */
+    int wake[2], readable = -1;
+    assert_int_equal(pipe(wake), 0);
+    HR_ASSERT_OK(hr_chan_wait(c, wake[0], 30, &readable, &err), &err);
+    assert_int_equal(readable, 0);
+    assert_int_equal(write(wake[1], "w", 1), 1);
+    HR_ASSERT_OK(hr_chan_wait(c, wake[0], 10000, &readable, &err), &err);
+    assert_int_equal(readable, 0);
+    char drain;
+    assert_int_equal(read(wake[0], &drain, 1), 1);
     HR_ASSERT_OK(hr_chan_send(c, HR_MSG_ACK, 0, NULL, NULL, 0, &err), &err);
+    HR_ASSERT_OK(hr_chan_wait(c, wake[0], 10000, &readable, &err), &err);
+    assert_int_equal(readable, 1);
+    close(wake[0]);
+    close(wake[1]);
     HR_ASSERT_OK(hr_chan_expect(c, HR_MSG_FORWARD, 10000, &m, &err), &err);
     assert_int_equal(m.id, 5);
     assert_float_equal(((float *)m.tensor[0].data)[2], 3.0f, 0);
