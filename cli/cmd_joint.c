@@ -191,8 +191,8 @@ int hr_cmd_joint(int argc, char **argv)
         return 2;
     }
     if (strcmp(mode, "pseudo") != 0) {
-        hr_cli_fail("joint", strcmp(mode, "real") == 0 ? "--mode real is not implemented yet (use pseudo)"
-                                                        : "--mode must be pseudo or real, not '%s'", mode);
+        /* --mode real was dispatched to its own command above */
+        hr_cli_fail("joint", "--mode must be pseudo or real, not '%s'", mode);
         return 2;
     }
     if (strcmp(method, "progressive") != 0 && strcmp(method, "goal") != 0) {

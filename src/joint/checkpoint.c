@@ -19,7 +19,7 @@
 
 #define CKPT_FORMAT "hyperrep-joint-checkpoint"
 
-static json_t *reals_f(const float *v, int n)
+json_t *hr__json_reals_f(const float *v, int n)
 {
     json_t *a = json_array();
     for (int i = 0; a && i < n; i++)
@@ -30,7 +30,7 @@ static json_t *reals_f(const float *v, int n)
     return a;
 }
 
-static json_t *reals_d(const double *v, int n)
+json_t *hr__json_reals_d(const double *v, int n)
 {
     json_t *a = json_array();
     for (int i = 0; a && i < n; i++)
@@ -70,8 +70,8 @@ hr_status hr__joint_checkpoint_save(const char *path, const char *fingerprint, i
     put(o, "fingerprint", json_string(fingerprint), &ok);
     put(o, "domain", json_integer(domain), &ok);
     put(o, "nblocks", json_integer(r->nblocks), &ok);
-    put(o, "alpha_initial", reals_f(r->alpha_initial, na), &ok);
-    put(o, "alpha", reals_f(r->alpha, na), &ok);
+    put(o, "alpha_initial", hr__json_reals_f(r->alpha_initial, na), &ok);
+    put(o, "alpha", hr__json_reals_f(r->alpha, na), &ok);
     put(o, "ranking", ints(ranking, nrank), &ok);
     put(o, "pool", ints(pool, npool), &ok);
     put(o, "next", json_integer(next), &ok);
@@ -106,9 +106,9 @@ hr_status hr__joint_checkpoint_save(const char *path, const char *fingerprint, i
             put(co, "branch", json_integer((int)cd->branch), &ok);
             put(co, "skipped", json_boolean(cd->skipped), &ok);
             put(co, "epochs", json_integer(cd->epochs), &ok);
-            put(co, "val", reals_d(cd->val, cd->epochs), &ok);
-            put(co, "test", reals_d(cd->test, cd->epochs), &ok);
-            put(co, "loss", reals_d(cd->loss, cd->epochs), &ok);
+            put(co, "val", hr__json_reals_d(cd->val, cd->epochs), &ok);
+            put(co, "test", hr__json_reals_d(cd->test, cd->epochs), &ok);
+            put(co, "loss", hr__json_reals_d(cd->loss, cd->epochs), &ok);
             put(co, "best_epoch", json_integer(cd->best_epoch), &ok);
             put(co, "best_val", json_real(cd->best_val), &ok);
             put(co, "best_test", json_real(cd->best_test), &ok);

@@ -24,17 +24,6 @@
 
 #define GOAL_FORMAT "hyperrep-goal-checkpoint"
 
-static json_t *reals(const double *v, const float *f, int n)
-{
-    json_t *a = json_array();
-    for (int i = 0; a && i < n; i++)
-        if (json_array_append_new(a, json_real(v ? v[i] : (double)f[i]))) {
-            json_decref(a);
-            return NULL;
-        }
-    return a;
-}
-
 hr_status hr__goal_checkpoint_save(const char *path, const hr__goal_state *s, hr_error *err)
 {
     json_t *root = json_object(), *its = json_array();
@@ -53,9 +42,9 @@ hr_status hr__goal_checkpoint_save(const char *path, const hr__goal_state *s, hr
              !json_object_set_new(root, "fingerprint", json_string(s->fingerprint)) &&
              !json_object_set_new(root, "domain", json_integer(s->domain)) &&
              !json_object_set_new(root, "nblocks", json_integer(s->nblocks)) &&
-             !json_object_set_new(root, "alpha_initial", reals(NULL, s->alpha_initial, na)) &&
-             !json_object_set_new(root, "alpha", reals(NULL, s->alpha, na)) &&
-             !json_object_set_new(root, "x", reals(s->x, NULL, s->nx)) &&
+             !json_object_set_new(root, "alpha_initial", hr__json_reals_f(s->alpha_initial, na)) &&
+             !json_object_set_new(root, "alpha", hr__json_reals_f(s->alpha, na)) &&
+             !json_object_set_new(root, "x", hr__json_reals_d(s->x, s->nx)) &&
              !json_object_set_new(root, "done", json_boolean(s->done)) &&
              !json_object_set_new(root, "stop_reason", json_string(s->stop_reason)) &&
              !json_object_set(root, "iterations", its);

@@ -2,6 +2,7 @@
 #ifndef HR_JOINT_INTERNAL_H
 #define HR_JOINT_INTERNAL_H
 
+#include <jansson.h>
 #include <stdint.h>
 
 #include "hyperrep/joint.h"
@@ -51,6 +52,11 @@ double hr__goal_loss(hr__goal *G, const double *x, double acc, double acc_ref, h
 /* Top-1 accuracy (percent) of the trainer (inference mode) over every batch
  * of it, from its first batch; logits holds batch x classes floats. */
 hr_status hr__joint_accuracy(hr_trainer *t, hr_batch_iter *it, float *logits, double *acc, hr_error *err);
+
+/* JSON arrays of n numbers (checkpoints; floats widen exactly to doubles,
+ * written with 17 significant digits); NULL when out of memory. */
+json_t *hr__json_reals_f(const float *v, int n);
+json_t *hr__json_reals_d(const double *v, int n);
 
 /* Goal programming's state between alternations (goal_checkpoint.c). The
  * caller owns the arrays: alpha_initial and alpha [3·nblocks], x [nx]. */
