@@ -42,7 +42,39 @@ typedef struct hr_ctx_params {
     hr_log_fn log;            /* NULL: warnings and errors to stderr */
     void *log_user;
     hr_log_level log_level;   /* messages below this level are dropped */
+    /* Grain rule of hr_ctx_parallel_for_work: each thread a region uses
+     * beyond the first must bring at least this many microseconds of
+     * estimated single-thread work (hr_work_us). 0: HR_CTX_GRAIN_US_DEFAULT;
+     * < 0: every region uses every thread it has items for (tests). */
+    double grain_us;
+    /* Instrumentation: when set, called on the running thread before each
+     * item of a parallel region (tests use it to delay a worker). */
+    void (*item_hook)(void *user, int thread, int64_t item);
+    void *hook_user;
 } hr_ctx_params;
+
+/* The grain: a region shorter than about twice this is not worth a second
+ * thread. Waking a spinning worker and the final hand-over cost a few
+ * microseconds on an idle machine; on a shared one a worker may not run at
+ * all for a time slice, and then the caller does the region alone anyway. */
+#define HR_CTX_GRAIN_US_DEFAULT 25.0
+
+/* Rates for the estimate of a region's single-thread time: a typical core's
+ * sustained rate in our convolution kernels and its memory rate for
+ * streaming element-wise work. They need only be right within a factor of
+ * about two: they decide whether splitting is worth its cost, never a
+ * result. */
+#define HR_WORK_FLOP_RATE 50e9 /* FLOP/s */
+#define HR_WORK_BYTE_RATE 20e9 /* bytes/s */
+
+/* The work of a parallel region: floating-point operations and bytes moved. */
+typedef struct hr_work {
+    double flops, bytes;
+} hr_work;
+
+/* Estimated single-thread microseconds of work (rates above); negative
+ * fields count as 0. */
+double hr_work_us(hr_work work);
 
 typedef struct hr_ctx hr_ctx;
 
@@ -68,14 +100,27 @@ __attribute__((format(printf, 3, 4)))
 #endif
 void hr_ctx_log(hr_ctx *ctx, hr_log_level level, const char *fmt, ...);
 
-/* Parallel for: calls fn(arg, i, thread) for every i in [0, n) on the
- * context's threads (thread in [0, threads)). Iterations are handed out in
- * contiguous static chunks, so the same i always runs under the same thread
- * count's same partition; fn must not depend on which thread runs it for its
- * result. Returns when all iterations are done. Not reentrant: fn must not
- * call hr_ctx_parallel_for on the same context. */
+/* Parallel for: calls fn(arg, i, thread) once for every i in [0, n) on the
+ * context's threads (thread in [0, threads): an index for per-thread
+ * scratch). Items are claimed one at a time by whichever thread is free,
+ * the caller included, so which thread runs an item depends on scheduling:
+ * fn's result must depend only on i (split the work into items by the
+ * problem's shape, never by the thread count, and reduce in item order
+ * afterwards), and then results are bit-identical for any thread count and
+ * schedule. Returns when every item is done. Not reentrant: fn must not call
+ * hr_ctx_parallel_for on the same context. Uses every thread (up to n); for
+ * coarse work whose size is known to be worth it. */
 typedef void (*hr_parallel_fn)(void *arg, int64_t i, int thread);
 void hr_ctx_parallel_for(hr_ctx *ctx, int64_t n, hr_parallel_fn fn, void *arg);
+
+/* The same under the grain rule: the region uses hr_ctx_threads_for(ctx, n,
+ * work) threads, so a small one runs on the caller alone. */
+void hr_ctx_parallel_for_work(hr_ctx *ctx, int64_t n, hr_work work, hr_parallel_fn fn, void *arg);
+
+/* The threads a region of n items and this work uses: min(threads, n,
+ * max(1, floor(hr_work_us(work) / grain_us))), or min(threads, n) when the
+ * grain is negative. */
+int hr_ctx_threads_for(const hr_ctx *ctx, int64_t n, hr_work work);
 
 /* Arena: a bump allocator for storage freed all at once (tensors of a model,
  * workspaces of a plan). Blocks are 64-byte aligned. */

@@ -1,17 +1,34 @@
 /* Context: allocator, log sink and a small persistent thread pool.
  *
- * The pool is a fork-join barrier over pthreads: hr_ctx_parallel_for publishes
- * a job, wakes the workers, does its own share and waits until every worker
- * has finished its share. Work is split statically (thread t gets the t-th
- * contiguous chunk), which keeps results independent of scheduling.
+ * The pool runs fork-join regions (hr_ctx_parallel_for). A region's items
+ * are claimed one at a time from a shared counter by whichever threads are
+ * running, the caller included, so a worker that the scheduler took off its
+ * core delays only the item it holds, not a fixed share of the region: on a
+ * machine where other processes compete for the cores, the caller simply
+ * claims the items a descheduled worker would have taken. (The previous
+ * pool gave thread t the t-th contiguous share, and a 2-thread forward of
+ * repvgg-fmnist then took up to 47x its idle time when both cores were
+ * busy.) Items are the problem's own units (panels, rows, chunks), and each
+ * is computed the same way whichever thread runs it, so results are
+ * bit-identical for any thread count and any schedule.
  *
- * Before sleeping on a condition variable, a waiting thread (worker between
- * jobs, caller at the barrier) polls for a bounded while (SPIN_ROUNDS pause
- * instructions, a fraction of a millisecond): the parallel regions of a
- * forward pass follow each other within microseconds. Sleeping between them
- * made every region a futex wake-up, and after the machine had idled for
- * ~0.1 s the scheduler kept waking the worker onto the caller's CPU: a
- * 2-thread convolution then ran at 1-thread speed (measured on a 2-vCPU VM). */
+ * Regions small enough that waking a worker costs more than it saves run on
+ * the caller alone (the grain rule, hr_ctx_parallel_for_work): tiny
+ * convolutions, the stem of a small model, the classifier.
+ *
+ * The claim counter carries the region's generation in its upper 32 bits,
+ * and an item is claimed by a compare-and-swap on the whole word, so a
+ * worker that wakes up late, after its region has finished and the next one
+ * has begun, cannot take an item of the new region under the old region's
+ * function: its swap fails. A successful claim also proves the region is
+ * still running (an unfinished item keeps it open), so the job fields read
+ * just before the swap are that region's.
+ *
+ * Waiting threads (workers between regions, the caller for the last items
+ * held by others) poll for a bounded while (SPIN_ROUNDS pause instructions,
+ * a fraction of a millisecond), then sleep on a condition variable: the
+ * regions of a forward pass follow each other within microseconds, and
+ * sleeping between them made every region a futex wake-up. */
 #include "hyperrep/ctx.h"
 
 #include <pthread.h>
@@ -20,20 +37,35 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* One pool thread; index 1..threads-1 (the caller is thread 0). */
+typedef struct hr__worker {
+    struct hr_ctx *ctx;
+    int index;
+    pthread_t tid;
+} hr__worker;
+
 struct hr_ctx {
     hr_ctx_params params;
     hr_allocator allocator;
+    double grain_us;       /* resolved from params.grain_us */
 
-    struct hr__worker *workers;
+    hr__worker *workers;
     int nworkers;
     pthread_mutex_t mu;
-    pthread_cond_t wake, done;
-    uint64_t generation;   /* bumped per job; workers wait for a new one */
-    int pending;           /* workers still running the current job */
+    pthread_cond_t wake, done_cv;
     int stop;
+
+    /* The current region. Written by the caller before it publishes the
+     * region through `claim`, read by workers with relaxed atomics (a stale
+     * read is harmless: the claim that follows it fails). */
     hr_parallel_fn fn;
     void *arg;
     int64_t n;
+    int participants;      /* threads 0..participants-1 may claim items */
+    uint64_t claim;        /* generation << 32 | next item */
+    int64_t done;          /* items finished in the current region */
+    int sleepers;          /* workers asleep on `wake` (under mu) */
+    int caller_sleeping;   /* the caller is asleep on `done_cv` (under mu) */
 };
 
 static void *default_alloc(void *user, size_t bytes, size_t align)
@@ -71,6 +103,8 @@ hr_ctx_params hr_ctx_params_default(void)
 }
 
 #define SPIN_ROUNDS 4096
+#define GEN_SHIFT 32
+#define ITEM_MASK ((UINT64_C(1) << GEN_SHIFT) - 1)
 
 static void cpu_relax(void)
 {
@@ -81,66 +115,70 @@ static void cpu_relax(void)
 #endif
 }
 
-/* Polls until the generation differs from seen (or stop is set), for at most
- * SPIN_ROUNDS rounds; the caller then checks again under the lock. */
-static void spin_for_job(hr_ctx *ctx, uint64_t seen)
+/* Claims and runs items of generation gen until none is left. Returns the
+ * number of items this thread ran. */
+static int64_t run_items(hr_ctx *ctx, uint32_t gen, int thread)
 {
-    for (int i = 0; i < SPIN_ROUNDS; i++) {
-        if (__atomic_load_n(&ctx->generation, __ATOMIC_ACQUIRE) != seen || __atomic_load_n(&ctx->stop, __ATOMIC_ACQUIRE))
-            return;
-        cpu_relax();
+    int64_t ran = 0;
+    uint64_t w = __atomic_load_n(&ctx->claim, __ATOMIC_ACQUIRE);
+    for (;;) {
+        if ((uint32_t)(w >> GEN_SHIFT) != gen)
+            break;
+        hr_parallel_fn fn = __atomic_load_n(&ctx->fn, __ATOMIC_RELAXED);
+        void *arg = __atomic_load_n(&ctx->arg, __ATOMIC_RELAXED);
+        int64_t n = __atomic_load_n(&ctx->n, __ATOMIC_RELAXED);
+        int64_t i = (int64_t)(w & ITEM_MASK);
+        if (i >= n)
+            break;
+        /* acq_rel: the loads above cannot move past a successful claim */
+        if (!__atomic_compare_exchange_n(&ctx->claim, &w, w + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            continue; /* w now holds the current word */
+        if (ctx->params.item_hook)
+            ctx->params.item_hook(ctx->params.hook_user, thread, i);
+        fn(arg, i, thread);
+        ran++;
+        if (__atomic_add_fetch(&ctx->done, 1, __ATOMIC_SEQ_CST) == n &&
+            __atomic_load_n(&ctx->caller_sleeping, __ATOMIC_SEQ_CST)) {
+            pthread_mutex_lock(&ctx->mu);
+            pthread_cond_signal(&ctx->done_cv);
+            pthread_mutex_unlock(&ctx->mu);
+        }
+        w = __atomic_load_n(&ctx->claim, __ATOMIC_ACQUIRE);
     }
+    return ran;
 }
 
-static void spin_for_done(hr_ctx *ctx)
+static uint32_t current_gen(hr_ctx *ctx)
 {
-    for (int i = 0; i < SPIN_ROUNDS; i++) {
-        if (__atomic_load_n(&ctx->pending, __ATOMIC_ACQUIRE) == 0)
-            return;
-        cpu_relax();
-    }
+    return (uint32_t)(__atomic_load_n(&ctx->claim, __ATOMIC_ACQUIRE) >> GEN_SHIFT);
 }
-
-static void run_share(hr_ctx *ctx, int t)
-{
-    int nt = ctx->nworkers + 1;
-    int64_t lo = ctx->n * t / nt, hi = ctx->n * (t + 1) / nt;
-    for (int64_t i = lo; i < hi; i++)
-        ctx->fn(ctx->arg, i, t);
-}
-
-/* One pool thread; index 1..threads-1 (the caller is thread 0). */
-typedef struct hr__worker {
-    hr_ctx *ctx;
-    int index;
-    pthread_t tid;
-} hr__worker;
 
 static void *worker_main(void *p)
 {
     const hr__worker *w = p;
     hr_ctx *ctx = w->ctx;
-    uint64_t seen = 0;
+    uint32_t seen = 0;
 
-    pthread_mutex_lock(&ctx->mu);
     for (;;) {
-        if (!ctx->stop && ctx->generation == seen) {
-            pthread_mutex_unlock(&ctx->mu);
-            spin_for_job(ctx, seen);
+        for (int i = 0; i < SPIN_ROUNDS && current_gen(ctx) == seen && !__atomic_load_n(&ctx->stop, __ATOMIC_ACQUIRE);
+             i++)
+            cpu_relax();
+        if (current_gen(ctx) == seen) {
             pthread_mutex_lock(&ctx->mu);
+            /* sleepers before the generation check, and the caller publishes
+             * before reading sleepers (both seq_cst): one of them sees the other */
+            __atomic_add_fetch(&ctx->sleepers, 1, __ATOMIC_SEQ_CST);
+            while (!ctx->stop && current_gen(ctx) == seen)
+                pthread_cond_wait(&ctx->wake, &ctx->mu);
+            __atomic_sub_fetch(&ctx->sleepers, 1, __ATOMIC_SEQ_CST);
+            pthread_mutex_unlock(&ctx->mu);
         }
-        while (!ctx->stop && ctx->generation == seen)
-            pthread_cond_wait(&ctx->wake, &ctx->mu);
-        if (ctx->stop)
+        if (__atomic_load_n(&ctx->stop, __ATOMIC_ACQUIRE))
             break;
-        seen = ctx->generation;
-        pthread_mutex_unlock(&ctx->mu);
-        run_share(ctx, w->index);
-        pthread_mutex_lock(&ctx->mu);
-        if (__atomic_sub_fetch(&ctx->pending, 1, __ATOMIC_RELEASE) == 0)
-            pthread_cond_signal(&ctx->done);
+        seen = current_gen(ctx);
+        if (w->index < __atomic_load_n(&ctx->participants, __ATOMIC_RELAXED))
+            run_items(ctx, seen, w->index);
     }
-    pthread_mutex_unlock(&ctx->mu);
     return NULL;
 }
 
@@ -151,10 +189,14 @@ hr_status hr_ctx_create(const hr_ctx_params *params, hr_ctx **out, hr_error *err
 
     if (p.threads < 1 || p.threads > 1024)
         return hr_error_set(err, HR_ERR_INVALID_ARG, "threads = %d, expected 1..1024", p.threads);
+    if (!(p.grain_us == p.grain_us) || p.grain_us > 1e9)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "grain_us = %g, expected a number up to 1e9 (0: default, < 0: split every region)",
+                            p.grain_us);
     ctx = calloc(1, sizeof *ctx);
     if (!ctx)
         return hr_error_set(err, HR_ERR_NOMEM, "context: out of memory");
     ctx->params = p;
+    ctx->grain_us = p.grain_us == 0 ? HR_CTX_GRAIN_US_DEFAULT : p.grain_us;
     if (p.allocator) {
         ctx->allocator = *p.allocator;
     } else {
@@ -165,15 +207,15 @@ hr_status hr_ctx_create(const hr_ctx_params *params, hr_ctx **out, hr_error *err
         ctx->params.log = default_log;
     pthread_mutex_init(&ctx->mu, NULL);
     pthread_cond_init(&ctx->wake, NULL);
-    pthread_cond_init(&ctx->done, NULL);
+    pthread_cond_init(&ctx->done_cv, NULL);
     if (p.threads > 1) {
         ctx->workers = calloc((size_t)p.threads - 1, sizeof *ctx->workers);
         if (!ctx->workers) {
             hr_ctx_destroy(ctx);
             return hr_error_set(err, HR_ERR_NOMEM, "context: out of memory");
         }
-        /* No job is published before create returns, so workers may start
-         * while later ones are still being created. */
+        /* No region is published before create returns, so workers may
+         * start while later ones are still being created. */
         for (int t = 0; t < p.threads - 1; t++) {
             ctx->workers[t].ctx = ctx;
             ctx->workers[t].index = t + 1;
@@ -200,7 +242,7 @@ void hr_ctx_destroy(hr_ctx *ctx)
         pthread_join(ctx->workers[t].tid, NULL);
     free(ctx->workers);
     pthread_cond_destroy(&ctx->wake);
-    pthread_cond_destroy(&ctx->done);
+    pthread_cond_destroy(&ctx->done_cv);
     pthread_mutex_destroy(&ctx->mu);
     free(ctx);
 }
@@ -239,31 +281,81 @@ void hr_ctx_log(hr_ctx *ctx, hr_log_level level, const char *fmt, ...)
     ctx->params.log(ctx->params.log_user, level, msg);
 }
 
-void hr_ctx_parallel_for(hr_ctx *ctx, int64_t n, hr_parallel_fn fn, void *arg)
+double hr_work_us(hr_work work)
+{
+    double f = work.flops > 0 ? work.flops : 0, b = work.bytes > 0 ? work.bytes : 0;
+    return f / HR_WORK_FLOP_RATE * 1e6 + b / HR_WORK_BYTE_RATE * 1e6;
+}
+
+int hr_ctx_threads_for(const hr_ctx *ctx, int64_t n, hr_work work)
+{
+    int64_t t = ctx->nworkers + 1;
+    if (n < t)
+        t = n < 1 ? 1 : n;
+    if (ctx->grain_us > 0) {
+        /* each thread beyond the first must bring at least a grain of work */
+        double us = hr_work_us(work);
+        double by_grain = us / ctx->grain_us;
+        if (by_grain < (double)t)
+            t = by_grain < 1 ? 1 : (int64_t)by_grain;
+    }
+    return (int)t;
+}
+
+static void run_serial(hr_ctx *ctx, int64_t n, hr_parallel_fn fn, void *arg)
+{
+    for (int64_t i = 0; i < n; i++) {
+        if (ctx->params.item_hook)
+            ctx->params.item_hook(ctx->params.hook_user, 0, i);
+        fn(arg, i, 0);
+    }
+}
+
+static void run_region(hr_ctx *ctx, int64_t n, int participants, hr_parallel_fn fn, void *arg)
 {
     if (n <= 0)
         return;
-    if (ctx->nworkers == 0 || n == 1) {
-        for (int64_t i = 0; i < n; i++)
-            fn(arg, i, 0);
+    if (participants <= 1 || n > (int64_t)ITEM_MASK) {
+        run_serial(ctx, n, fn, arg);
         return;
     }
-    pthread_mutex_lock(&ctx->mu);
-    ctx->fn = fn;
-    ctx->arg = arg;
-    ctx->n = n;
-    __atomic_store_n(&ctx->pending, ctx->nworkers, __ATOMIC_RELAXED);
-    __atomic_store_n(&ctx->generation, ctx->generation + 1, __ATOMIC_RELEASE);
-    pthread_cond_broadcast(&ctx->wake);
-    pthread_mutex_unlock(&ctx->mu);
+    /* The previous region is finished (every item done), so no thread can
+     * claim from it any more: the fields may change. */
+    __atomic_store_n(&ctx->fn, fn, __ATOMIC_RELAXED);
+    __atomic_store_n(&ctx->arg, arg, __ATOMIC_RELAXED);
+    __atomic_store_n(&ctx->n, n, __ATOMIC_RELAXED);
+    __atomic_store_n(&ctx->participants, participants, __ATOMIC_RELAXED);
+    __atomic_store_n(&ctx->done, 0, __ATOMIC_RELAXED);
+    uint32_t gen = current_gen(ctx) + 1;
+    __atomic_store_n(&ctx->claim, (uint64_t)gen << GEN_SHIFT, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&ctx->sleepers, __ATOMIC_SEQ_CST) > 0) {
+        pthread_mutex_lock(&ctx->mu);
+        pthread_cond_broadcast(&ctx->wake);
+        pthread_mutex_unlock(&ctx->mu);
+    }
 
-    run_share(ctx, 0);
+    run_items(ctx, gen, 0);
 
-    spin_for_done(ctx);
-    pthread_mutex_lock(&ctx->mu);
-    while (ctx->pending > 0)
-        pthread_cond_wait(&ctx->done, &ctx->mu);
-    pthread_mutex_unlock(&ctx->mu);
+    for (int i = 0; i < SPIN_ROUNDS && __atomic_load_n(&ctx->done, __ATOMIC_ACQUIRE) < n; i++)
+        cpu_relax();
+    if (__atomic_load_n(&ctx->done, __ATOMIC_ACQUIRE) < n) {
+        pthread_mutex_lock(&ctx->mu);
+        __atomic_store_n(&ctx->caller_sleeping, 1, __ATOMIC_SEQ_CST);
+        while (__atomic_load_n(&ctx->done, __ATOMIC_SEQ_CST) < n)
+            pthread_cond_wait(&ctx->done_cv, &ctx->mu);
+        __atomic_store_n(&ctx->caller_sleeping, 0, __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&ctx->mu);
+    }
+}
+
+void hr_ctx_parallel_for(hr_ctx *ctx, int64_t n, hr_parallel_fn fn, void *arg)
+{
+    run_region(ctx, n, (int)(n < ctx->nworkers + 1 ? n : ctx->nworkers + 1), fn, arg);
+}
+
+void hr_ctx_parallel_for_work(hr_ctx *ctx, int64_t n, hr_work work, hr_parallel_fn fn, void *arg)
+{
+    run_region(ctx, n, hr_ctx_threads_for(ctx, n, work), fn, arg);
 }
 
 /* ---- arena ---- */

@@ -253,6 +253,16 @@ void hr__conv_plan_make(const hr_conv *c, int64_t n, int64_t h, int64_t w, int t
     pl->total_bytes = (pl->xp_floats + pl->v_floats + (size_t)threads * pl->per_thread_floats) * sizeof(float);
 }
 
+hr_work hr__conv_work(const hr_conv *c, const hr__conv_plan *pl)
+{
+    const hr_conv_desc *d = &c->desc;
+    const double out = (double)d->cout * (double)pl->OH * (double)pl->OW;
+    hr_work w;
+    w.flops = 2.0 * out * (double)c->cig * d->k * d->k;
+    w.bytes = 4.0 * ((double)d->cin * (double)pl->H * (double)pl->W + out + (double)d->cout * (double)c->cig * d->k * d->k);
+    return w;
+}
+
 size_t hr_conv_workspace_bytes(const hr_conv *c, int64_t n, int64_t h, int64_t w, int threads)
 {
     hr__conv_plan pl;

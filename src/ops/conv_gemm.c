@@ -166,14 +166,15 @@ void hr__conv_gemm_run(hr_ctx *ctx, const hr_conv *c, const hr__conv_plan *pl, c
     const hr_conv_desc *d = &c->desc;
     float *xp = ws;
     gemm_job j = {c, pl, NULL, xp, NULL, c->pixmajor ? ws : ws + pl->xp_floats, flags};
+    const hr_work work = hr__conv_work(c, pl);
     for (int64_t n = 0; n < pl->N; n++) {
         j.x = x->data + n * d->cin * pl->H * pl->W;
         j.y = y->data + n * d->cout * pl->OH * pl->OW;
         if (c->pixmajor) {
-            hr_ctx_parallel_for(ctx, d->groups * pl->npanels, pix_unit, &j);
+            hr_ctx_parallel_for_work(ctx, d->groups * pl->npanels, work, pix_unit, &j);
         } else {
             hr__conv_to_nhwc(ctx, c, pl, j.x, xp);
-            hr_ctx_parallel_for(ctx, d->groups * c->npanel * pl->nchunks, gemm_unit, &j);
+            hr_ctx_parallel_for_work(ctx, d->groups * c->npanel * pl->nchunks, work, gemm_unit, &j);
         }
     }
 }

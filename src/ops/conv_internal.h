@@ -67,6 +67,10 @@ void hr__conv_pack_panel(const hr_conv *conv, const float *w, int64_t g, int64_t
  * elsewhere, channels past Cin zero) of image x, with the object's kernels. */
 void hr__conv_to_nhwc(hr_ctx *ctx, const hr_conv *conv, const hr__conv_plan *plan, const float *x, float *xp);
 
+/* The work of one image's products (direct-convolution FLOPs, input,
+ * output and weight bytes), for the pool's grain rule. */
+hr_work hr__conv_work(const hr_conv *conv, const hr__conv_plan *plan);
+
 void hr__conv_gemm_run(hr_ctx *ctx, const hr_conv *conv, const hr__conv_plan *plan, const hr_tensor *x,
                        unsigned flags, hr_tensor *y, float *ws);
 void hr__conv_winograd_run(hr_ctx *ctx, const hr_conv *conv, const hr__conv_plan *plan, const hr_tensor *x,

@@ -70,7 +70,8 @@ static void nhwc_row(void *arg, int64_t r, int thread)
 void hr__conv_to_nhwc(hr_ctx *ctx, const hr_conv *c, const hr__conv_plan *pl, const float *x, float *xp)
 {
     nhwc_job j = {c, pl, x, xp};
-    hr_ctx_parallel_for(ctx, pl->Hp, nhwc_row, &j);
+    const hr_work work = {0, 4.0 * (double)(c->desc.cin * pl->H * pl->W + pl->Hp * pl->Wp * pl->CP)};
+    hr_ctx_parallel_for_work(ctx, pl->Hp, work, nhwc_row, &j);
 }
 
 void hr__conv_store_generic(float *y, int64_t ystride, const float *src, int64_t npix, int nc, const float *bias,

@@ -103,10 +103,13 @@ void hr__conv_winograd_run(hr_ctx *ctx, const hr_conv *c, const hr__conv_plan *p
     const hr_conv_desc *d = &c->desc;
     float *xp = ws, *v = ws + pl->xp_floats;
     wino_job j = {c, pl, xp, v, NULL, v + pl->v_floats, flags};
+    const hr_work work = hr__conv_work(c, pl);
+    /* the input transform: a read of the copy and a write of E/step^2 times it */
+    const hr_work tin = {0, 4.0 * (double)(pl->Hp * pl->Wp * pl->CP + c->E * pl->T * pl->CP)};
     for (int64_t n = 0; n < pl->N; n++) {
         hr__conv_to_nhwc(ctx, c, pl, x->data + n * d->cin * pl->H * pl->W, xp);
-        hr_ctx_parallel_for(ctx, pl->TH, input_row, &j);
+        hr_ctx_parallel_for_work(ctx, pl->TH, tin, input_row, &j);
         j.y = y->data + n * d->cout * pl->OH * pl->OW;
-        hr_ctx_parallel_for(ctx, d->groups * c->npanel * pl->nchunks, wino_unit, &j);
+        hr_ctx_parallel_for_work(ctx, d->groups * c->npanel * pl->nchunks, work, wino_unit, &j);
     }
 }

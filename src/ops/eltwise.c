@@ -47,7 +47,8 @@ static void affine_plane(void *arg, int64_t p, int thread)
 void hr_affine(hr_ctx *ctx, const hr_tensor *x, const float *scale, const float *shift, unsigned flags, hr_tensor *y)
 {
     affine_job j = {x->data, scale, shift, y->data, x->shape[1], x->shape[2] * x->shape[3], flags};
-    hr_ctx_parallel_for(ctx, x->shape[0] * x->shape[1], affine_plane, &j);
+    const hr_work work = {2.0 * (double)hr_tensor_numel(x), 8.0 * (double)hr_tensor_numel(x)};
+    hr_ctx_parallel_for_work(ctx, x->shape[0] * x->shape[1], work, affine_plane, &j);
 }
 
 typedef struct relu_job {
@@ -67,7 +68,8 @@ static void relu_chunk(void *arg, int64_t i, int thread)
 void hr_relu(hr_ctx *ctx, hr_tensor *x)
 {
     relu_job j = {x->data, hr_tensor_numel(x), 1 << 14};
-    hr_ctx_parallel_for(ctx, (j.n + j.chunk - 1) / j.chunk, relu_chunk, &j);
+    const hr_work work = {0, 8.0 * (double)j.n};
+    hr_ctx_parallel_for_work(ctx, (j.n + j.chunk - 1) / j.chunk, work, relu_chunk, &j);
 }
 
 typedef struct pool_job {
@@ -90,7 +92,8 @@ static void pool_plane(void *arg, int64_t p, int thread)
 void hr_global_avgpool(hr_ctx *ctx, const hr_tensor *x, hr_tensor *y)
 {
     pool_job j = {x->data, y->data, x->shape[2] * x->shape[3]};
-    hr_ctx_parallel_for(ctx, x->shape[0] * x->shape[1], pool_plane, &j);
+    const hr_work work = {(double)hr_tensor_numel(x), 4.0 * (double)hr_tensor_numel(x)};
+    hr_ctx_parallel_for_work(ctx, x->shape[0] * x->shape[1], work, pool_plane, &j);
 }
 
 void hr_linear(hr_ctx *ctx, const hr_tensor *x, const float *w, const float *b, hr_tensor *y)
