@@ -65,4 +65,17 @@ double hr_cli_now_ms(void);
 /* Loads a weight file by extension: .safetensors or .pth. */
 hr_status hr_cli_load_weights(const char *path, hr_tensor_map **out, hr_error *err);
 
+/* --edge PROFILE / --edge-slowdown F: the run-time edge emulation of infer
+ * and client (SPEC 13.2), one meaning in both (cli/edge_flags.c). */
+typedef struct hr_cli_edge {
+    const char *profile;      /* --edge: a known profile's name; NULL: none */
+    double slowdown;          /* --edge-slowdown: >= 1; 0: none */
+} hr_cli_edge;
+
+/* Parses the value of --edge (is_profile) or --edge-slowdown into e. An
+ * unknown profile (the error lists the known ones), a factor that is not a
+ * number >= 1, or the other flag given already: prints an error naming the
+ * flag and returns 0; 1 on success. */
+int hr_cli_edge_option(const char *cmd, hr_cli_edge *e, int is_profile, const char *arg);
+
 #endif

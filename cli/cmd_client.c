@@ -15,6 +15,7 @@
 static const char *help =
     "usage: hyperrep client --server HOST:PORT [--name NAME] [--threads N] [--stay]\n"
     "         [--give-up S] [--max-sessions N] [--tls-cert F --tls-key F --tls-ca F]\n"
+    "         [--edge PROFILE | --edge-slowdown F]\n"
     "\n"
     "The edge worker of real mode. Dials the server (HOST:PORT of a driving command\n"
     "such as `hyperrep lut measure --remote --listen ...` or `hyperrep joint --mode real\n"
@@ -37,9 +38,18 @@ static const char *help =
     "  --max-model-mb N   largest model weights accepted from the server (4096)\n"
     "  --data SRC         an image folder the server may ask for besides fashion-mnist\n"
     "                     (the server names the source; nothing else is opened)\n"
-    "  --quiet            no progress lines on stderr\n" HR_CLI_NET_HELP;
+    "  --quiet            no progress lines on stderr\n"
+    "  --edge PROFILE     play an edge device (see `hyperrep lut profiles`) in the LUT this\n"
+    "                     worker measures for `lut measure --remote`: its roofline here is\n"
+    "                     measured at the LUT's threads and every entry scaled by the\n"
+    "                     profile (the file records the profile, as `lut measure --role\n"
+    "                     client --edge` does)\n"
+    "  --edge-slowdown F  the flat form: every time of that LUT x F (F >= 1). With either,\n"
+    "                     a server asking for its own slowdown is refused (one emulation per\n"
+    "                     LUT). Head passes of split training and evaluation run unemulated\n" HR_CLI_NET_HELP;
 
-enum { O_SERVER = 256, O_NAME, O_THREADS, O_STAY, O_GIVE_UP, O_MAX_SESSIONS, O_REPLY, O_QUIET, O_MAX_MODEL, O_DATA };
+enum { O_SERVER = 256, O_NAME, O_THREADS, O_STAY, O_GIVE_UP, O_MAX_SESSIONS, O_REPLY, O_QUIET, O_MAX_MODEL, O_DATA,
+       O_EDGE, O_EDGE_SLOWDOWN };
 
 static int parse_seconds(const char *flag, const char *s, double *out)
 {
@@ -67,6 +77,8 @@ int hr_cmd_client(int argc, char **argv)
                                          {"quiet", no_argument, 0, O_QUIET},
                                          {"max-model-mb", required_argument, 0, O_MAX_MODEL},
                                          {"data", required_argument, 0, O_DATA},
+                                         {"edge", required_argument, 0, O_EDGE},
+                                         {"edge-slowdown", required_argument, 0, O_EDGE_SLOWDOWN},
                                          {"help", no_argument, 0, 'h'},
                                          HR_CLI_NET_OPTIONS,
                                          {0, 0, 0, 0}};
@@ -76,6 +88,7 @@ int hr_cmd_client(int argc, char **argv)
     int64_t v;
     double s = 0;
     int c, r, quiet = 0;
+    hr_cli_edge edge = {NULL, 0};
     hr_cli_net_init(&net);
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -85,6 +98,11 @@ int hr_cmd_client(int argc, char **argv)
         case O_NAME: net.net.name = optarg; break;
         case O_STAY: wp.stay = 1; break;
         case O_QUIET: quiet = 1; break;
+        case O_EDGE:
+        case O_EDGE_SLOWDOWN:
+            if (!hr_cli_edge_option("client", &edge, c == O_EDGE, optarg))
+                return 2;
+            break;
         case O_THREADS:
             if (!hr_cli_parse_i64("client", "--threads", optarg, 1, 1024, &v))
                 return 2;
@@ -146,6 +164,11 @@ int hr_cmd_client(int argc, char **argv)
     wp.net = net.net;
     wp.log = quiet ? NULL : hr_cli_remote_log;
     wp.log_user = (void *)"client";
+    if (edge.profile && hr_edge_profile_find(edge.profile, &wp.edge, &err)) {
+        hr_cli_fail("client", "--edge: %s", err.msg);
+        return 2;
+    }
+    wp.edge_slowdown = edge.slowdown;
     if (hr_worker_run(&wp, &err)) {
         hr_cli_fail("client", "%s", err.msg);
         return 1;

@@ -28,7 +28,7 @@ static const char *help =
     "         [--weights W] [--alpha A.safetensors] [--seed S] [--input-size H] [--data SRC]\n"
     "         [--frames 200] [--warmup 10] [--window 2] [--lut hardware_lut_complete.json]\n"
     "         [--threads N] [--verify] [--use final|exact] [--tls-cert C --tls-key K --tls-ca CA]\n"
-    "         [-o infer.json]\n"
+    "         [--edge PROFILE | --edge-slowdown F] [-o infer.json]\n"
     "       hyperrep infer --config CFG --server HOST:PORT --clients N --fps F --duration S\n"
     "         [--vary-split] [-o load.json]\n"
     "\n"
@@ -73,7 +73,18 @@ static const char *help =
     "  --name NAME        this edge's name in the hello (default: the host name)\n"
     "  -o FILE            write the report as JSON (atomically)\n";
 /* ISO C guarantees string literals of 4095 characters only: the rest of the
- * help is a second one. */
+ * help comes in more. */
+static const char *help_edge =
+    "  --edge PROFILE     emulate the edge device the --lut's client was emulated from\n"
+    "                     (`lut measure --role client --edge PROFILE`): each head unit\n"
+    "                     (stage 0, a block; the classifier too under local) ends at its\n"
+    "                     start plus the LUT's client time at the deployed gamma (an\n"
+    "                     absolute-deadline sleep, then a spin of at most 80 us); a unit\n"
+    "                     already slower ends at once and counts as an overrun\n"
+    "  --edge-slowdown F  the flat form: with --lut, whose client slowdown must be F,\n"
+    "                     the LUT's times; without, each unit ends at F x its own time\n"
+    "                     here. A --lut planned for an emulated edge run without either\n"
+    "                     flag prints a warning. Not with --clients\n";
 static const char *help_load =
     "load generator (threads of this process, each its own connection and head, one frame\n"
     "in flight, paced; the figure for many edges):\n"
@@ -83,7 +94,7 @@ static const char *help_load =
 
 enum { OPT_SERVER = 1, OPT_CONFIG, OPT_WEIGHTS, OPT_ALPHA, OPT_SEED, OPT_INPUT_SIZE, OPT_DATA, OPT_FRAMES, OPT_WARMUP,
        OPT_WINDOW, OPT_LUT, OPT_IN_PROCESS, OPT_THREADS, OPT_VERIFY, OPT_TIMEOUT, OPT_NAME, OPT_CLIENTS, OPT_FPS,
-       OPT_DURATION, OPT_VARY_SPLIT, OPT_MODEL, OPT_QUIET, OPT_USE };
+       OPT_DURATION, OPT_VARY_SPLIT, OPT_MODEL, OPT_QUIET, OPT_USE, OPT_EDGE, OPT_EDGE_SLOWDOWN };
 
 #define VERIFY_FRAMES 20
 
@@ -115,6 +126,9 @@ typedef struct pass {
     int timeout_ms;
     float *vlogits;      /* [VERIFY_FRAMES × classes] logits returned for the first frames */
     int64_t nverify;
+    /* edge emulation: counters restart at the first measured frame */
+    hr_edge_emu *emu;
+    int64_t warmup;
     /* in process */
     hr_deploy_part *tail;
     float *logits;
@@ -291,6 +305,8 @@ static hr_status run_pass(pass *p, hr_deploy_part *head, const hr_infer_frames *
         pthread_mutex_unlock(&p->mu);
         if (failed)
             break;
+        if (p->emu && t == p->warmup)
+            hr_edge_emu_stats_reset(p->emu);
         p->recs[t].t0 = hr_cli_now_ms();
         if (hr_deploy_part_run_head(head, hr_infer_frame(fr, first + t), p->slot[t % p->window], &e)) {
             pass_fail(p, &e);
@@ -572,6 +588,7 @@ int hr_cmd_infer(int argc, char **argv)
         {"duration", required_argument, 0, OPT_DURATION}, {"vary-split", no_argument, 0, OPT_VARY_SPLIT},
         {"model", required_argument, 0, OPT_MODEL},     {"quiet", no_argument, 0, OPT_QUIET},
         {"use", required_argument, 0, OPT_USE},         {"help", no_argument, 0, 'h'},
+        {"edge", required_argument, 0, OPT_EDGE},       {"edge-slowdown", required_argument, 0, OPT_EDGE_SLOWDOWN},
         HR_CLI_NET_OPTIONS,
         {0, 0, 0, 0}};
     const char *server = NULL, *config = NULL, *weights = NULL, *alpha = NULL, *data = NULL, *lut = NULL,
@@ -601,8 +618,10 @@ int hr_cmd_infer(int argc, char **argv)
     int64_t cross[4], classes = 0;
     int local, raw;
     char pl[16];
+    hr_infer_edge edge;
 
     memset(&fr, 0, sizeof fr);
+    memset(&edge, 0, sizeof edge);
     hr_deploy_config_init(&cfg);
     hr_cli_net_init(&net);
     net.net.role = "infer";
@@ -622,6 +641,11 @@ int hr_cmd_infer(int argc, char **argv)
         case OPT_VERIFY: verify = 1; break;
         case OPT_VARY_SPLIT: vary_split = 1; break;
         case OPT_QUIET: quiet = 1; break;
+        case OPT_EDGE:
+        case OPT_EDGE_SLOWDOWN:
+            if (!hr_cli_edge_option("infer", &edge.flags, c == OPT_EDGE, optarg))
+                goto usage;
+            break;
         case OPT_USE:
             if (strcmp(optarg, "final") != 0 && strcmp(optarg, "exact") != 0) {
                 hr_cli_fail("infer", "--use: '%s' is not final or exact", optarg);
@@ -674,6 +698,7 @@ int hr_cmd_infer(int argc, char **argv)
         }
         case 'h':
             fputs(help, stdout);
+            fputs(help_edge, stdout);
             fputs(help_load, stdout);
             rc = 0;
             goto out;
@@ -683,6 +708,7 @@ int hr_cmd_infer(int argc, char **argv)
                 goto usage;
             if (r < 0) {
                 fputs(help, stderr);
+                fputs(help_edge, stderr);
                 fputs(help_load, stderr);
                 goto usage;
             }
@@ -704,6 +730,11 @@ int hr_cmd_infer(int argc, char **argv)
     }
     if (clients && (!server || in_process)) {
         hr_cli_fail("infer", "--clients needs --server (the load generator streams to a running `hyperrep serve`)");
+        goto usage;
+    }
+    if (clients && (edge.flags.profile || edge.flags.slowdown > 0)) {
+        hr_cli_fail("infer", "%s emulates this process's one edge: the load generator (--clients) runs unemulated",
+                    edge.flags.profile ? "--edge" : "--edge-slowdown");
         goto usage;
     }
     net.net.name = name;
@@ -780,6 +811,8 @@ int hr_cmd_infer(int argc, char **argv)
                                                  "classifier"));
     }
     predict(lut, &cfg, hr_deploy_part_model(mine), &pred);
+    if (hr_infer_edge_setup(&edge, lut, local ? whole : head, &cfg, notes, &err))
+        goto fail;
 
     if (clients) {
         hr_infer_load_opts lo;
@@ -817,7 +850,10 @@ int hr_cmd_infer(int argc, char **argv)
             goto fail;
         }
         for (int64_t t = 0; t < warmup + frames; t++) {
-            double t0 = hr_cli_now_ms();
+            double t0;
+            if (edge.emu && t == warmup)
+                hr_edge_emu_stats_reset(edge.emu);
+            t0 = hr_cli_now_ms();
             if (t == warmup)
                 t_start = t0;
             if (hr_deploy_part_run_whole(whole, hr_infer_frame(&fr, t), logits, &err)) {
@@ -839,6 +875,7 @@ int hr_cmd_infer(int argc, char **argv)
                cfg.arch, 1000.0 * (double)frames / wall, d.p50, d.p95, d.p99);
         if (pred.available)
             printf("infer: predicted (LUT): %.1f fps\n", pred.ev.fps);
+        hr_infer_edge_print(&edge, frames);
         if (output) {
             json_array_append_new(notes, json_string("local placement: everything runs on the edge; no server is "
                                                      "needed and there is nothing to pipeline"));
@@ -853,6 +890,8 @@ int hr_cmd_infer(int argc, char **argv)
             notes = NULL;
             if (root && labelled)
                 json_object_set_new(root, "accuracy_pct", json_real(100.0 * (double)correct / (double)labelled));
+            if (root)
+                json_object_set_new(root, "edge_emulation", hr_infer_edge_json(&edge, lut, frames));
             if (!write_json(root, output))
                 goto out;
         }
@@ -913,6 +952,8 @@ int hr_cmd_infer(int argc, char **argv)
         p.tail = tail;
         p.logits = logits;
         p.classes = classes;
+        p.emu = edge.emu;
+        p.warmup = warmup;
         /* the first frames' logits are checked after the pipelined pass */
         p.vlogits = ps == 1 ? vlogits : NULL;
         p.nverify = warmup + frames < VERIFY_FRAMES ? warmup + frames : VERIFY_FRAMES;
@@ -975,6 +1016,7 @@ int hr_cmd_infer(int argc, char **argv)
                lut, pred.ev.pipelined_fps, pred.ev.fps, pred.ev.head_ms, pred.ev.link_ms, pred.ev.tail_ms);
     else
         printf("infer: no prediction: %s\n", pred.reason);
+    hr_infer_edge_print(&edge, frames);
     if (verify)
         printf("infer: verified %lld frames against the whole model here: %lld class mismatches, max |logit diff| "
                "%.3g\n",
@@ -1014,6 +1056,7 @@ int hr_cmd_infer(int argc, char **argv)
         json_object_set_new(root, "pipelined", pj);
         json_object_set_new(root, "predicted", prediction_json(&pred, lut));
         json_object_set_new(root, "crossing", x);
+        json_object_set_new(root, "edge_emulation", hr_infer_edge_json(&edge, lut, frames));
         if (pip.labelled)
             json_object_set_new(root, "accuracy_pct", json_real(100.0 * (double)pip.correct / (double)pip.labelled));
         if (verify)
@@ -1060,6 +1103,7 @@ out:
     hr_deploy_part_destroy(head);
     hr_deploy_part_destroy(tail);
     hr_deploy_part_destroy(whole);
+    hr_infer_edge_deinit(&edge);
     hr_tensor_map_destroy(map);
     hr_deploy_config_deinit(&cfg);
     hr_ctx_destroy(ctx);

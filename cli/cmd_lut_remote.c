@@ -320,6 +320,11 @@ int hr_cmd_lut_remote(int argc, char **argv)
     t_server = hr_cli_now_ms();
     printf("server LUT: %d thread(s), %s (%.1f s) -> %s\n", dev[HR_DEVICE_SERVER]->threads,
            dev[HR_DEVICE_SERVER]->gpu_name, (t_server - t_client) / 1e3, p_server);
+    for (int d = 0; d < HR_DEVICE_COUNT; d++)
+        if (dev[d]->has_noise && dev[d]->noise.busy)
+            fprintf(stderr, "hyperrep %s: warning: the %s's LUT is noisy (median spread %.3f, %.1f %% of its CPU "
+                    "time taken by other processes)\n", cmd, hr_device_name((hr_device)d),
+                    dev[d]->noise.median_spread, dev[d]->noise.stolen_cpu_pct);
 
     /* 4. merged */
     hr_lut_merge_params mgp = hr_lut_merge_params_default();

@@ -18,7 +18,7 @@
 #include "train_common.h"
 
 static const char help[] =
-    "usage: hyperrep plot --results DIR [-o DIR/visualization] [--no-render] [--gnuplot PROG]\n"
+    "usage: hyperrep plot --results DIR [-o DIR/visualization] [--domain K] [--no-render] [--gnuplot PROG]\n"
     "\n"
     "Draws every figure the results in DIR support (SPEC section 9), each as NAME.dat +\n"
     "NAME.gp and, with gnuplot installed, NAME.png and NAME.pdf:\n"
@@ -38,10 +38,15 @@ static const char help[] =
     "                          LUT-predicted vs measured fps, pipelined and sequential\n"
     "  domain_vs_baseline      co-design vs the baseline (unpruned, deploy gamma, best\n"
     "                          split): LUT fps gain in %, latency and pipelined\n"
+    "  sensitivity             where co-design pays: placement and gain of one domain's\n"
+    "                          final state against its baseline, link 1-1000 Mbit/s x\n"
+    "                          edge slowdown 2-32x (the LUT's link latency kept)\n"
     "and report.md / report.html (figures inlined) with the final configuration\n"
     "per domain, the baselines comparison and the LUT summary. Outputs are written\n"
     "atomically. Without gnuplot the data and scripts are written and the command\n"
     "says how to render them.\n"
+    "  --domain K   the domain of the sensitivity figure (default: the lowest with a\n"
+    "               domain_K_joint.json)\n"
     "  --no-render  write data and scripts only\n"
     "  --gnuplot    the gnuplot program (default gnuplot)\n";
 
@@ -80,6 +85,8 @@ typedef struct plot_run {
     json_t *training;             /* training_results.json, owned */
     domain_res dom[MAX_DOMAINS];
     int ndom;
+    int sens_domain;              /* --domain, -1: the lowest with a joint result */
+    hr_plot_sensitivity_out sens;
 } plot_run;
 
 static const char *CMD = "plot";
@@ -542,6 +549,22 @@ static void plot_domain_flops_baseline(plot_run *run)
     hr_plot_buf_free(&data), hr_plot_buf_free(&gp);
 }
 
+/* Where co-design pays, for one domain (the library reads its joint result). */
+static void plot_sensitivity(plot_run *run)
+{
+    char name[64], path[4096];
+    int k = run->sens_domain >= 0 ? run->sens_domain : run->dom[0].id;
+    hr_error err = {0};
+    snprintf(name, sizeof name, "domain_%d_joint.json", k);
+    if (!find_result(run, name, path, sizeof path)) {
+        hr_cli_fail(CMD, "--domain %d: %s has no %s", k, run->results, name);
+        run->failed = 1;
+        return;
+    }
+    hr_status st = hr_plot_sensitivity(run->out, run->lut, path, k, NULL, &run->pp, &run->sens, &err);
+    figure_done(run, "sensitivity", run->sens.title, st, run->sens.rendered, &err);
+}
+
 /* Predicted vs measured throughput of real-mode runs: every infer result
  * (`hyperrep infer -o`, JSON with measured_fps and predicted_fps) under
  * DIR/real/ (any depth of one folder) or DIR/infer*.json. One point per run
@@ -736,6 +759,11 @@ static void write_reports(plot_run *run)
             hr_plot_bufprintf(&t, "No domain_K_joint.json with a baseline comparison.\n");
         }
     }
+    if (run->sens.section.p)
+        hr_plot_bufprintf(&t, "%s", run->sens.section.p);
+    else
+        hr_plot_bufprintf(&t, "\n## Where co-design pays\n\nNeeds hardware_lut_complete.json and a "
+                              "domain_K_joint.json.\n");
     hr_plot_bufprintf(&t, "\n## Baselines comparison (step 2)\n\n");
     json_t *res = json_object_get(run->init_cfg, "results");
     if (json_is_object(res) && json_object_size(res)) {
@@ -915,6 +943,7 @@ int hr_cmd_plot(int argc, char **argv)
 {
     static const struct option opts[] = {{"results", required_argument, 0, 'r'}, {"output", required_argument, 0, 'o'},
                                          {"no-render", no_argument, 0, 'n'},      {"gnuplot", required_argument, 0, 'g'},
+                                         {"domain", required_argument, 0, 'd'},
                                          {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     static plot_run run;
     char outbuf[4096], path[4096];
@@ -922,6 +951,7 @@ int hr_cmd_plot(int argc, char **argv)
 
     memset(&run, 0, sizeof run);
     run.pp = hr_plot_params_default();
+    run.sens_domain = -1;
     optind = 1;
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
         switch (c) {
@@ -929,6 +959,13 @@ int hr_cmd_plot(int argc, char **argv)
         case 'o': run.out = optarg; break;
         case 'n': run.pp.render = 0; break;
         case 'g': run.pp.gnuplot = optarg; break;
+        case 'd': {
+            int64_t v;
+            if (!hr_cli_parse_i64(CMD, "--domain", optarg, 0, MAX_DOMAINS - 1, &v))
+                return 2;
+            run.sens_domain = (int)v;
+            break;
+        }
         case 'h': fputs(help, stdout); return 0;
         default: fputs(help, stderr); return 2;
         }
@@ -988,6 +1025,8 @@ int hr_cmd_plot(int argc, char **argv)
         plot_domain_comparison(&run);
         plot_domain_flops_baseline(&run);
     }
+    if (run.lut && (run.ndom || run.sens_domain >= 0))
+        plot_sensitivity(&run);
     plot_predicted_measured(&run);
     if (run.nfigs == 0 && !run.failed) {
         hr_cli_fail(CMD, "%s holds no results to plot (hardware_lut_complete.json, initial_throughput_config.json, "
@@ -1004,6 +1043,7 @@ int hr_cmd_plot(int argc, char **argv)
     }
 out:
     hr_lut_destroy(run.lut);
+    hr_plot_sensitivity_out_deinit(&run.sens);
     json_decref(run.init_cfg), json_decref(run.training), json_decref(hw), json_decref(imp);
     for (int d = 0; d < run.ndom; d++)
         json_decref(run.dom[d].joint);

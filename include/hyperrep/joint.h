@@ -313,6 +313,145 @@ hr_status hr_joint_baseline_compute(const hr_lut *lut, const hr_optim_params *pa
 hr_status hr_joint_optimum_after(const hr_lut *lut, const hr_optim_params *params, const hr_joint_result *res,
                                  int num_pruned, hr_optim_eval *out, double *objective_value, hr_error *err);
 
+/* ---- sensitivity: where co-design pays (issue 12, part 6) ----
+ *
+ * The exact solver (6.3) run over a grid of deployment scenarios, for a
+ * pruned state (the live masks of a domain's final configuration) and for
+ * its Neurosurgeon-style baseline (the unpruned model at deploy γ, best
+ * placement: hr_joint_baseline_compute). Each grid point is one scenario:
+ *   - link bandwidth (Mbit/s): replaces the LUT link's bandwidth; its
+ *     latency and per-message time are kept;
+ *   - edge slowdown F: every client time (blocks, stage 0, classifier,
+ *     per-frame T_frame) = host time × F, where host time = the LUT's
+ *     client time / the LUT's recorded client slowdown
+ *     (hr_lut.slowdown[HR_DEVICE_CLIENT], 1 when absent or not positive). This is a flat factor: a LUT emulated through
+ *     an edge profile, whose factor differs per entry (SPEC §13.2), is
+ *     approximated on this axis by its flat recorded factor. Server times and
+ *     every other LUT field stay as they are;
+ *   - edges K sharing the server (SPEC §13.10): only K = 1 is modelled until
+ *     the shared-server model exists; the axis is kept in the data.
+ * The question answered: where, if anywhere, a split s = 0..N beats both
+ * all-edge (`local`, everything on the client) and all-server (`raw`, the
+ * frame sent as it is), and by how much. Every point costs two problem
+ * builds and two exact solves (microseconds each).
+ *
+ *   hr_sensitivity sens;
+ *   hr_sensitivity_params sp = hr_sensitivity_params_default();   // latency, 13 × 5 × 1 grid
+ *   char text[2048];
+ *   hr_sensitivity_init(&sens);
+ *   if (hr_sensitivity_compute(lut, live, &sp, &sens, &err) == HR_OK) {
+ *       hr_sensitivity_summary(&sens, text, sizeof text);
+ *       puts(text);                          // "A split beats both … " / "… there is none …"
+ *   }
+ *   hr_sensitivity_deinit(&sens);
+ */
+
+#define HR_SENSITIVITY_MAX_AXIS 256
+
+typedef struct hr_sensitivity_params {
+    /* The solver's settings: objective (default latency), head, mask,
+     * eff_omega. When optim.link_override is set its link replaces the LUT's
+     * as the base whose bandwidth each point replaces. */
+    hr_optim_params optim;
+    /* The grid; each axis 1..HR_SENSITIVITY_MAX_AXIS values, NULL (or a count
+     * of 0) for the default. The caller keeps ownership (they are copied). */
+    const double *bandwidth_mbit_s; /* > 0, strictly increasing; default the 13 values
+                                       1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 300, 500, 1000 */
+    int nbandwidth;
+    const double *slowdown;         /* > 0, strictly increasing; default 2, 4, 8, 16, 32 */
+    int nslowdown;
+    const int *edges;               /* default {1}; only 1 is supported yet */
+    int nedges;
+} hr_sensitivity_params;
+
+hr_sensitivity_params hr_sensitivity_params_default(void);
+
+/* One grid point. `final` is the exact optimum of the pruned state,
+ * `baseline` the unpruned model at deploy γ; eval.placement says where each
+ * cuts (HR_PLACEMENT_RAW, 0..N, HR_PLACEMENT_LOCAL). */
+typedef struct hr_sensitivity_point {
+    double bandwidth_mbit_s, slowdown;
+    int edges;
+    hr_optim_eval final_eval, baseline_eval;
+    double final_value, baseline_value; /* objective, ms */
+    double gain_fps_pct;           /* 100·(final fps / baseline fps − 1), fps = 1000/latency */
+    double gain_pipelined_pct;     /* the same for pipelined fps = 1000/cycle */
+    /* The pruned state's placements compared (objective values, ms; NAN when
+     * the placement is unavailable): the best split 0..N against raw and
+     * local, each with its own fastest γ. */
+    int best_split;                /* 0..N; -1 when no split is available */
+    double split_value, raw_value, local_value;
+    /* 100·(e − split_value)/e with e = the better of raw and local: > 0 when
+     * the split is faster, the share of e it saves; NAN when no split or
+     * neither end is available. */
+    double split_saving_pct;
+    int split_pays;                /* 1 when split_value < both available ends */
+} hr_sensitivity_point;
+
+/* Where a split pays, over every grid point. */
+typedef struct hr_sensitivity_region {
+    int npoints;                   /* points where split_pays (0: none) */
+    double bandwidth_lo, bandwidth_hi, slowdown_lo, slowdown_hi; /* their bounding box */
+    int edges_lo, edges_hi;
+    /* The point with the largest split_saving_pct: where a split pays most
+     * (npoints > 0) or, when none pays, where it comes closest (the value is
+     * then ≤ 0: how much slower it is than the better end). -1 when no point
+     * has a split and an end to compare. */
+    int best_index;
+    double best_saving_pct;
+} hr_sensitivity_region;
+
+typedef struct hr_sensitivity {
+    hr_objective objective;
+    hr_device head;
+    int nblocks;
+    int nbandwidth, nslowdown, nedges;
+    double *bandwidth_mbit_s;      /* [nbandwidth], owned */
+    double *slowdown;              /* [nslowdown], owned */
+    int *edges;                    /* [nedges], owned */
+    /* [nedges × nslowdown × nbandwidth], owned; index
+     * (e·nslowdown + s)·nbandwidth + b (hr_sensitivity_point_at) */
+    hr_sensitivity_point *points;
+    int npoints;
+    double lut_slowdown;           /* the LUT's client factor the host times were recovered with */
+    hr_link link;                  /* the base link (bandwidth replaced per point) */
+    double raw_bytes;              /* what raw sends (the u8 frame); 0 when unavailable */
+    double min_split_bytes;        /* the smallest tensor any available split sends */
+    int min_split_bytes_at;        /* its split s; -1 when no split is available */
+    int npruned;                   /* branches of the LUT's blocks not live in the pruned state */
+    hr_sensitivity_region region;
+} hr_sensitivity;
+
+void hr_sensitivity_init(hr_sensitivity *s);
+/* Frees the owned arrays and re-initialises s; NULL is a no-op. */
+void hr_sensitivity_deinit(hr_sensitivity *s);
+
+/* Sweeps the grid. live (lut->nblocks masks, HR_BR_*) is the pruned state,
+ * NULL for nothing pruned. lut is only read (each slowdown works on a copy
+ * of its blocks). Errors, out untouched:
+ *   HR_ERR_INVALID_ARG  a grid value not positive and finite, an axis not
+ *                       strictly increasing or longer than
+ *                       HR_SENSITIVITY_MAX_AXIS; and every error of
+ *                       hr_optim_problem_create (the first point's, with
+ *                       the point named);
+ *   HR_ERR_UNSUPPORTED  K ≠ 1 edges (the shared server is not modelled yet);
+ *   HR_ERR_NOMEM. */
+hr_status hr_sensitivity_compute(const hr_lut *lut, const unsigned *live, const hr_sensitivity_params *params,
+                                 hr_sensitivity *out, hr_error *err);
+
+/* The point at (edge index, slowdown index, bandwidth index); NULL when an
+ * index is out of range. */
+const hr_sensitivity_point *hr_sensitivity_point_at(const hr_sensitivity *s, int edge, int slowdown, int bandwidth);
+
+/* The region in words, NUL-terminated into buf (truncated to fit; returns
+ * the length the whole text needs, as snprintf). Either "A split (s = 0..N)
+ * beats both all-edge (local) and all-server (raw) for the latency
+ * objective at n of m grid points: …", naming the bandwidth band per
+ * slowdown and the largest saving, or the statement that there is none for
+ * this model on the grid, with how close a split comes and the bytes a raw
+ * frame and the smallest split tensor send. */
+int hr_sensitivity_summary(const hr_sensitivity *s, char *buf, unsigned long size);
+
 #ifdef __cplusplus
 }
 #endif

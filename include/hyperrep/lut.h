@@ -56,6 +56,7 @@ typedef struct hr_link {
     double k_ms_per_mb;       /* fitted slope when measured (0 otherwise) */
     int measured;             /* 1 when fitted from measurements */
     hr_bandwidth_source source; /* where bandwidth_mbit_s came from (HR_BW_DEFAULT when built by hand) */
+    char profile[32];         /* the named link it stands for (hr_link_profile), "" when none */
 } hr_link;
 
 double hr_link_time_ms(const hr_link *link, double bytes);
@@ -97,6 +98,22 @@ typedef enum hr_lut_stat { HR_LUT_STAT_MEDIAN, HR_LUT_STAT_MEAN, HR_LUT_STAT_COU
 /* "median" / "mean". */
 const char *hr_lut_stat_name(hr_lut_stat s);
 
+/* Where a device's roofline (knee, peak, bandwidth) in a merged LUT came from
+ * (roofline.source, SPEC §13.2): the original's default knees, a roofline
+ * measured on the device (roofline.json), an edge profile's published
+ * figures (the client was emulated from one), or knees given by hand (INI
+ * knee_*, hr_lut_merge_params.knee_override). */
+typedef enum hr_roofline_source {
+    HR_ROOF_DEFAULT,
+    HR_ROOF_MEASURED,
+    HR_ROOF_PROFILE,
+    HR_ROOF_OVERRIDE,
+    HR_ROOF_SOURCE_COUNT
+} hr_roofline_source;
+
+/* "default" / "measured" / "profile" / "override" (the file's tokens). */
+const char *hr_roofline_source_name(hr_roofline_source s);
+
 typedef struct hr_lut {
     char model[64];                /* as named in the file ("RepVGG-B3" or "repvgg-b3") */
     int nblocks;
@@ -122,6 +139,15 @@ typedef struct hr_lut {
     char note[512];                /* free text kept in metadata.note (synthetic entries, stat fallbacks) */
     char emulated[HR_DEVICE_COUNT][256]; /* per device: "" real, else how it was emulated */
     double slowdown[HR_DEVICE_COUNT];    /* per device: the emulation's time factor (1: none) */
+    /* Per-frame overhead of each side (SPEC §13.1, T_frame {server, client}): framing the frame
+     * message, the hand-off between the I/O and the compute thread and back, returning the
+     * result. 0 when absent (the original's files, older LUTs), so those give the old results.
+     * The optimizers add it to head_ms / tail_ms (hyperrep/optim.h, hr_optim_eval). */
+    double t_frame_ms[HR_DEVICE_COUNT];
+    int has_frame_times;           /* 1 when T_frame was in the file / measured */
+    /* Edge profiles (SPEC §13.2; metadata.edge_profile, roofline.source): */
+    char edge_profile[HR_DEVICE_COUNT][HR_LUT_NAME_MAX]; /* profile a device was emulated from; "" none */
+    hr_roofline_source roofline_source[HR_DEVICE_COUNT]; /* where i_knee / peak / bandwidth came from */
 } hr_lut;
 
 /* Creates an empty LUT with n blocks (all times -1, defaults for knees,
@@ -159,7 +185,46 @@ typedef struct hr_lut_entry {
     double median_ms;   /* -1 in the original's files, which lack it */
     double std_ms;      /* sample standard deviation */
     double min_ms;      /* -1 when absent */
+    double spread;      /* (Q3 - Q1) / median of the timed runs (hr_lut_spread); -1 when unknown
+                           (invalid entries, the original's files, ours before it was recorded) */
 } hr_lut_entry;
+
+/* How noisy a per-device measurement was (metadata.noise). busy is the
+ * warning `lut measure` prints: stolen_cpu_pct > HR_LUT_BUSY_STOLEN_PCT or
+ * median_spread > HR_LUT_BUSY_SPREAD (after re-measurement), i.e. other
+ * processes took a tenth of our CPU time, or for half the entries the
+ * middle half of the runs still spans more than a quarter of the median.
+ * (Entries of a few µs, as in small models, show spreads of 0.05–0.15 on an
+ * idle machine from timer and cache jitter alone, hence not 0.10.) */
+#define HR_LUT_BUSY_STOLEN_PCT 10.0
+#define HR_LUT_BUSY_SPREAD 0.25
+typedef struct hr_lut_noise {
+    double median_spread;      /* median of `spread` over the valid entries (blocks, stage 0,
+                                  classifier) after re-measurement; -1 when unknown */
+    int remeasured;            /* entries that got re-measured runs */
+    double remeasure_spread;   /* the threshold used (hr_lut_measure_params) */
+    double remeasure_s;        /* seconds spent re-measuring */
+    double stolen_cpu_pct;     /* run-queue wait of our threads over (run + wait), in %: the
+                                  CPU time other processes took from ours; -1 when unknown */
+    char method[16];           /* how stolen_cpu_pct was obtained: "schedstat" or "getrusage" */
+    int busy;                  /* the warning above */
+} hr_lut_noise;
+
+/* What hr_device_lut_emulate_profile applied, as recorded in a per-device
+ * file (metadata.edge_profile and metadata.host_roofline). name is "" when
+ * no profile was applied (a real device, or a flat slowdown). */
+typedef struct hr_edge_applied {
+    char name[HR_LUT_NAME_MAX];    /* the profile ("rpi4") */
+    char source[512];              /* its citation (docs/EDGE_PROFILES.md has the reasoning) */
+    int cores;                     /* cores the device has */
+    int cores_used;                /* min(LUT threads, cores): what the figures below are for */
+    double peak_gflops;            /* the profile's roofline at cores_used */
+    double bandwidth_gbs;          /* bytes read + written, 1e9 B/s */
+    double host_peak_gflops;       /* this machine's roofline at the LUT's thread count */
+    double host_bandwidth_gbs;
+    int host_threads;
+    char host_device[128];         /* CPU model string of the roofline */
+} hr_edge_applied;
 
 typedef struct hr_device_lut_block {
     char name[HR_LUT_NAME_MAX];
@@ -190,6 +255,16 @@ typedef struct hr_device_lut {
     /* Emulation (pseudo mode measures the client on the server's machine): */
     char emulated[256];        /* "" for a real device; else how the device was emulated */
     double slowdown;           /* factor every time was multiplied by (1: none) */
+    /* Noise of the measurement (SPEC §13.1; metadata.noise; unknown in older files): */
+    int has_noise;             /* 0: the file has no metadata.noise */
+    hr_lut_noise noise;
+    /* Per-frame overhead T_frame (SPEC §13.1; top-level T_frame, absent in older files): */
+    int has_frame_time;        /* 0: not measured (older files, frame_repeat 0) */
+    hr_lut_entry frame;        /* statistics of the per-frame overhead runs, ms */
+    int64_t frame_shape[4];    /* crossing tensor it was measured for, [B, C, H, W] */
+    char frame_block[HR_LUT_NAME_MAX]; /* the block whose output that tensor is */
+    /* Edge profile emulation (SPEC §13.2; hr_device_lut_emulate_profile): */
+    hr_edge_applied edge;
 } hr_device_lut;
 
 /* An empty per-device LUT shaped for `model` (names, shapes, groups,
@@ -210,7 +285,8 @@ hr_status hr_device_lut_load(const char *path, hr_device_lut **out, hr_error *er
 hr_status hr_device_lut_save(const char *path, const hr_device_lut *lut, hr_error *err);
 
 /* Marks lut as an emulation of another device: every time (mean, median,
- * std, min, stage 0, classifier) is multiplied by slowdown (> 0, finite)
+ * std, min, stage 0, classifier, T_frame; not the scale-free spread) is
+ * multiplied by slowdown (> 0, finite)
  * and `description` ("this machine, 1 thread") is recorded in
  * metadata.emulated with the factor. HR_ERR_INVALID_ARG for a bad factor or
  * an empty description. */
@@ -249,11 +325,40 @@ typedef struct hr_lut_measure_params {
                                   activations the rest of the network leaves: each entry is
                                   that piece's share of a real forward (N times slower) */
     uint64_t input_seed;       /* random block inputs (default 7) */
-    hr_lut_progress_fn progress; /* NULL: silent */
+    hr_lut_progress_fn progress; /* NULL: silent (re-measurement reports no progress) */
     void *progress_user;
+    /* Re-measurement (SPEC §13.1). After the passes, every entry whose spread exceeds
+     * remeasure_spread gets more runs in later rounds, interleaved: round-robin over the
+     * noisy entries, a few runs per visit (repeat / 10, 1..10, after a short warm-up), so a
+     * burst of load hits a few runs of many entries rather than all runs of one. An entry
+     * leaves the rotation once its spread is within the threshold or it has `repeat` extra
+     * runs; re-measurement stops when the budget is spent. The entry's statistics come from
+     * all its runs, the first ones and the re-measured ones alike: discarding the first runs
+     * would keep whichever conditions happened to prevail during re-measurement, while pooling
+     * spreads any one burst over more time slots, where the median (the merged statistic)
+     * ignores a minority of disturbed runs. */
+    double remeasure_spread;   /* threshold on spread (default 0.10); >= 0 */
+    double remeasure_budget_s; /* seconds of re-measurement at most; 0: none; < 0 (default):
+                                  a quarter of the time the passes took, at least 1 s (the
+                                  cap of `repeat` extra runs per entry ends it sooner on
+                                  small models) */
+    int frame_repeat;          /* timed repetitions of the per-frame overhead T_frame
+                                  (hr_frame_overhead_measure; default 300; 0: not measured) */
 } hr_lut_measure_params;
 
 hr_lut_measure_params hr_lut_measure_params_default(void);
+
+/* Quantile q (0..1) of n >= 1 sorted values by linear interpolation between
+ * order statistics (Hyndman & Fan type 7, numpy's default): with h = (n-1)·q,
+ * x[⌊h⌋] + (h − ⌊h⌋)·(x[⌊h⌋+1] − x[⌊h⌋]). NAN when n < 1 or q is outside
+ * [0, 1]. */
+double hr_lut_quantile(const double *sorted, int n, double q);
+
+/* Spread of n sorted times: (Q3 − Q1) / median with the quartiles of
+ * hr_lut_quantile (0.25, 0.75); 0 for a single run; -1 (unknown) when
+ * n < 1 or the median is not positive. Scale-free, so an emulation's
+ * slowdown leaves it unchanged. */
+double hr_lut_spread(const double *sorted, int n);
 
 /* Measures every block under every γ valid for its *existing* branches (α
  * = 1 for the γ's branches through hr_model_apply_gamma's override; the
@@ -263,6 +368,31 @@ hr_lut_measure_params hr_lut_measure_params_default(void);
  * loops allocate nothing and do no I/O. On return every block has its
  * deploy γ under its trained α applied again. *out is a new per-device LUT. */
 hr_status hr_lut_measure(hr_model *model, const hr_lut_measure_params *params, hr_device_lut **out, hr_error *err);
+/* hr_lut_measure also records every entry's spread, metadata.noise (see
+ * hr_lut_noise; stolen CPU from /proc/self/task/<tid>/schedstat summed over
+ * our threads, else getrusage against wall time × threads) and, unless
+ * frame_repeat is 0, T_frame for the median crossing tensor of the model
+ * (the output of the block whose output size is the median over blocks). */
+
+/* Per-frame overhead of one side outside the blocks (SPEC §13.1): per
+ * repetition, for a float32 crossing tensor of `shape` [B, C, H, W] and a
+ * result of num_classes logits, the steps the deployment runtime takes per
+ * frame (src/serve, the edge runtime of `infer`):
+ *   server: decode the INFER_FRAME (header and payload, the tensor copied
+ *     into the message's storage), hand it to a compute thread through a
+ *     mutex/condition-variable queue, hand it back the same way, encode the
+ *     INFER_RESULT (metadata and logits);
+ *   client: hand the crossing tensor from the head's thread to the link
+ *     thread (queue), encode the INFER_FRAME, decode the INFER_RESULT and
+ *     parse its metadata, hand the class back to the head's thread.
+ * The blocks themselves and the bytes on the wire are not included (the
+ * LUT entries and the link model hold them). `repeat` timed repetitions
+ * (1..100000) after repeat / 10 untimed ones; *out receives their mean,
+ * median, std, min and spread. HR_ERR_INVALID_ARG for a bad role, shape,
+ * class count or repeat; HR_ERR_NOMEM; HR_ERR_INTERNAL when the thread
+ * cannot be started. Starts and joins one thread. */
+hr_status hr_frame_overhead_measure(hr_device side, const int64_t shape[4], int64_t num_classes, int repeat,
+                                    hr_lut_entry *out, hr_error *err);
 
 /* The CPU model string ("AMD EPYC 7B13"): /proc/cpuinfo's "model name"
  * (or "Hardware", "Processor", else the machine name of uname). Writes a
@@ -277,13 +407,22 @@ typedef struct hr_lut_merge_params {
     hr_lut_stat stat;              /* median (default) or mean (the original) */
     const hr_link *link;           /* NULL: 100 Mbit/s, 1 ms (the original's merge) */
     const hr_roofline *roofline[HR_DEVICE_COUNT]; /* NULL: the original's knees */
+    double knee_override[HR_DEVICE_COUNT]; /* > 0: this knee instead (INI knee_*): source
+                                              "override", roofline_measured 0, peak and
+                                              bandwidth unknown (0); 0 (default): none */
 } hr_lut_merge_params;
 
 hr_lut_merge_params hr_lut_merge_params_default(void);
 
 /* Builds the merged LUT of a server and a client file. They must be for the
  * same model and input shape (HR_ERR_INVALID_ARG naming both files and
- * values otherwise), and have the right roles. */
+ * values otherwise), and have the right roles. Each device's roofline, by
+ * precedence: knee_override (source "override"); for a file emulated from
+ * an edge profile, the profile's peak and bandwidth at the cores it used,
+ * knee = peak / bandwidth (source "profile"; a roofline given for that
+ * device is the host's, not the edge's, and is ignored with a note);
+ * roofline[d] ("measured"); else the original's knee ("default"). The
+ * profile's name is kept in edge_profile[d]. */
 hr_status hr_lut_merge(const hr_device_lut *server, const hr_device_lut *client, const hr_lut_merge_params *params,
                        hr_lut **out, hr_error *err);
 
@@ -325,12 +464,16 @@ hr_status hr_link_save(const char *path, const hr_link *link, hr_error *err);
 
 struct hr_roofline {
     char device[128];      /* CPU model string */
-    double peak_gflops;    /* best large-SGEMM rate over all threads */
+    double peak_gflops;    /* the higher of kernel_gflops and blas_gflops */
     double bandwidth_gbs;  /* best large-copy rate, bytes read + written, 1e9 B/s */
     double i_knee;         /* peak_gflops / bandwidth_gbs, FLOP/byte */
     int threads;
     int64_t gemm_n;        /* SGEMM size used (n×n×n per thread share) */
     double copy_mb;        /* bytes copied per run, MB */
+    /* Appended: the two peaks behind peak_gflops (0 when unknown, e.g. in an
+     * older roofline.json). */
+    double kernel_gflops;  /* a large 3x3 convolution on hyperrep's own GEMM kernels over the pool */
+    double blas_gflops;    /* large SGEMMs on serial OpenBLAS, one column panel per thread */
 };
 
 typedef struct hr_roofline_params {
@@ -341,8 +484,11 @@ typedef struct hr_roofline_params {
 
 hr_roofline_params hr_roofline_params_default(void);
 
-/* Times large SGEMMs (serial OpenBLAS, one column panel per thread of ctx)
- * and large copies split over ctx's threads. */
+/* Times large SGEMMs (serial OpenBLAS, one column panel per thread of ctx),
+ * a large 3x3 convolution on hyperrep's own GEMM kernels (the code every LUT
+ * entry runs; where the distribution's OpenBLAS does not recognise the CPU,
+ * as under some hypervisors, it is several times faster than the SGEMM), and
+ * large copies split over ctx's threads. peak_gflops is the higher rate. */
 hr_status hr_roofline_measure(hr_ctx *ctx, const hr_roofline_params *params, hr_roofline *out, hr_error *err);
 hr_status hr_roofline_load(const char *path, hr_roofline *out, hr_error *err);
 hr_status hr_roofline_save(const char *path, const hr_roofline *r, hr_error *err);
@@ -356,6 +502,106 @@ hr_status hr_roofline_save(const char *path, const hr_roofline *r, hr_error *err
 hr_status hr_lut_report_gamma(const hr_lut *lut, char **text, hr_error *err);
 /* The same, written atomically to path. */
 hr_status hr_lut_report_gamma_save(const char *path, const hr_lut *lut, hr_error *err);
+
+/* ---- edge profiles (SPEC §13.2) ---- */
+
+/* A real edge device's CPU roofline, from published figures (measured where
+ * they exist, else derated theoretical peaks; docs/EDGE_PROFILES.md gives
+ * each figure's source and the reasoning). Figures are float32 GEMM-class
+ * GFLOP/s and copy bandwidth counting bytes read + written (1e9 B/s), the
+ * quantities hr_roofline_measure reports for this machine. At t threads the
+ * device offers min(t, cores) cores: peak min(t·core_gflops, peak_gflops),
+ * bandwidth min(t·core_bandwidth_gbs, bandwidth_gbs) (hr_edge_profile_roofline). */
+typedef struct hr_edge_profile {
+    const char *name;              /* "rpi4" */
+    const char *description;       /* "Raspberry Pi 4 Model B: 4x Cortex-A72 @ 1.5 GHz, LPDDR4-3200 32-bit" */
+    int cores;                     /* CPU cores the client can use */
+    double peak_gflops;            /* all cores */
+    double bandwidth_gbs;          /* all cores */
+    double core_gflops;            /* one core */
+    double core_bandwidth_gbs;     /* one core */
+    const char *derating;          /* how the figures follow from the sources */
+    const char *source;            /* citations (titles / URLs) */
+} hr_edge_profile;
+
+/* Number of built-in profiles, and profile i (0..count-1; NULL outside).
+ * The table is static: pointers stay valid for the program's life. */
+int hr_edge_profile_count(void);
+const hr_edge_profile *hr_edge_profile_get(int i);
+
+/* The profile called name ("rpi4", "jetson-tx2-cpu", "jetson-nano").
+ * HR_ERR_INVALID_ARG listing the known names when there is none; *out is
+ * left untouched on failure. */
+hr_status hr_edge_profile_find(const char *name, const hr_edge_profile **out, hr_error *err);
+
+/* The profile's roofline at `threads` client threads (see hr_edge_profile):
+ * out->threads = min(threads, cores), device = the description, knee =
+ * peak / bandwidth. HR_ERR_INVALID_ARG when threads < 1. */
+hr_status hr_edge_profile_roofline(const hr_edge_profile *prof, int threads, hr_roofline *out, hr_error *err);
+
+/* Roofline time in ms of `flops` FLOPs moving `bytes` bytes at peak_gflops
+ * and bandwidth_gbs: max(flops / peak, bytes / bandwidth). */
+double hr_roofline_time_ms(double flops, double bytes, double peak_gflops, double bandwidth_gbs);
+
+/* The slowdown of one entry on the edge: max(1, roofline time on edge /
+ * roofline time on host) for its flops and bytes. Clamped at 1 because an
+ * emulation on this machine can only add time, never remove it. */
+double hr_edge_factor(double flops, double bytes, const hr_roofline *edge, const hr_roofline *host);
+
+/* FLOPs and bytes (with weights) of the classifier, global average pooling
+ * of a [1, C, H, W] tensor (C·H·W adds, reads C·H·W, writes C) plus a C ->
+ * classes linear layer (2·C·classes FLOPs, reads C plus C·classes weights
+ * and classes biases, writes classes); float32. */
+void hr_classifier_cost(int64_t c, int64_t h, int64_t w, int64_t classes, double *flops, double *bytes);
+
+/* Turns a per-device LUT measured on this machine into an emulation of the
+ * edge device `prof` (SPEC §13.2). host is this machine's roofline measured
+ * at the LUT's thread count (hr_roofline_measure on the client's context,
+ * or hr_roofline_load of one); the edge runs min(threads, cores) cores.
+ * Every statistic (mean, median, std, min) of every valid entry is
+ * multiplied by its own hr_edge_factor, with F = flops_grouped and B =
+ * bytes_w of hr_block_cost_eval for blocks (the arithmetic the kernels do,
+ * and the weights they read), the deploy γ of stage 0 for stage 0, and
+ * hr_classifier_cost for the classifier. Records lut->edge, metadata
+ * emulated (a description) and lut->slowdown = the whole-model factor: the
+ * sum over stage 0, every block at its deploy γ (α = 1) and the classifier
+ * of the emulated times over the same sum of the host times (median, else
+ * mean); T_frame, which has no FLOP or byte count, is multiplied by that
+ * whole-model factor. HR_ERR_INVALID_ARG for an already emulated LUT, an unusable host
+ * roofline, or a thread count that differs between host and LUT (naming
+ * both); errors of building the model's shapes otherwise. On failure the
+ * LUT is unchanged. */
+hr_status hr_device_lut_emulate_profile(hr_device_lut *lut, const hr_edge_profile *prof, const hr_roofline *host,
+                                        hr_error *err);
+
+/* The flat form (`--edge-slowdown F`): every time x slowdown, described as
+ * "this machine, N thread(s), times x F (flat --edge-slowdown)". F must be
+ * finite and >= 1 (an emulation only slows down): HR_ERR_INVALID_ARG
+ * otherwise, and for an already emulated LUT. */
+hr_status hr_device_lut_emulate_flat(hr_device_lut *lut, double slowdown, hr_error *err);
+
+/* ---- link profiles (SPEC §13.3) ---- */
+
+/* A named link technology: the goodput an application sees and the fixed
+ * cost of one transfer (docs/LINK_PROFILES.md gives the sources and which
+ * figures are assumptions). */
+typedef struct hr_link_profile {
+    const char *name;           /* "wifi-n" */
+    const char *description;
+    double bandwidth_mbit_s;    /* Mbit/s */
+    double latency_ms;          /* ms per transfer */
+    const char *source;         /* where the figures come from */
+} hr_link_profile;
+
+/* Number of built-in link profiles, and profile i (NULL outside 0..count-1). */
+int hr_link_profile_count(void);
+const hr_link_profile *hr_link_profile_get(int i);
+/* The profile called name (case-insensitive). HR_ERR_INVALID_ARG listing
+ * the known names otherwise; *out untouched on failure. */
+hr_status hr_link_profile_find(const char *name, const hr_link_profile **out, hr_error *err);
+/* The link model of a profile: its bandwidth and latency, per message 0,
+ * not measured, profile = its name. */
+hr_link hr_link_from_profile(const hr_link_profile *prof);
 
 #ifdef __cplusplus
 }

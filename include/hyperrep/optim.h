@@ -113,13 +113,22 @@ typedef struct hr_optim_params {
 
 hr_optim_params hr_optim_params_default(void);
 
-/* LUT-evaluated cost of one discrete configuration (SPEC §6.3). */
+/* LUT-evaluated cost of one discrete configuration (SPEC §6.3, §13.1).
+ * Per-frame overhead (the LUT's T_frame, 0 when absent): at a split s = 0..N
+ * both sides pay their own; at raw too, since the head still frames the
+ * 8-bit image, hands it to its link thread and takes the result back (T_frame
+ * was measured for the model's median crossing tensor, which makes it an
+ * upper bound for the smaller image); at local neither does, because
+ * nothing is framed or handed to a link thread and the tail receives
+ * nothing. */
 typedef struct hr_optim_eval {
     int placement;           /* HR_PLACEMENT_RAW, 0..N, HR_PLACEMENT_LOCAL */
-    double head_ms;          /* stage 0 (unless raw) + head blocks (+ classifier when local) */
+    double head_ms;          /* stage 0 (unless raw) + head blocks (+ classifier when local)
+                                + T_frame of the head (unless local) */
     double link_ms;          /* transfer time of the crossing bytes */
     double link_busy_ms;     /* occupancy of the link by them (bounds the pipelined stream) */
-    double tail_ms;          /* tail blocks + classifier (+ stage 0 when raw) */
+    double tail_ms;          /* tail blocks + classifier (+ stage 0 when raw)
+                                + T_frame of the tail (unless local) */
     double bytes;            /* bytes crossing the link */
     double latency_ms, cycle_ms, eff_ms;
     double fps;              /* 1000 / latency (0 when latency is 0) */

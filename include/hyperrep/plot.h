@@ -20,6 +20,8 @@
 #include <stddef.h>
 
 #include "hyperrep/error.h"
+#include "hyperrep/lut.h"
+#include "hyperrep/joint.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -97,6 +99,68 @@ hr_status hr_plot_base64(const void *data, size_t size, hr_plot_buf *out, hr_err
 /* Text for a gnuplot single-quoted string: ' is doubled, control characters
  * become spaces; truncated to fit buf (always NUL-terminated). */
 const char *hr_plot_label(const char *text, char *buf, size_t size);
+
+/* ---- where co-design pays (issue 12, part 6) ---- */
+
+/* Draws sensitivity sweeps (hr_sensitivity_compute) in the manner of
+ * Neurosurgeon's partition-versus-bandwidth figures: one column per sweep
+ * (1..4, e.g. the latency and the cycle objective; the same grid, model and
+ * head), three panels each over the link bandwidth (log scale), one line per
+ * edge slowdown (and edge count): the placement the pruned state's exact
+ * optimum chooses, raw / split 0..N / local on a categorical axis; the
+ * baseline's placement; the gain of the first over the second in % of
+ * frames/s, one frame at a time (1/latency, solid) and pipelined (1/cycle,
+ * dashed). `label` (nullable) names the state in the title, e.g.
+ * "repvgg-fmnist, domain 0 (1 branch pruned)". NAME.dat holds one block per
+ * (sweep, edges, slowdown), in that order and separated by two blank lines
+ * (gnuplot index = sweep × rows + row), one line per bandwidth; its columns,
+ * named in its header:
+ *   1 edges  2 slowdown  3 bandwidth_mbit_s
+ *   4 codesign_placement (raw | local | s)  5 codesign_y (raw −1, s, local N+1)
+ *   6 codesign_latency_ms  7 codesign_cycle_ms  8 codesign_fps  9 codesign_pipelined_fps
+ *   10 baseline_placement  11 baseline_y  12 baseline_latency_ms  13 baseline_cycle_ms
+ *   14 baseline_fps  15 baseline_pipelined_fps
+ *   16 gain_fps_pct  17 gain_pipelined_fps_pct
+ *   18 best_split (−1: none)  19 split_saving_pct (NaN: nothing to compare)  20 split_pays (0 | 1)
+ *   21 codesign_objective_ms  22 baseline_objective_ms  23 objective (latency | cycle | eff)
+ * Statuses as hr_plot_figure; HR_ERR_INVALID_ARG for no sweep, an empty
+ * one, or sweeps that differ in grid, model or head. */
+hr_status hr_plot_sensitivity_figure(const char *dir, const char *name, const hr_sensitivity *sweeps, int nsweeps,
+                                     const char *label, const hr_plot_params *params, int *rendered, hr_error *err);
+
+/* What hr_plot_sensitivity produced. init/deinit (caller storage). */
+typedef struct hr_plot_sensitivity_out {
+    int rendered;            /* the PNG and PDF were drawn */
+    char title[160];         /* the figure's title */
+    char state[256];         /* which pruned state was swept, in words */
+    char summary[2048];      /* the region sentence, latency objective (hr_sensitivity_summary) */
+    char summary_cycle[2048];/* the same for the cycle objective (pipelined stream) */
+    hr_plot_buf section;     /* Markdown: "## Where co-design pays", the scenario, both
+                                sentences and a slowdown x bandwidth table of placements
+                                and gains per objective */
+} hr_plot_sensitivity_out;
+
+void hr_plot_sensitivity_out_init(hr_plot_sensitivity_out *out);
+/* Frees the section and re-initialises out; NULL is a no-op. */
+void hr_plot_sensitivity_out_deinit(hr_plot_sensitivity_out *out);
+
+/* Where co-design pays for one domain: reads its joint result (ours or the
+ * original's domain_K_joint.json), takes its final pruned state
+ * (final_configuration.pruned when present, else stage1_accuracy.
+ * pruned_weights: the state after the last accepted round), sweeps it
+ * against its baseline on lut for the latency and the cycle objective with
+ * the grid and settings of params (NULL: defaults; its objective is not
+ * used; the head follows the joint's metadata.head), writes
+ * DIR/sensitivity.{dat,gp} (and .png, .pdf through gnuplot) with
+ * hr_plot_sensitivity_figure, and fills out (its previous contents are
+ * freed first). `domain` labels the figure and the section.
+ * Returns HR_ERR_IO / HR_ERR_FORMAT for an unreadable joint file or one
+ * without a pruned state, HR_ERR_INVALID_ARG when it is for another model
+ * than the LUT or names branches the LUT lacks, and the statuses of
+ * hr_sensitivity_compute and hr_plot_figure; messages name the file. */
+hr_status hr_plot_sensitivity(const char *dir, const hr_lut *lut, const char *joint_path, int domain,
+                              const hr_sensitivity_params *params, const hr_plot_params *pp,
+                              hr_plot_sensitivity_out *out, hr_error *err);
 
 #ifdef __cplusplus
 }

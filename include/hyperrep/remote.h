@@ -61,6 +61,15 @@ typedef struct hr_worker_params {
                                  server names the source, so the worker bounds what it reads. */
     hr_remote_log_fn log;
     void *log_user;
+    /* Edge emulation of the LUT it measures (`client --edge PROFILE | --edge-slowdown F`,
+     * SPEC 13.2), at most one of the two: the LUT measured for LUT_MEASURE becomes an
+     * emulation of that edge (hr_device_lut_emulate_profile against this machine's roofline,
+     * measured at the LUT's thread count before each such LUT; or hr_device_lut_emulate_flat),
+     * so the file records it. A server asking for its own slowdown (lut_measure "slowdown" != 1)
+     * is then refused: one emulation per LUT. Head passes of split training and evaluation
+     * are not emulated. */
+    const hr_edge_profile *edge;   /* NULL: none */
+    double edge_slowdown;          /* >= 1; 0: none */
 } hr_worker_params;
 
 hr_worker_params hr_worker_params_default(void);
@@ -175,6 +184,11 @@ void hr_link_bench_deinit(hr_link_bench *b);
  * raw samples are kept in out->samples).
  * When a fit's slope is not positive, the direction falls back to the
  * bound described at bound_only rather than failing.
+ * per_message_ms of both directions comes from bursts of 16 empty probes
+ * sent back to back (5 bursts, median): (burst − rtt_ms) / 15, at least 0,
+ * the time each further message in flight occupies the path (both ends'
+ * framing and handling and the empty echo included: an upper bound on one
+ * direction's share).
  * out is init'd by the caller. HR_ERR_INVALID_ARG (sizes outside
  * (0, 60] MB, fewer than two sizes),
  * HR_ERR_IO, HR_ERR_FORMAT (a wrong echo). */

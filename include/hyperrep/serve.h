@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "hyperrep/ctx.h"
+#include "hyperrep/edge_emulate.h"
 #include "hyperrep/error.h"
 #include "hyperrep/gamma.h"
 #include "hyperrep/model.h"
@@ -185,6 +186,19 @@ hr_status hr_deploy_part_run_head(hr_deploy_part *p, const float *input, void *c
 hr_status hr_deploy_part_run_tail(hr_deploy_part *p, const void *crossing, float *logits, hr_error *err);
 /* Whole: input → logits. */
 hr_status hr_deploy_part_run_whole(hr_deploy_part *p, const float *input, float *logits, hr_error *err);
+
+/* Emulates a slower edge on this part (edge_emulate.h; SPEC §13.2): from
+ * now on hr_deploy_part_run_head runs stage 0 and each block [0, s) as
+ * one unit, and hr_deploy_part_run_whole stage 0, every block and the
+ * classifier, each ending at its deadline from emu. The results are the
+ * same bit for bit; only the time changes. A raw head computes no LUT
+ * unit (it only quantises), so it stays unemulated. emu is not owned and
+ * must outlive its use; NULL turns emulation off. The first call allocates
+ * two activation buffers (the hot path still allocates nothing).
+ * HR_ERR_INVALID_ARG for a tail (it runs on the server), HR_ERR_NOMEM. */
+hr_status hr_deploy_part_set_edge_emu(hr_deploy_part *p, hr_edge_emu *emu, hr_error *err);
+/* The emulator set on the part, NULL when none. */
+hr_edge_emu *hr_deploy_part_edge_emu(const hr_deploy_part *p);
 
 /* The raw placement's pixels. Quantise: a normalised frame x (C planes of
  * hw values) back to the 8-bit image a camera would send,

@@ -14,6 +14,7 @@ static void entry_invalid(hr_lut_entry *e)
 {
     e->valid = 0;
     e->time_ms = e->median_ms = e->std_ms = e->min_ms = -1;
+    e->spread = -1;
 }
 
 hr_status hr_device_lut_create(const hr_model *model, hr_device role, hr_device_lut **out, hr_error *err)
@@ -56,6 +57,8 @@ hr_status hr_device_lut_create(const hr_model *model, hr_device role, hr_device_
     }
     entry_invalid(&lut->stage0);
     entry_invalid(&lut->classifier);
+    entry_invalid(&lut->frame);
+    lut->noise.median_spread = lut->noise.stolen_cpu_pct = -1;
     *out = lut;
     return HR_OK;
 }
@@ -79,7 +82,7 @@ double hr_lut_entry_time(const hr_lut_entry *e, hr_lut_stat stat)
 
 /* ---- reading ---- */
 
-/* One {gamma_name, time_ms, median_ms?, std_ms, min_ms?, status} entry.
+/* One {gamma_name, time_ms, median_ms?, std_ms, min_ms?, spread?, status} entry.
  * field is "T_client.stage2.3.7" for messages. */
 static hr_status read_entry(const char *path, const char *field, const json_t *o, int gamma, unsigned existing,
                             hr_lut_entry *e, int *has_median, hr_error *err)
@@ -123,9 +126,9 @@ static hr_status read_entry(const char *path, const char *field, const json_t *o
         return st;
     if (e->time_ms < 0)
         return hr_error_set(err, HR_ERR_FORMAT, "%s: %s: status \"ok\" with time -1", path, f);
-    static const char *opt[3] = {"median_ms", "std_ms", "min_ms"};
-    double *dst[3] = {&e->median_ms, &e->std_ms, &e->min_ms};
-    for (int k = 0; k < 3; k++) {
+    static const char *opt[4] = {"median_ms", "std_ms", "min_ms", "spread"};
+    double *dst[4] = {&e->median_ms, &e->std_ms, &e->min_ms, &e->spread};
+    for (int k = 0; k < 4; k++) {
         if (!(v = json_object_get(o, opt[k])))
             continue;
         snprintf(f, sizeof f, "%s.%s", field, opt[k]);
@@ -174,6 +177,62 @@ static hr_status read_shapes(const char *path, const json_t *mi, hr_device_lut *
             }
         }
     }
+    return HR_OK;
+}
+
+/* metadata.noise {median_spread, remeasured, stolen_cpu_pct, busy, method?,
+ * remeasure_spread?, remeasure_s?}: unknown figures are -1 (or null). */
+static hr_status read_noise(const char *path, const json_t *o, hr_lut_noise *n, hr_error *err)
+{
+    static const char *key[4] = {"median_spread", "stolen_cpu_pct", "remeasure_spread", "remeasure_s"};
+    double *dst[4] = {&n->median_spread, &n->stolen_cpu_pct, &n->remeasure_spread, &n->remeasure_s};
+    const json_t *v;
+    char f[64], r[64];
+    hr_status st;
+    if (!json_is_object(o))
+        return hr_error_set(err, HR_ERR_FORMAT, "%s: metadata.noise: expected an object {median_spread, remeasured, "
+                            "stolen_cpu_pct, busy}", path);
+    for (int k = 0; k < 4; k++) {
+        *dst[k] = k < 2 ? -1 : 0;
+        if (!(v = json_object_get(o, key[k])))
+            continue;
+        snprintf(f, sizeof f, "metadata.noise.%s", key[k]);
+        if ((st = hr__json_time(path, f, v, 1, dst[k], err)))
+            return st;
+    }
+    if (n->stolen_cpu_pct > 100)
+        return hr_error_set(err, HR_ERR_FORMAT, "%s: metadata.noise.stolen_cpu_pct: %g is over 100", path,
+                            n->stolen_cpu_pct);
+    v = json_object_get(o, "remeasured");
+    if (v && (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 100000000))
+        return hr_error_set(err, HR_ERR_FORMAT, "%s: metadata.noise.remeasured: %s is not a count", path,
+                            hr__json_repr(v, r, sizeof r));
+    n->remeasured = v ? (int)json_integer_value(v) : 0;
+    v = json_object_get(o, "busy");
+    if (v && !json_is_boolean(v))
+        return hr_error_set(err, HR_ERR_FORMAT, "%s: metadata.noise.busy: %s is not true or false", path,
+                            hr__json_repr(v, r, sizeof r));
+    n->busy = json_is_true(v);
+    n->method[0] = '\0';
+    hr__json_copy_string(o, "method", n->method, sizeof n->method);
+    return HR_OK;
+}
+
+/* Top-level T_frame: an entry (status "ok") plus crossing_shape and block. */
+static hr_status read_frame(const char *path, const json_t *o, hr_device_lut *lut, hr_error *err)
+{
+    const json_t *v;
+    hr_status st;
+    int dummy = 0;
+    if ((st = read_entry(path, "T_frame", o, -1, 0, &lut->frame, &dummy, err)))
+        return st;
+    if (!lut->frame.valid)
+        return hr_error_set(err, HR_ERR_FORMAT, "%s: T_frame: status must be \"ok\"", path);
+    if ((v = json_object_get(o, "crossing_shape")) &&
+        (st = hr__json_shape(path, "T_frame.crossing_shape", v, 4, lut->frame_shape, err)))
+        return st;
+    hr__json_copy_string(o, "block", lut->frame_block, sizeof lut->frame_block);
+    lut->has_frame_time = 1;
     return HR_OK;
 }
 
@@ -270,6 +329,8 @@ static hr_status load_into(const char *path, const json_t *root, hr_device_lut *
         (st = hr__emulated_read(path, "metadata.emulated", v, lut->emulated, sizeof lut->emulated, &lut->slowdown,
                                 err)))
         goto fail;
+    if ((st = hr__edge_read(path, meta, lut->emulated[0] != 0, &lut->edge, err)))
+        goto fail;
     if ((v = json_object_get(root, "model_info")) && !json_is_null(v) && (st = read_shapes(path, v, lut, err)))
         goto fail;
 
@@ -327,6 +388,13 @@ static hr_status load_into(const char *path, const json_t *root, hr_device_lut *
     }
     lut->has_stage_times = json_object_get(root, sk[0]) != NULL;
     lut->has_median = has_median;
+    if ((v = json_object_get(meta, "noise")) && !json_is_null(v)) {
+        if ((st = read_noise(path, v, &lut->noise, err)))
+            goto fail;
+        lut->has_noise = 1;
+    }
+    if ((v = json_object_get(root, "T_frame")) && (st = read_frame(path, v, lut, err)))
+        goto fail;
     hr_model_destroy(m);
     hr_ctx_destroy(ctx);
     *out = lut;
@@ -364,6 +432,8 @@ static json_t *entry_json(const hr_lut_entry *e, const char *gamma_name)
         hr__jset(&b, o, "median_ms", e->median_ms >= 0 ? json_real(e->median_ms) : json_null());
         hr__jset(&b, o, "std_ms", e->std_ms >= 0 ? json_real(e->std_ms) : json_null());
         hr__jset(&b, o, "min_ms", e->min_ms >= 0 ? json_real(e->min_ms) : json_null());
+        if (e->spread >= 0)
+            hr__jset(&b, o, "spread", json_real(e->spread));
     } else {
         hr__jset(&b, o, "median_ms", json_real(-1));
         hr__jset(&b, o, "std_ms", json_real(-1));
@@ -381,7 +451,7 @@ static int entry_ok(const hr_lut_entry *e)
     if (!e->valid)
         return 1;
     return isfinite(e->time_ms) && e->time_ms >= 0 && isfinite(e->median_ms) && isfinite(e->std_ms) &&
-           isfinite(e->min_ms);
+           isfinite(e->min_ms) && isfinite(e->spread);
 }
 
 hr_status hr_device_lut_save(const char *path, const hr_device_lut *lut, hr_error *err)
@@ -399,6 +469,21 @@ hr_status hr_device_lut_save(const char *path, const hr_device_lut *lut, hr_erro
                                     path, lut->blocks[i].name, g, lut->blocks[i].e[g].time_ms);
     if (lut->has_stage_times && (!entry_ok(&lut->stage0) || !entry_ok(&lut->classifier)))
         return hr_error_set(err, HR_ERR_INVALID_ARG, "%s: stage 0 / classifier times are not valid", path);
+    if (lut->emulated[0] && lut->edge.name[0] &&
+        !(lut->edge.peak_gflops > 0 && lut->edge.bandwidth_gbs > 0 && lut->edge.host_peak_gflops > 0 &&
+          lut->edge.host_bandwidth_gbs > 0 && isfinite(lut->edge.peak_gflops + lut->edge.bandwidth_gbs +
+                                                       lut->edge.host_peak_gflops + lut->edge.host_bandwidth_gbs) &&
+          lut->edge.cores_used >= 1 && lut->edge.cores_used <= lut->edge.cores && lut->edge.host_threads >= 1))
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "%s: edge profile %s: figures %g GFLOP/s, %g GB/s (host %g, %g) "
+                            "or cores %d of %d are not valid", path, lut->edge.name, lut->edge.peak_gflops,
+                            lut->edge.bandwidth_gbs, lut->edge.host_peak_gflops, lut->edge.host_bandwidth_gbs,
+                            lut->edge.cores_used, lut->edge.cores);
+    if (lut->has_frame_time && (!lut->frame.valid || !entry_ok(&lut->frame)))
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "%s: T_frame %g ms is not a valid measurement", path,
+                            lut->frame.time_ms);
+    if (lut->has_noise && (!isfinite(lut->noise.median_spread) || !isfinite(lut->noise.stolen_cpu_pct) ||
+                           !isfinite(lut->noise.remeasure_spread) || !isfinite(lut->noise.remeasure_s)))
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "%s: metadata.noise holds a non-finite figure", path);
 
     root = json_object();
     meta = json_object();
@@ -416,9 +501,26 @@ hr_status hr_device_lut_save(const char *path, const hr_device_lut *lut, hr_erro
     hr__jset(&b, meta, "context", json_string(lut->in_forward ? "forward" : "isolated"));
     if (lut->emulated[0])
         hr__jset(&b, meta, "emulated", hr__emulated_json(lut->emulated, lut->slowdown));
+    if (lut->emulated[0] && lut->edge.name[0]) {
+        json_t *host = NULL;
+        hr__jset(&b, meta, "edge_profile", hr__edge_json(&lut->edge, &host));
+        hr__jset(&b, meta, "host_roofline", host);
+    }
     hr__jset(&b, meta, "software", json_pack("{s:s, s:s, s:s}", "name", "hyperrep", "version", hr_version(), "commit",
                                              hr_git_commit()));
     hr__jset(&b, meta, "alpha", json_string("1 for each branch of the measured gamma (trained alpha untouched)"));
+    if (lut->has_noise) {
+        const hr_lut_noise *n = &lut->noise;
+        json_t *no = json_object();
+        hr__jset(&b, meta, "noise", no);
+        hr__jset(&b, no, "median_spread", n->median_spread >= 0 ? json_real(n->median_spread) : json_null());
+        hr__jset(&b, no, "remeasured", json_integer(n->remeasured));
+        hr__jset(&b, no, "stolen_cpu_pct", n->stolen_cpu_pct >= 0 ? json_real(n->stolen_cpu_pct) : json_null());
+        hr__jset(&b, no, "busy", json_boolean(n->busy));
+        hr__jset(&b, no, "method", json_string(n->method));
+        hr__jset(&b, no, "remeasure_spread", json_real(n->remeasure_spread));
+        hr__jset(&b, no, "remeasure_s", json_real(n->remeasure_s));
+    }
 
     t = json_object();
     hr__jset(&b, root, role_key[lut->role], t);
@@ -435,6 +537,14 @@ hr_status hr_device_lut_save(const char *path, const hr_device_lut *lut, hr_erro
     if (lut->has_stage_times) {
         hr__jset(&b, root, "T_stage0", entry_json(&lut->stage0, NULL));
         hr__jset(&b, root, "T_classifier", entry_json(&lut->classifier, NULL));
+    }
+    if (lut->has_frame_time) {
+        json_t *fo = entry_json(&lut->frame, NULL);
+        hr__jset(&b, root, "T_frame", fo);
+        if (fo && lut->frame_shape[0] > 0)
+            hr__jset(&b, fo, "crossing_shape", hr__jints(lut->frame_shape, 4));
+        if (fo && lut->frame_block[0])
+            hr__jset(&b, fo, "block", json_string(lut->frame_block));
     }
     mi = json_object();
     ins = json_object();
@@ -458,7 +568,7 @@ hr_status hr_device_lut_save(const char *path, const hr_device_lut *lut, hr_erro
     return st;
 }
 
-static void scale_entry(hr_lut_entry *e, double f)
+void hr__lut_entry_scale(hr_lut_entry *e, double f)
 {
     /* -1 marks an absent statistic; every present one is a time (or, for
      * std, a spread of times) and scales with them. */
@@ -477,11 +587,14 @@ hr_status hr_device_lut_emulate(hr_device_lut *lut, const char *description, dou
     for (int i = 0; i < lut->nblocks; i++)
         for (int g = 0; g < HR_GAMMA_COUNT; g++)
             if (lut->blocks[i].e[g].valid)
-                scale_entry(&lut->blocks[i].e[g], slowdown);
+                hr__lut_entry_scale(&lut->blocks[i].e[g], slowdown);
     if (lut->has_stage_times) {
-        scale_entry(&lut->stage0, slowdown);
-        scale_entry(&lut->classifier, slowdown);
+        hr__lut_entry_scale(&lut->stage0, slowdown);
+        hr__lut_entry_scale(&lut->classifier, slowdown);
     }
+    /* Framing and hand-offs are CPU work on the emulated device too. */
+    if (lut->has_frame_time)
+        hr__lut_entry_scale(&lut->frame, slowdown);
     snprintf(lut->emulated, sizeof lut->emulated, "%s", description);
     lut->slowdown *= slowdown;
     return HR_OK;

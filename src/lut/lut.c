@@ -165,7 +165,7 @@ static hr_status read_array(const char *path, const char *section, const char *b
 }
 
 /* Reads an optional {"server": ms, "client": ms} object (T_stage0,
- * T_classifier); *present tells whether it was there. */
+ * T_classifier, T_frame); *present tells whether it was there. */
 static hr_status read_device_pair(const char *path, const json_t *root, const char *key, double out[HR_DEVICE_COUNT],
                                   int *present, hr_error *err)
 {
@@ -241,10 +241,69 @@ static hr_status read_bandwidth(const char *path, const json_t *root, hr_link *l
     if ((v = json_object_get(o, "per_message_ms")) &&
         (st = hr__json_number(path, "bandwidth.per_message_ms", v, &l->per_message_ms, err)))
         return st;
+    if ((v = json_object_get(o, "profile"))) {
+        if (!json_is_string(v) || json_string_length(v) >= sizeof l->profile)
+            return hr_error_set(err, HR_ERR_FORMAT, "%s: bandwidth.profile: expected a link profile's name (under "
+                                "%zu bytes)", path, sizeof l->profile);
+        snprintf(l->profile, sizeof l->profile, "%s", json_string_value(v));
+    }
     if (l->latency_ms < 0 || l->per_message_ms < 0)
         return hr_error_set(err, HR_ERR_FORMAT, "%s: bandwidth: latency %g ms / per message %g ms is negative", path,
                             l->latency_ms, l->per_message_ms);
     return HR_OK;
+}
+
+/* metadata.edge_profile {server, client}: each the name of the profile that
+ * device was emulated from, or null. */
+static hr_status read_edge_profiles(const char *path, const json_t *meta, hr_lut *lut, hr_error *err)
+{
+    const json_t *o = json_object_get(meta, "edge_profile"), *v;
+    char r[64];
+    if (!o)
+        return HR_OK;
+    if (!json_is_object(o))
+        return hr_error_set(err, HR_ERR_FORMAT, "%s: metadata.edge_profile: %s is not {\"server\": name or null, "
+                            "\"client\": name or null}", path, hr__json_repr(o, r, sizeof r));
+    for (int d = 0; d < HR_DEVICE_COUNT; d++) {
+        v = json_object_get(o, hr_device_name((hr_device)d));
+        if (!v || json_is_null(v))
+            continue;
+        if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) >= HR_LUT_NAME_MAX)
+            return hr_error_set(err, HR_ERR_FORMAT, "%s: metadata.edge_profile.%s: %s is not a profile name (1..%d "
+                                "characters) or null", path, hr_device_name((hr_device)d),
+                                hr__json_repr(v, r, sizeof r), HR_LUT_NAME_MAX - 1);
+        snprintf(lut->edge_profile[d], sizeof lut->edge_profile[d], "%s", json_string_value(v));
+    }
+    return HR_OK;
+}
+
+/* roofline.source.<device>: "default", "measured", "profile" or "override".
+ * Files without it (the original's, older ones) say only whether the knee
+ * was measured. "profile" needs the profile's name in metadata.edge_profile. */
+static hr_status read_roofline_source(const char *path, const json_t *roof, hr_device d, hr_lut *lut, hr_error *err)
+{
+    const json_t *src = json_object_get(roof, "source"), *v;
+    char r[64];
+    lut->roofline_source[d] = lut->roofline_measured[d] ? HR_ROOF_MEASURED : HR_ROOF_DEFAULT;
+    if (!src)
+        return HR_OK;
+    if (!json_is_object(src))
+        return hr_error_set(err, HR_ERR_FORMAT, "%s: roofline.source: %s is not {\"server\": source, \"client\": "
+                            "source}", path, hr__json_repr(src, r, sizeof r));
+    v = json_object_get(src, hr_device_name(d));
+    if (!v)
+        return HR_OK;
+    for (int s = 0; s < HR_ROOF_SOURCE_COUNT; s++)
+        if (json_is_string(v) && strcmp(json_string_value(v), hr_roofline_source_name((hr_roofline_source)s)) == 0) {
+            lut->roofline_source[d] = (hr_roofline_source)s;
+            if (s == HR_ROOF_PROFILE && !lut->edge_profile[d][0])
+                return hr_error_set(err, HR_ERR_FORMAT, "%s: roofline.source.%s: \"profile\", but "
+                                    "metadata.edge_profile.%s names no profile", path, hr_device_name(d),
+                                    hr_device_name(d));
+            return HR_OK;
+        }
+    return hr_error_set(err, HR_ERR_FORMAT, "%s: roofline.source.%s: %s is not \"default\", \"measured\", "
+                        "\"profile\" or \"override\"", path, hr_device_name(d), hr__json_repr(v, r, sizeof r));
 }
 
 /* Knees (default: the original's 25.15 / 16.1) and, in our files, whether
@@ -273,6 +332,8 @@ static hr_status read_roofline(const char *path, const json_t *root, hr_lut *lut
             lut->peak_gflops[d] = json_number_value(v);
         if ((v = json_object_get(json_object_get(o, "bandwidth_gbs"), dn)) && json_is_number(v))
             lut->bandwidth_gbs[d] = json_number_value(v);
+        if ((st = read_roofline_source(path, o, (hr_device)d, lut, err)))
+            return st;
     }
     return HR_OK;
 }
@@ -450,6 +511,8 @@ static hr_status load_into(const char *path, json_t *root, hr_lut **out, hr_erro
             (st = hr__emulated_read(path, field, v, lut->emulated[d], sizeof lut->emulated[d], &lut->slowdown[d], err)))
             goto fail;
     }
+    if ((st = read_edge_profiles(path, meta, lut, err)))
+        goto fail;
     for (int d = 0; d < HR_DEVICE_COUNT; d++)
         if ((v = json_object_get(json_object_get(meta, "threads"), hr_device_name((hr_device)d))) &&
             json_is_integer(v) && json_integer_value(v) > 0 && json_integer_value(v) <= 1024)
@@ -511,6 +574,9 @@ static hr_status load_into(const char *path, json_t *root, hr_lut **out, hr_erro
         st = hr_error_set(err, HR_ERR_FORMAT, "%s: T_stage0 and T_classifier must be given together", path);
         goto fail;
     }
+    /* Absent (the original's files, older LUTs): 0, so they give the old results. */
+    if ((st = read_device_pair(path, root, "T_frame", lut->t_frame_ms, &lut->has_frame_times, err)))
+        goto fail;
     free(names);
     *out = lut;
     return HR_OK;
@@ -561,6 +627,11 @@ static hr_status validate(const char *path, const hr_lut *lut, hr_error *err)
 {
     if (lut->nblocks < 1 || lut->nblocks > HR_LUT_MAX_BLOCKS)
         return hr_error_set(err, HR_ERR_INVALID_ARG, "%s: %d blocks", path, lut->nblocks);
+    for (int d = 0; d < HR_DEVICE_COUNT; d++)
+        if ((unsigned)lut->roofline_source[d] >= HR_ROOF_SOURCE_COUNT ||
+            (lut->roofline_source[d] == HR_ROOF_PROFILE && !lut->edge_profile[d][0]))
+            return hr_error_set(err, HR_ERR_INVALID_ARG, "%s: roofline source %d of the %s names no edge profile",
+                                path, (int)lut->roofline_source[d], hr_device_name((hr_device)d));
     for (int i = 0; i < lut->nblocks; i++)
         for (int d = 0; d < HR_DEVICE_COUNT; d++)
             for (int g = 0; g < HR_GAMMA_COUNT; g++) {
@@ -572,6 +643,13 @@ static hr_status validate(const char *path, const hr_lut *lut, hr_error *err)
     if (!(lut->link.bandwidth_mbit_s > 0) || !isfinite(lut->link.bandwidth_mbit_s) || !(lut->link.latency_ms >= 0))
         return hr_error_set(err, HR_ERR_INVALID_ARG, "%s: link %g Mbit/s, %g ms is not valid", path,
                             lut->link.bandwidth_mbit_s, lut->link.latency_ms);
+    if (!(lut->link.per_message_ms >= 0) || !isfinite(lut->link.per_message_ms))
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "%s: link per-message time %g ms is not valid", path,
+                            lut->link.per_message_ms);
+    for (int d = 0; d < HR_DEVICE_COUNT; d++)
+        if (lut->has_frame_times && (!(lut->t_frame_ms[d] >= 0) || !isfinite(lut->t_frame_ms[d])))
+            return hr_error_set(err, HR_ERR_INVALID_ARG, "%s: T_frame.%s: %g ms is not >= 0", path,
+                                hr_device_name((hr_device)d), lut->t_frame_ms[d]);
     return HR_OK;
 }
 
@@ -612,6 +690,13 @@ hr_status hr_lut_save(const char *path, const hr_lut *lut, hr_error *err)
             hr__jset(&b, o, hr_device_name((hr_device)d),
                      lut->emulated[d][0] ? hr__emulated_json(lut->emulated[d], lut->slowdown[d]) : json_null());
     }
+    if (lut->edge_profile[HR_DEVICE_SERVER][0] || lut->edge_profile[HR_DEVICE_CLIENT][0]) {
+        o = json_object();
+        hr__jset(&b, meta, "edge_profile", o);
+        for (int d = 0; d < HR_DEVICE_COUNT; d++)
+            hr__jset(&b, o, hr_device_name((hr_device)d),
+                     lut->edge_profile[d][0] ? json_string(lut->edge_profile[d]) : json_null());
+    }
     hr__jset(&b, meta, "software", json_pack("{s:s, s:s, s:s}", "name", "hyperrep", "version", hr_version(), "commit",
                                              hr_git_commit()));
 
@@ -630,6 +715,12 @@ hr_status hr_lut_save(const char *path, const hr_lut *lut, hr_error *err)
                 hr__jset(&b, o, hr_device_name((hr_device)d),
                          json_real(j ? lut->t_classifier_ms[d] : lut->t_stage0_ms[d]));
         }
+    }
+    if (lut->has_frame_times) {
+        o = json_object();
+        hr__jset(&b, root, "T_frame", o);
+        for (int d = 0; d < HR_DEVICE_COUNT; d++)
+            hr__jset(&b, o, hr_device_name((hr_device)d), json_real(lut->t_frame_ms[d]));
     }
     static const char *ak[3] = {"Comm_size", "Intensity", "Intensity_w"};
     for (int j = 0; j < 3; j++) {
@@ -655,6 +746,8 @@ hr_status hr_lut_save(const char *path, const hr_lut *lut, hr_error *err)
         hr__jset(&b, o, "k_ms_per_mb", json_real(lut->link.k_ms_per_mb));
     hr__jset(&b, o, "measured", json_boolean(lut->link.measured));
     hr__jset(&b, o, "source", json_string(source_token(lut->link.source)));
+    if (lut->link.profile[0])
+        hr__jset(&b, o, "profile", json_string(lut->link.profile));
     hr__jset(&b, o, "bandwidth_mbps", json_real(lut->link.bandwidth_mbit_s / 8));
     snprintf(interp, sizeof interp,
              "bandwidth_mbit_s is in Mbit/s (%s). bandwidth_mbps is the same bandwidth in MB/s "
@@ -667,12 +760,14 @@ hr_status hr_lut_save(const char *path, const hr_lut *lut, hr_error *err)
     hr__jset(&b, o, "I_knee_server", json_real(lut->i_knee[HR_DEVICE_SERVER]));
     hr__jset(&b, o, "I_knee_client", json_real(lut->i_knee[HR_DEVICE_CLIENT]));
     {
-        json_t *ms = json_object(), *pk = json_object(), *bw = json_object();
+        json_t *ms = json_object(), *pk = json_object(), *bw = json_object(), *src = json_object();
         hr__jset(&b, o, "measured", ms);
         hr__jset(&b, o, "peak_gflops", pk);
         hr__jset(&b, o, "bandwidth_gbs", bw);
+        hr__jset(&b, o, "source", src);
         for (int d = 0; d < HR_DEVICE_COUNT; d++) {
             const char *dn = hr_device_name((hr_device)d);
+            hr__jset(&b, src, dn, json_string(hr_roofline_source_name(lut->roofline_source[d])));
             hr__jset(&b, ms, dn, json_boolean(lut->roofline_measured[d]));
             hr__jset(&b, pk, dn, lut->peak_gflops[d] > 0 ? json_real(lut->peak_gflops[d]) : json_null());
             hr__jset(&b, bw, dn, lut->bandwidth_gbs[d] > 0 ? json_real(lut->bandwidth_gbs[d]) : json_null());

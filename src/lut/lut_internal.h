@@ -64,6 +64,50 @@ json_t *hr__emulated_json(const char *description, double slowdown);
 hr_status hr__emulated_read(const char *path, const char *field, const json_t *v, char *description, size_t size,
                             double *slowdown, hr_error *err);
 
+/* ---- measurement noise (noise.c) ---- */
+
+/* Indices (into idx, which holds n) of the entries whose spread is known
+ * (>= 0) and above threshold, in order; returns their count. The rule of
+ * re-measurement (hr_lut_measure_params.remeasure_spread). */
+int hr__lut_select_noisy(const double *spread, int n, double threshold, int *idx);
+/* Median of the known (>= 0) spreads among n; -1 when none is known. */
+double hr__lut_median_spread(const double *spread, int n);
+/* Mean, median, sample std, min and spread of n >= 1 times into e (valid);
+ * sorts t. */
+void hr__lut_summarise(double *t, int n, hr_lut_entry *e);
+
+#define HR__CPU_MAX_TASKS 256
+typedef struct hr__task_stat {
+    long tid;
+    double run_ns, wait_ns;     /* /proc/self/task/<tid>/schedstat fields 1 and 2 */
+} hr__task_stat;
+/* CPU accounting of the whole process at one instant. */
+typedef struct hr__cpu_sample {
+    double wall_ms, cpu_ms;     /* monotonic clock; getrusage user + system */
+    int have_rusage, have_schedstat;
+    int ntasks;
+    hr__task_stat task[HR__CPU_MAX_TASKS];
+} hr__cpu_sample;
+void hr__cpu_sample_take(hr__cpu_sample *s);
+/* The share of CPU time other processes took from ours between a and b, in
+ * %: with schedstat, run-queue wait / (run + wait) summed over our threads;
+ * else 1 − (user + system) / (wall × threads) from getrusage (which also
+ * counts a pool thread's idle time as stolen: an upper bound). *method is
+ * "schedstat", "getrusage", or "" with -1 when neither is available. */
+double hr__cpu_stolen_pct(const hr__cpu_sample *a, const hr__cpu_sample *b, int threads, const char **method);
+
+/* metadata.edge_profile {name, cores, cores_used, peak_gflops, bandwidth_gbs,
+ * source} of a per-device file, and (in *host) metadata.host_roofline
+ * {device, peak_gflops, bandwidth_gbs, threads}; NULL when out of memory.
+ * read: both or neither must be present, and only with metadata.emulated
+ * (emulated != 0); anything malformed is HR_ERR_FORMAT naming path, field
+ * and value. e is zeroed when neither is present. (edge_profile.c) */
+json_t *hr__edge_json(const hr_edge_applied *e, json_t **host);
+/* Multiplies every present statistic of an entry (mean, median, std, min;
+ * -1 marks an absent one) by f; spread is scale-free and stays. (device_lut.c) */
+void hr__lut_entry_scale(hr_lut_entry *e, double f);
+hr_status hr__edge_read(const char *path, const json_t *meta, int emulated, hr_edge_applied *e, hr_error *err);
+
 /* "YYYY-MM-DD HH:MM:SS.ffffff" local time (the original's format). */
 void hr__timestamp(char *buf, size_t size);
 

@@ -2,6 +2,7 @@
  * read (SPEC §5). */
 #include "lut/lut_internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,6 +25,42 @@ static void append_note(hr_lut *lut, const char *text)
     snprintf(lut->note + n, sizeof lut->note - n, "%s%s", n ? " " : "", text);
 }
 
+/* Device d's knee, peak and bandwidth, and where they came from, by the
+ * precedence hr_lut_merge documents. A roofline given for an emulated device
+ * describes the host that ran the emulation, not the edge, so the profile's
+ * figures win over it. */
+static void set_roofline(hr_lut *lut, hr_device d, const hr_device_lut *dev, const hr_roofline *measured,
+                         double knee_override)
+{
+    char note[256];
+    if (dev->edge.name[0])
+        snprintf(lut->edge_profile[d], sizeof lut->edge_profile[d], "%s", dev->edge.name);
+    if (knee_override > 0) {
+        lut->i_knee[d] = knee_override;
+        lut->peak_gflops[d] = lut->bandwidth_gbs[d] = 0;
+        lut->roofline_measured[d] = 0;
+        lut->roofline_source[d] = HR_ROOF_OVERRIDE;
+    } else if (dev->edge.name[0]) {
+        lut->peak_gflops[d] = dev->edge.peak_gflops;
+        lut->bandwidth_gbs[d] = dev->edge.bandwidth_gbs;
+        lut->i_knee[d] = dev->edge.peak_gflops / dev->edge.bandwidth_gbs;
+        lut->roofline_measured[d] = 0;
+        lut->roofline_source[d] = HR_ROOF_PROFILE;
+        if (measured) {
+            snprintf(note, sizeof note, "The %s roofline given (%s) was ignored: the %s is emulated from edge profile "
+                     "%s, whose roofline is used.", hr_device_name(d), measured->device, hr_device_name(d),
+                     dev->edge.name);
+            append_note(lut, note);
+        }
+    } else if (measured) {
+        lut->i_knee[d] = measured->i_knee;
+        lut->peak_gflops[d] = measured->peak_gflops;
+        lut->bandwidth_gbs[d] = measured->bandwidth_gbs;
+        lut->roofline_measured[d] = 1;
+        lut->roofline_source[d] = HR_ROOF_MEASURED;
+    }
+}
+
 hr_status hr_lut_merge(const hr_device_lut *server, const hr_device_lut *client, const hr_lut_merge_params *params,
                        hr_lut **out, hr_error *err)
 {
@@ -33,6 +70,10 @@ hr_status hr_lut_merge(const hr_device_lut *server, const hr_device_lut *client,
     hr_status st;
     char note[384];
 
+    for (int d = 0; d < HR_DEVICE_COUNT; d++)
+        if (!(p.knee_override[d] >= 0) || !isfinite(p.knee_override[d]))
+            return hr_error_set(err, HR_ERR_INVALID_ARG, "merge: %s knee override %g is not a positive knee (0: none)",
+                                hr_device_name((hr_device)d), p.knee_override[d]);
     for (int d = 0; d < HR_DEVICE_COUNT; d++)
         if (dev[d]->role != (hr_device)d)
             return hr_error_set(err, HR_ERR_INVALID_ARG, "%s: a %s LUT (T_%s) given as the %s file", src(dev[d]),
@@ -91,12 +132,7 @@ hr_status hr_lut_merge(const hr_device_lut *server, const hr_device_lut *client,
                      hr_device_name((hr_device)d));
             append_note(lut, note);
         }
-        if (p.roofline[d]) {
-            lut->i_knee[d] = p.roofline[d]->i_knee;
-            lut->peak_gflops[d] = p.roofline[d]->peak_gflops;
-            lut->bandwidth_gbs[d] = p.roofline[d]->bandwidth_gbs;
-            lut->roofline_measured[d] = 1;
-        }
+        set_roofline(lut, (hr_device)d, dev[d], p.roofline[d], p.knee_override[d]);
     }
     if (server->has_stage_times && client->has_stage_times) {
         for (int d = 0; d < HR_DEVICE_COUNT; d++) {
@@ -107,6 +143,14 @@ hr_status hr_lut_merge(const hr_device_lut *server, const hr_device_lut *client,
     } else {
         append_note(lut, "T_stage0/T_classifier left out: a per-device file lacks them (the original's format).");
     }
+    /* T_frame: a device without it (older files) counts 0, as when absent. */
+    for (int d = 0; d < HR_DEVICE_COUNT; d++)
+        if (dev[d]->has_frame_time) {
+            lut->t_frame_ms[d] = hr_lut_entry_time(&dev[d]->frame, p.stat);
+            lut->has_frame_times = 1;
+        }
+    if (lut->has_frame_times && !(server->has_frame_time && client->has_frame_time))
+        append_note(lut, "T_frame: a per-device file lacks it; that side counts 0 ms.");
     if (p.link) {
         lut->link = *p.link;
     } else {

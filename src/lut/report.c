@@ -151,6 +151,8 @@ hr_status hr_lut_report_gamma(const hr_lut *lut, char **text, hr_error *err)
             sb_printf(&b, ", peak %.1f GFLOP/s, %.1f GB/s", lut->peak_gflops[d], lut->bandwidth_gbs[d]);
         if (lut->has_stage_times)
             sb_printf(&b, "; stage 0 %.3f ms, classifier %.3f ms", lut->t_stage0_ms[d], lut->t_classifier_ms[d]);
+        if (lut->has_frame_times)
+            sb_printf(&b, "; per-frame overhead T_frame %.4f ms", lut->t_frame_ms[d]);
         sb_printf(&b, "\n\n");
     }
     if (lut->synthetic || lut->note[0])

@@ -420,6 +420,9 @@ hr_status hr_optim_problem_create(const hr_lut *lut, const unsigned *live, const
             !isfinite(lut->t_classifier_ms[d]))
             return hr_error_set(err, HR_ERR_FORMAT, "LUT stage-0 / classifier time of the %s is %g / %g ms",
                                 hr_device_name((hr_device)d), lut->t_stage0_ms[d], lut->t_classifier_ms[d]);
+        if (!(lut->t_frame_ms[d] >= 0) || !isfinite(lut->t_frame_ms[d]))
+            return hr_error_set(err, HR_ERR_FORMAT, "LUT T_frame of the %s is %g ms, expected >= 0",
+                                hr_device_name((hr_device)d), lut->t_frame_ms[d]);
     }
 
     p = calloc(1, sizeof *p);
@@ -567,6 +570,12 @@ void hr__optim_eval(const hr_optim_problem *p, const int *gamma, int placement, 
         tail += lut->blocks[k].t_ms[t][gamma[k]];
     if (placement != HR_PLACEMENT_LOCAL)
         tail += lut->t_classifier_ms[t];
+    /* Per-frame overhead, last so a LUT without it (0) sums exactly as
+     * before; none at local, where nothing is framed (hr_optim_eval). */
+    if (placement != HR_PLACEMENT_LOCAL) {
+        head += lut->t_frame_ms[h];
+        tail += lut->t_frame_ms[t];
+    }
 
     out->placement = placement;
     out->head_ms = head;

@@ -257,6 +257,37 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Empty probes per burst, and bursts, for the per-message cost. */
+#define LINK_BURST 16
+#define LINK_BURSTS 5
+
+/* LINK_BURST empty probes sent back to back, then their echoes read: with
+ * the messages in flight together, the burst takes one round trip plus
+ * (LINK_BURST - 1) times what each further message occupies the path for
+ * (both ends' framing and handling, the echo included), which is what
+ * hr_link.per_message_ms models. *ms is the whole burst. */
+static hr_status burst(hr_chan *c, uint32_t *id, int timeout_ms, double *ms, hr_error *err)
+{
+    hr_wire_tensor t;
+    hr_status st = HR_OK;
+    uint32_t first = *id;
+    double t0;
+    memset(&t, 0, sizeof t);
+    t0 = hr__remote_now_ms();
+    for (int i = 0; i < LINK_BURST && !st; i++)
+        st = hr_chan_send(c, HR_MSG_LINK_PROBE, (*id)++, NULL, &t, 0, err);
+    for (int i = 0; i < LINK_BURST && !st; i++) {
+        hr_msg m;
+        hr_msg_init(&m);
+        if (!(st = hr_chan_expect(c, HR_MSG_LINK_ECHO, timeout_ms, &m, err)) && m.id != first + (uint32_t)i)
+            st = hr_error_set(err, HR_ERR_FORMAT, "link_echo: id %u, expected %u (burst)", m.id,
+                              first + (uint32_t)i);
+        hr_msg_deinit(&m);
+    }
+    *ms = hr__remote_now_ms() - t0;
+    return st;
+}
+
 /* Fits one direction on the median round trip of each size: least squares
  * over the sizes as SPEC §4 asks, but a scheduler hiccup in one repeat (a
  * loaded machine, a CI runner) moves a median far less than a mean, so
@@ -300,7 +331,7 @@ hr_status hr_remote_link_bench(hr_chan *c, const hr_link_bench_params *params, h
     hr_link_bench_params p = params ? *params : hr_link_bench_params_default();
     const double *sizes = p.sizes_mb ? p.sizes_mb : def_sizes;
     int nsizes = p.sizes_mb ? p.nsizes : 5, dirs, cap;
-    double *rtt = NULL, biggest = 0;
+    double *rtt = NULL, biggest = 0, per_message_ms = 0;
     uint8_t *payload = NULL;
     uint32_t id = 1;
     hr_status st = HR_OK;
@@ -334,6 +365,17 @@ hr_status hr_remote_link_bench(hr_chan *c, const hr_link_bench_params *params, h
     out->rtt_min_ms = rtt[0];
     out->rtt_ms = p.rtt_repeats % 2 ? rtt[p.rtt_repeats / 2]
                                     : 0.5 * (rtt[p.rtt_repeats / 2 - 1] + rtt[p.rtt_repeats / 2]);
+    {
+        double bt[LINK_BURSTS];
+        for (int i = 0; i < LINK_BURSTS && !st; i++)
+            st = burst(c, &id, p.timeout_ms, &bt[i], err);
+        if (st)
+            goto out;
+        qsort(bt, LINK_BURSTS, sizeof *bt, cmp_double);
+        per_message_ms = (bt[LINK_BURSTS / 2] - out->rtt_ms) / (LINK_BURST - 1);
+        if (per_message_ms < 0)
+            per_message_ms = 0;
+    }
     /* Sizes and directions interleaved, so a drifting link touches all alike. */
     for (int r = 0; r < p.repeats && !st; r++)
         for (int s = 0; s < nsizes && !st; s++)
@@ -351,6 +393,9 @@ hr_status hr_remote_link_bench(hr_chan *c, const hr_link_bench_params *params, h
         goto out;
     if (p.download && (st = fit_dir(out, 0, &out->download, err)))
         goto out;
+    out->upload.per_message_ms = per_message_ms;
+    if (p.download)
+        out->download.per_message_ms = per_message_ms;
 out:
     free(rtt);
     free(payload);
@@ -361,8 +406,9 @@ out:
 
 static json_t *link_json(const hr_link *l, int bound_only)
 {
-    return json_pack("{s:f, s:f, s:f, s:b, s:s}", "bandwidth_mbit_s", l->bandwidth_mbit_s, "latency_ms", l->latency_ms,
-                     "k_ms_per_mb", l->k_ms_per_mb, "measured", l->measured, "fit",
+    return json_pack("{s:f, s:f, s:f, s:f, s:b, s:s}", "bandwidth_mbit_s", l->bandwidth_mbit_s, "latency_ms",
+                     l->latency_ms, "per_message_ms", l->per_message_ms, "k_ms_per_mb", l->k_ms_per_mb, "measured",
+                     l->measured, "fit",
                      bound_only ? "bound: the slope was not positive (a link faster than the sizes resolve, or "
                                   "noise); bandwidth = the best size / median round trip seen, a lower bound"
                                 : "least squares");

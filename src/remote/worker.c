@@ -163,8 +163,21 @@ static hr_status do_lut_measure(worker *w, const hr_msg *msg, hr_error *err)
         (st = hr__meta_int(meta, what, "seed", 0, 42, 0, INT64_MAX, &seed, err)) ||
         (st = hr__meta_num(meta, what, "slowdown", 0, 1.0, 1.0, 1e6, &slowdown, err)))
         goto out;
+    if (slowdown != 1.0 && (w->p->edge || w->p->edge_slowdown > 0)) {
+        if (w->p->edge)
+            st = hr_error_set(err, HR_ERR_INVALID_ARG, "lut_measure: the server asks for slowdown %g, but this worker "
+                              "emulates edge profile %s (client --edge): one emulation per LUT", slowdown,
+                              w->p->edge->name);
+        else
+            st = hr_error_set(err, HR_ERR_INVALID_ARG, "lut_measure: the server asks for slowdown %g, but this worker "
+                              "emulates slowdown %g (client --edge-slowdown): one emulation per LUT", slowdown,
+                              w->p->edge_slowdown);
+        goto out;
+    }
     wlog(w, "measuring the %s LUT on %lld thread(s) (warmup %lld, repeat %lld%s)", arch, (long long)threads,
-         (long long)warmup, (long long)repeat, slowdown > 1 ? ", emulated slowdown" : "");
+         (long long)warmup, (long long)repeat, slowdown > 1 || w->p->edge || w->p->edge_slowdown > 0
+                                                    ? ", emulated"
+                                                    : "");
 
     hr_ctx_params cp = hr_ctx_params_default();
     hr_model_params mp = hr_model_params_default();
@@ -197,6 +210,19 @@ static hr_status do_lut_measure(worker *w, const hr_msg *msg, hr_error *err)
         if ((st = hr_device_lut_emulate(lut, desc, slowdown, err)))
             goto out;
     }
+    if (w->p->edge_slowdown > 0 && (st = hr_device_lut_emulate_flat(lut, w->p->edge_slowdown, err)))
+        goto out;
+    if (w->p->edge) {
+        /* The profile's factors compare the edge with this machine at the
+         * threads the LUT was measured with, so the roofline is measured
+         * here, now, on the same context. */
+        hr_roofline roof;
+        wlog(w, "measuring this machine's roofline at %lld thread(s) for edge profile %s", (long long)threads,
+             w->p->edge->name);
+        if ((st = hr_roofline_measure(ctx, NULL, &roof, err)) ||
+            (st = hr_device_lut_emulate_profile(lut, w->p->edge, &roof, err)))
+            goto out;
+    }
     /* The LUT module serialises to files only: write one, send its text. */
     if ((st = hr__tmp_file("lut", path, sizeof path, err)) || (st = hr_device_lut_save(path, lut, err)) ||
         (st = hr__read_small_file(path, HR_PROTO_MAX_META - 4096, &text, &len, err)))
@@ -208,7 +234,7 @@ static hr_status do_lut_measure(worker *w, const hr_msg *msg, hr_error *err)
     }
     reply = json_pack("{s:O, s:{s:s, s:s, s:i, s:b, s:f}}", "lut", lutj, "device", "host",
                       host_name(host, sizeof host), "cpu", hr_cpu_model_string(cpu, sizeof cpu), "threads",
-                      (int)threads, "emulated", lut->emulated[0] != '\0', "slowdown", slowdown);
+                      (int)threads, "emulated", lut->emulated[0] != '\0', "slowdown", lut->slowdown);
     if (!reply) {
         st = hr_error_set(err, HR_ERR_NOMEM, "lut_measure: out of memory");
         goto out;
@@ -874,6 +900,9 @@ hr_status hr_worker_run(const hr_worker_params *params, hr_error *err)
     if (!params || !params->server || params->threads < 1 || params->threads > 1024 || params->reply_timeout_ms == 0 ||
         params->give_up_ms < 0 || params->max_sessions < 0 || params->max_model_mb < 1)
         return hr_error_set(err, HR_ERR_INVALID_ARG, "client: bad parameters (server required, threads 1..1024)");
+    if (params->edge_slowdown != 0 && (params->edge || !(params->edge_slowdown >= 1) || !isfinite(params->edge_slowdown)))
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "client: edge_slowdown %g: a finite factor >= 1, and not with an "
+                            "edge profile (%s)", params->edge_slowdown, params->edge ? params->edge->name : "none");
     p = *params;
     p.net.role = "client";
     if (!p.net.name)

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hyperrep/edge_emulate.h"
+
 void hr_deploy_config_init(hr_deploy_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -550,6 +552,12 @@ struct hr_deploy_part {
     float *feat;  /* output of the last block (tail) */
     float *x;     /* raw tail: the dequantised frame */
     float *mean, *std; /* raw: [C] normalisation; NULL: 0 and 1 */
+    /* edge emulation (hr_deploy_part_set_edge_emu): the units run one at a
+     * time, each ending at its deadline, through two buffers of the
+     * largest activation between blocks */
+    hr_edge_emu *emu;
+    float *emu_buf[2];
+    int64_t (*emu_shape)[4]; /* [nblocks] output shape of each block */
 };
 
 /* Serial OpenBLAS runs the classifier's GEMM and is not safe to call from
@@ -569,6 +577,9 @@ void hr_deploy_part_destroy(hr_deploy_part *p)
     free(p->x);
     free(p->mean);
     free(p->std);
+    free(p->emu_buf[0]);
+    free(p->emu_buf[1]);
+    free(p->emu_shape);
     free(p);
 }
 
@@ -790,11 +801,80 @@ static hr_tensor view4(const float *data, const int64_t s[4])
     return hr_tensor_4d((float *)data, s[0], s[1], s[2], s[3]);
 }
 
+hr_status hr_deploy_part_set_edge_emu(hr_deploy_part *p, hr_edge_emu *emu, hr_error *err)
+{
+    if (emu && p->role == HR_DEPLOY_TAIL)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "deploy: a tail runs on the server: only the edge's part (a "
+                            "head or a whole model) is emulated");
+    if (emu && !p->raw && !p->emu_shape) {
+        size_t best = 1;
+        p->emu_shape = malloc(sizeof *p->emu_shape * (size_t)(p->nblocks > 0 ? p->nblocks : 1));
+        if (!p->emu_shape)
+            return hr_error_set(err, HR_ERR_NOMEM, "deploy: out of memory");
+        for (int k = 0; k < p->nblocks; k++) {
+            hr_block_info b = hr_model_block(p->model, k);
+            size_t n = (size_t)(b.cout * b.out_h * b.out_w);
+            p->emu_shape[k][0] = 1, p->emu_shape[k][1] = b.cout, p->emu_shape[k][2] = b.out_h;
+            p->emu_shape[k][3] = b.out_w;
+            best = n > best ? n : best;
+        }
+        for (int i = 0; i < 2; i++)
+            if (!(p->emu_buf[i] = malloc(sizeof(float) * best))) {
+                free(p->emu_buf[0]);
+                free(p->emu_shape);
+                p->emu_buf[0] = NULL;
+                p->emu_shape = NULL;
+                return hr_error_set(err, HR_ERR_NOMEM, "deploy: out of memory");
+            }
+    }
+    p->emu = emu;
+    return HR_OK;
+}
+
+hr_edge_emu *hr_deploy_part_edge_emu(const hr_deploy_part *p) { return p->emu; }
+
+/* Blocks [0, b) one at a time, each an emulated unit ending at its
+ * deadline: from s0 (stage 0's output) into y, the output of block b-1,
+ * through the part's two buffers. */
+static hr_status emu_blocks(hr_deploy_part *p, int b, const hr_tensor *s0, hr_tensor *y, hr_error *err)
+{
+    hr_tensor in = *s0;
+    for (int k = 0; k < b; k++) {
+        hr_tensor out = k == b - 1 ? *y : view4(p->emu_buf[k % 2], p->emu_shape[k]);
+        hr_status st;
+        hr_edge_emu_begin(p->emu, k);
+        if ((st = hr_model_forward_range(p->model, k, k + 1, &in, &out, err)))
+            return st;
+        hr_edge_emu_end(p->emu, k);
+        in = out;
+    }
+    return HR_OK;
+}
+
+/* Stage 0 as an emulated unit. */
+static hr_status emu_stage0(hr_deploy_part *p, const hr_tensor *x, hr_tensor *y, hr_error *err)
+{
+    hr_status st;
+    hr_edge_emu_begin(p->emu, HR_EDGE_EMU_STAGE0);
+    if ((st = hr_model_forward_stage0(p->model, x, y, err)))
+        return st;
+    hr_edge_emu_end(p->emu, HR_EDGE_EMU_STAGE0);
+    return HR_OK;
+}
+
 hr_status hr_deploy_part_run_head(hr_deploy_part *p, const float *input, void *crossing, hr_error *err)
 {
     hr_status st;
     if (p->role == HR_DEPLOY_TAIL)
         return hr_error_set(err, HR_ERR_INVALID_ARG, "deploy: a tail part has no head");
+    if (p->emu && !p->raw) {
+        hr_tensor x = view4(input, p->in_shape), c = view4(crossing, p->cross_shape), s0 = view4(p->s0, p->s0_shape);
+        if (p->split == 0)
+            return emu_stage0(p, &x, &c, err);
+        if ((st = emu_stage0(p, &x, &s0, err)))
+            return st;
+        return emu_blocks(p, p->split, &s0, &c, err);
+    }
     if (p->raw) {
         hr_deploy_quantise_input(input, p->in_shape[1], p->in_shape[2] * p->in_shape[3], p->mean, p->std, crossing);
         return HR_OK;
@@ -841,6 +921,20 @@ hr_status hr_deploy_part_run_whole(hr_deploy_part *p, const float *input, float 
         return hr_error_set(err, HR_ERR_INVALID_ARG, "deploy: not a whole-model part");
     hr_tensor x = view4(input, p->in_shape);
     hr_tensor y = hr_tensor_view(logits, 2, (int64_t[]){1, p->classes});
+    if (p->emu) {
+        hr_tensor s0 = view4(p->s0, p->s0_shape), f = view4(p->feat, p->feat_shape);
+        if ((st = emu_stage0(p, &x, &s0, err)) || (st = emu_blocks(p, p->nblocks, &s0, &f, err)))
+            return st;
+        /* the wait comes after the lock is released: a sleeping edge must
+         * not hold up another thread's classifier */
+        pthread_mutex_lock(&classifier_lock);
+        hr_edge_emu_begin(p->emu, HR_EDGE_EMU_CLASSIFIER);
+        st = hr_model_forward_classifier(p->model, &f, &y, err);
+        pthread_mutex_unlock(&classifier_lock);
+        if (!st)
+            hr_edge_emu_end(p->emu, HR_EDGE_EMU_CLASSIFIER);
+        return st;
+    }
     pthread_mutex_lock(&classifier_lock);
     st = hr_model_forward(p->model, &x, &y, err);
     pthread_mutex_unlock(&classifier_lock);

@@ -57,6 +57,44 @@ static void test_config(void **state)
     EXPECT("pipeline --config bad3.ini --dry-run", 1, err_text, "bad3.ini:2: bad value [optimizer] objective");
     EXPECT("pipeline --config nosuch.ini --dry-run", 1, err_text, "nosuch.ini");
     EXPECT("pipeline --domains 12 --dry-run", 2, err_text, "--domains");
+    /* SPEC 13.3: keys that moved name their new place; the scenario's parts
+       are named or numbered, never both */
+    write_text("old.ini", "[lut]\nwarmup = 2\nclient_slowdown = 3\n");
+    EXPECT("pipeline --config old.ini --dry-run", 1, err_text, "old.ini:3: [lut] client_slowdown has moved to [edge] slowdown");
+    write_text("old2.ini", "[lut]\nbandwidth_mbit = 10\n");
+    EXPECT("pipeline --config old2.ini --dry-run", 1, err_text, "[link] bandwidth_mbit");
+    write_text("old3.ini", "[lut]\nlatency_ms = 10\n");
+    EXPECT("pipeline --config old3.ini --dry-run", 1, err_text, "[link] latency_ms");
+    write_text("edge.ini", "[edge]\nprofile = pdp-11\n");
+    EXPECT("pipeline --config edge.ini --dry-run", 1, err_text, "bad value [edge] profile = 'pdp-11'");
+    write_text("edge2.ini", "[edge]\nprofile = rpi4\nslowdown = 4\n");
+    EXPECT("pipeline --config edge2.ini --dry-run", 2, err_text, "exclusive");
+    write_text("edge3.ini", "[edge]\nslowdown = 0.5\n");
+    EXPECT("pipeline --config edge3.ini --dry-run", 1, err_text, "bad value [edge] slowdown");
+    write_text("link.ini", "[link]\nprofile = wifi-n\nbandwidth_mbit = 5\nlatency_ms = 1\n");
+    EXPECT("pipeline --config link.ini --dry-run", 2, err_text, "exclusive");
+    write_text("link2.ini", "[link]\nbandwidth_mbit = 5\n");
+    EXPECT("pipeline --config link2.ini --dry-run", 2, err_text, "go together");
+    write_text("link3.ini", "[link]\nprofile = carrier-pigeon\n");
+    EXPECT("pipeline --config link3.ini --dry-run", 1, err_text, "bad value [link] profile");
+    write_text("real.ini", "[real]\nhost = 1.2.3.4\n");
+    EXPECT("pipeline --config real.ini --dry-run", 1, err_text, "unknown key [real] host");
+    EXPECT("pipeline --dry-run --client-lut dev.json --config edge2.ini", 2, err_text, "exclusive");
+    /* the default scenario: the whole of step 1, a named edge and link */
+    EXPECT("pipeline --quick --dry-run", 0, out_text, "roofline --threads 2 -o results/roofline_server.json");
+    assert_non_null(strstr(out_text, "--edge rpi4 --roofline results/roofline_host_client_threads.json"));
+    assert_non_null(strstr(out_text, "--link-profile wifi-n"));
+    assert_non_null(strstr(out_text, "--roofline-server results/roofline_server.json"));
+    assert_non_null(strstr(out_text, "report gamma --lut results/hardware_lut_complete.json -o "
+                                     "results/full_gamma_analysis.md"));
+    assert_non_null(strstr(out_text, "== scenario: server = this machine"));
+    /* a real device's LUT replaces the emulation */
+    EXPECT("pipeline --quick --dry-run --client-lut dev.json", 0, out_text, "--client dev.json");
+    assert_null(strstr(out_text, "--role client"));
+    /* numbers instead of names */
+    write_text("nums.ini", "[edge]\nslowdown = 8\n[link]\nbandwidth_mbit = 5\nlatency_ms = 20\n");
+    EXPECT("pipeline --config nums.ini --dry-run", 0, out_text, "--edge-slowdown 8");
+    assert_non_null(strstr(out_text, "--bandwidth-mbit 5 --latency-ms 20"));
     /* the original's values; flags override the file */
     snprintf(args, sizeof args, "pipeline --config %s/../../configs/original.ini --dry-run --threads 3 -o r",
              HR_FIXTURES_DIR);
@@ -64,6 +102,11 @@ static void test_config(void **state)
     assert_non_null(strstr(out_text, "--rounds 10 --pool 10 --epochs 3 --threshold 2"));
     assert_non_null(strstr(out_text, "--steps 800"));
     assert_non_null(strstr(out_text, "--threads 3"));
+    /* its knees override the measurement: no server roofline runs */
+    assert_non_null(strstr(out_text, "--knee-server 25.15"));
+    assert_non_null(strstr(out_text, "--knee-client 16.1"));
+    assert_null(strstr(out_text, "roofline --threads 3"));
+    assert_non_null(strstr(out_text, "--bandwidth-mbit 100 --latency-ms 1"));
     assert_int_equal(access("r", F_OK), -1); /* a dry run writes nothing */
     /* --quick keeps every sample and trains the base model for 3 epochs. */
     EXPECT("pipeline --quick --dry-run --domains 3", 0, out_text, "--epochs 3 --batch 64");
@@ -83,7 +126,7 @@ static void test_run(void **state)
     }
     snprintf(dir, sizeof dir, "%s", hr_test_tmpdir());
     write_text("small.ini", "[pipeline]\nmax_samples = 1200\n[joint]\nrounds = 1\npool = 2\n[optimizer]\nsteps = 20\n"
-                            "[lut]\nclient_slowdown = 3\n");
+                            "[edge]\nslowdown = 3\n");
     EXPECT("pipeline --quick --config small.ini --domains 2 -o res", 0, out_text, "pipeline done");
     json_error_t je;
     snprintf(p, sizeof p, "%s/res/joint_optimization/domain_2_joint.json", dir);
@@ -101,10 +144,18 @@ static void test_run(void **state)
     hr_lut *lut = NULL;
     snprintf(p, sizeof p, "%s/res/hardware_lut_complete.json", dir);
     HR_ASSERT_OK(hr_lut_load(p, &lut, NULL), NULL);
-    assert_non_null(strstr(lut->emulated[HR_DEVICE_CLIENT], "this machine, 1 thread(s), times x 3"));
+    assert_non_null(strstr(lut->emulated[HR_DEVICE_CLIENT], "this machine, 1 thread, times x 3 (flat --edge-slowdown)"));
     assert_true(lut->slowdown[HR_DEVICE_CLIENT] == 3);
     assert_string_equal(lut->emulated[HR_DEVICE_SERVER], "");
+    /* the whole of step 1: the server's knee measured, the link named */
+    assert_true(lut->roofline_measured[HR_DEVICE_SERVER]);
+    assert_true(lut->peak_gflops[HR_DEVICE_SERVER] > 0);
+    assert_string_equal(lut->link.profile, "wifi-n");
+    assert_true(lut->link.bandwidth_mbit_s == 40);
     hr_lut_destroy(lut);
+    snprintf(p, sizeof p, "%s/res/full_gamma_analysis.md", dir);
+    if (access(p, R_OK) != 0)
+        fail_msg("pipeline wrote no full_gamma_analysis.md");
     /* Step 4 found the results in the pipeline's layout (Code 1/2 directories,
      * joint_optimization/): their figures' data files exist. */
     static const char *figs[] = {"hyper_weights.dat", "importance.dat", "domain_accuracy.dat", "lut_client.dat",

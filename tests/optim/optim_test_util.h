@@ -143,6 +143,12 @@ static inline double ot_eval(const hr_lut *lut, hr_device head, const int *gamma
         else
             t += v;
     }
+    /* SPEC §13.1: each side's per-frame overhead, except at local where
+     * nothing is framed (0 when the LUT has none). */
+    if (placement != -2) {
+        h += lut->t_frame_ms[head];
+        t += lut->t_frame_ms[tail];
+    }
     double secs = bytes * 8.0 / (lut->link.bandwidth_mbit_s * 1e6) * 1e3;
     double lat = h + t + lut->link.latency_ms + secs;
     double cyc = fmax(h, fmax(t, secs + lut->link.per_message_ms));

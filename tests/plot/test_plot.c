@@ -255,7 +255,8 @@ static void test_cli_plot(void **state)
     static const char *figs[] = {"lut_server", "lut_client", "roofline_server", "roofline_client", "convergence",
                                  "hyper_weights", "importance", "accuracy_throughput", "accuracy_throughput_domain_0",
                                  "accuracy_throughput_domain_1", "accuracy_throughput_domain_2", "domain_accuracy",
-                                 "domain_throughput", "domain_flops", "domain_vs_baseline", "predicted_measured"};
+                                 "domain_throughput", "domain_flops", "domain_vs_baseline", "predicted_measured",
+                                 "sensitivity"};
     for (size_t i = 0; i < sizeof figs / sizeof figs[0]; i++) {
         static const char *ext[] = {"dat", "gp", "pdf"};
         for (int e = 0; e < 3; e++) {
@@ -405,6 +406,20 @@ static void test_cli_plot(void **state)
     assert_non_null(strstr(md, "| 0 | 12 | 61.30 |"));
     assert_non_null(strstr(md, "## Co-design vs the Neurosurgeon-style baseline"));
     assert_non_null(strstr(md, "| 2 | local | 945.75 | 18464.15 | local | 952.95 | 21660.02 | +0.76 | +17.31 | 0.42 |"));
+    /* Where co-design pays: domain 0 (the lowest), 65 points per objective;
+     * on the TX2 LUT no split beats both ends (every split tensor of
+     * RepVGG-B3 is larger than the frame). */
+    assert_non_null(strstr(md, "## Where co-design pays\n\nDomain 0, state after the last accepted pruning round "
+                               "(3 branches pruned)"));
+    assert_non_null(strstr(md, "One frame at a time (latency objective): There is none for this model: "));
+    assert_non_null(strstr(md, "| edge slowdown | 1 Mbit/s |"));
+    dat = vis_file("sensitivity.dat");
+    int nrows = 0;
+    for (p = dat; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        nrows += *p != '#' && *p != '\n';
+    assert_int_equal(nrows, 2 * 13 * 5);
+    assert_non_null(line_starting(dat, "1 2 1 local 28 "));
+    free(dat);
     assert_non_null(strstr(md, "## Baselines comparison"));
     assert_non_null(strstr(md, "| exact |"));
     assert_non_null(strstr(md, "## LUT summary"));

@@ -278,6 +278,11 @@ static void test_link_bench(void **state)
     json_t *root = json_load_file(path, 0, NULL);
     assert_non_null(root);
     assert_true(json_number_value(json_object_get(json_object_get(root, "client_to_server"), "bandwidth_mbit_s")) > 0);
+    /* the per-message cost from the bursts: finite, never negative, both directions alike */
+    assert_true(b.upload.per_message_ms >= 0 && isfinite(b.upload.per_message_ms));
+    assert_true(b.download.per_message_ms == b.upload.per_message_ms);
+    assert_true(fabs(json_number_value(json_object_get(json_object_get(root, "client_to_server"), "per_message_ms")) -
+                     b.upload.per_message_ms) <= 1e-9 * b.upload.per_message_ms);
     json_decref(root);
     /* bad sizes are refused before anything is sent */
     static const double bad[] = {0.1, 100};
