@@ -16,13 +16,13 @@
  * the caller alone (the grain rule, hr_ctx_parallel_for_work): tiny
  * convolutions, the stem of a small model, the classifier.
  *
- * The claim counter carries the region's generation in its upper 32 bits,
- * and an item is claimed by a compare-and-swap on the whole word, so a
- * worker that wakes up late, after its region has finished and the next one
- * has begun, cannot take an item of the new region under the old region's
- * function: its swap fails. A successful claim also proves the region is
- * still running (an unfinished item keeps it open), so the job fields read
- * just before the swap are that region's.
+ * The claim word carries the region's generation in its upper 32 bits and
+ * the items still unclaimed in the lower ones, and an item is claimed by a
+ * compare-and-swap on the whole word, so a worker that wakes up late, after
+ * its region has finished and the next one has begun, cannot take an item:
+ * its swap fails. A successful claim leaves an unfinished item, which keeps
+ * the region open, so the job fields read just after the swap are that
+ * region's.
  *
  * Waiting threads (workers between regions, the caller for the last items
  * held by others) poll for a bounded while (SPIN_ROUNDS pause instructions,
@@ -62,7 +62,7 @@ struct hr_ctx {
     void *arg;
     int64_t n;
     int participants;      /* threads 0..participants-1 may claim items */
-    uint64_t claim;        /* generation << 32 | next item */
+    uint64_t claim;        /* generation << 32 | items not yet claimed */
     int64_t done;          /* items finished in the current region */
     int sleepers;          /* workers asleep on `wake` (under mu) */
     int caller_sleeping;   /* the caller is asleep on `done_cv` (under mu) */
@@ -116,23 +116,28 @@ static void cpu_relax(void)
 }
 
 /* Claims and runs items of generation gen until none is left. Returns the
- * number of items this thread ran. */
+ * number of items this thread ran.
+ *
+ * The claim word counts the items *left*, not the next index: a claim
+ * succeeds only while the region still has an unclaimed item, so a
+ * successful claim always leaves that item unfinished, and the region's
+ * fields (fn, arg, n) cannot change until it is done; they are read after
+ * the claim. (Counting up to n instead let a worker that read a later
+ * region's larger n claim past the end of an exhausted one, in the moment
+ * between the caller writing the next region's fields and publishing it.) */
 static int64_t run_items(hr_ctx *ctx, uint32_t gen, int thread)
 {
     int64_t ran = 0;
     uint64_t w = __atomic_load_n(&ctx->claim, __ATOMIC_ACQUIRE);
     for (;;) {
-        if ((uint32_t)(w >> GEN_SHIFT) != gen)
+        if ((uint32_t)(w >> GEN_SHIFT) != gen || (w & ITEM_MASK) == 0)
             break;
+        if (!__atomic_compare_exchange_n(&ctx->claim, &w, w - 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            continue; /* w now holds the current word */
         hr_parallel_fn fn = __atomic_load_n(&ctx->fn, __ATOMIC_RELAXED);
         void *arg = __atomic_load_n(&ctx->arg, __ATOMIC_RELAXED);
         int64_t n = __atomic_load_n(&ctx->n, __ATOMIC_RELAXED);
-        int64_t i = (int64_t)(w & ITEM_MASK);
-        if (i >= n)
-            break;
-        /* acq_rel: the loads above cannot move past a successful claim */
-        if (!__atomic_compare_exchange_n(&ctx->claim, &w, w + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-            continue; /* w now holds the current word */
+        int64_t i = n - (int64_t)(w & ITEM_MASK);
         if (ctx->params.item_hook)
             ctx->params.item_hook(ctx->params.hook_user, thread, i);
         fn(arg, i, thread);
@@ -327,7 +332,7 @@ static void run_region(hr_ctx *ctx, int64_t n, int participants, hr_parallel_fn 
     __atomic_store_n(&ctx->participants, participants, __ATOMIC_RELAXED);
     __atomic_store_n(&ctx->done, 0, __ATOMIC_RELAXED);
     uint32_t gen = current_gen(ctx) + 1;
-    __atomic_store_n(&ctx->claim, (uint64_t)gen << GEN_SHIFT, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&ctx->claim, (uint64_t)gen << GEN_SHIFT | (uint64_t)n, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&ctx->sleepers, __ATOMIC_SEQ_CST) > 0) {
         pthread_mutex_lock(&ctx->mu);
         pthread_cond_broadcast(&ctx->wake);

@@ -64,6 +64,60 @@ static void test_every_item_once(void **state)
     }
 }
 
+/* Back-to-back regions of different functions and sizes over one stack
+ * slot: an item run twice, run after its region returned, or run under the
+ * wrong region's function shows up as a bad count or a dead job. (Caught a
+ * worker claiming past the end of an exhausted region while the caller was
+ * writing the next one.) */
+typedef struct churn_job {
+    int kind;
+    volatile int live;
+    int64_t n;
+    int *hits;
+} churn_job;
+
+static int churn_bad;
+
+static void churn_a(void *arg, int64_t i, int thread)
+{
+    churn_job *j = arg;
+    (void)thread;
+    if (j->kind != 1 || !j->live || i < 0 || i >= j->n)
+        __atomic_store_n(&churn_bad, 1, __ATOMIC_RELAXED);
+    else
+        __atomic_add_fetch(&j->hits[i], 1, __ATOMIC_RELAXED);
+}
+
+static void churn_b(void *arg, int64_t i, int thread)
+{
+    churn_job *j = arg;
+    (void)thread;
+    if (j->kind != 2 || !j->live || i < 0 || i >= j->n)
+        __atomic_store_n(&churn_bad, 1, __ATOMIC_RELAXED);
+    else
+        __atomic_add_fetch(&j->hits[i], 1, __ATOMIC_RELAXED);
+}
+
+static void test_back_to_back_regions(void **state)
+{
+    (void)state;
+    for (int threads = 2; threads <= 3; threads++) {
+        hr_ctx *ctx = make_ctx(threads, -1, NULL, NULL);
+        for (long it = 0; it < 300000 && !churn_bad; it++) {
+            int hits[16] = {0};
+            churn_job j = {1 + (int)(it % 2), 1, 1 + (it * 7) % 9, hits};
+            hr_ctx_parallel_for(ctx, j.n, j.kind == 1 ? churn_a : churn_b, &j);
+            for (int64_t i = 0; i < j.n; i++)
+                if (hits[i] != 1)
+                    fail_msg("%d threads, region %ld: item %lld ran %d times", threads, it, (long long)i, hits[i]);
+            j.live = 0;
+            j.kind = 0;
+        }
+        assert_int_equal(churn_bad, 0);
+        hr_ctx_destroy(ctx);
+    }
+}
+
 static void test_grain_rule(void **state)
 {
     (void)state;
@@ -234,6 +288,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_item_once),
+        cmocka_unit_test(test_back_to_back_regions),
         cmocka_unit_test(test_grain_rule),
         cmocka_unit_test(test_small_region_serial),
         cmocka_unit_test(test_stalled_worker_delays_only_its_item),
