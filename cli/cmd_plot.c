@@ -702,6 +702,22 @@ static void write_reports(plot_run *run)
     char path[4096];
     hr_error err = {0};
 
+    hr_plot_bufprintf(&t, "## Scenario\n\n");
+    if (run->lut) {
+        size_t need = hr_lut_scenario_markdown(run->lut, NULL, 0);
+        char *sc = malloc(need + 1);
+        if (sc) {
+            hr_lut_scenario_markdown(run->lut, sc, need + 1);
+            hr_plot_bufprintf(&t, "Every figure below that involves a device or the link depends on this "
+                                  "scenario (from hardware_lut_complete.json); emulated parts are named as such.\n\n"
+                                  "%s\n", sc);
+            free(sc);
+        } else {
+            t.oom = 1;
+        }
+    } else {
+        hr_plot_bufprintf(&t, "No hardware_lut_complete.json in the results: the scenario is unknown.\n\n");
+    }
     hr_plot_bufprintf(&t, "## Final configuration per domain\n\n");
     if (run->ndom) {
         hr_plot_bufprintf(&t, "| domain | split | initial acc (%%) | best acc (%%) | final acc (%%) | latency (ms) "

@@ -580,6 +580,17 @@ hr_status hr_device_lut_emulate_profile(hr_device_lut *lut, const hr_edge_profil
  * otherwise, and for an already emulated LUT. */
 hr_status hr_device_lut_emulate_flat(hr_device_lut *lut, double slowdown, hr_error *err);
 
+/* ---- the scenario in words ---- */
+
+/* The deployment a merged LUT describes, as Markdown list items: the server
+ * (machine, threads, roofline and its source), the edge (measured, or
+ * emulated and how: profile, factor), the link (profile, measured or given;
+ * bandwidth, latency) and the per-frame overheads. Every output that depends
+ * on an emulated device or link declares it with this text. Writes at most
+ * size bytes (NUL-terminated when size > 0) and returns the length the whole
+ * text needs, as snprintf does. */
+size_t hr_lut_scenario_markdown(const hr_lut *lut, char *buf, size_t size);
+
 /* ---- link profiles (SPEC §13.3) ---- */
 
 /* A named link technology: the goodput an application sees and the fixed

@@ -402,6 +402,11 @@ static void test_cli_plot(void **state)
 
     /* Reports: tables and inlined figures. */
     char *md = vis_file("report.md");
+    /* the scenario comes first: here the original's TX2 LUT, both devices measured */
+    assert_non_null(strstr(md, "## Scenario\n\nEvery figure below"));
+    assert_true(strstr(md, "## Scenario") < strstr(md, "## Final configuration per domain"));
+    assert_non_null(strstr(md, "- **edge (client)**: measured on "));
+    assert_non_null(strstr(md, "- **link**: "));
     assert_non_null(strstr(md, "## Final configuration per domain"));
     assert_non_null(strstr(md, "| 0 | 12 | 61.30 |"));
     assert_non_null(strstr(md, "## Co-design vs the Neurosurgeon-style baseline"));
