@@ -14,16 +14,16 @@
 static const char *help =
     "usage: hyperrep lut measure --role server|client --model M [--weights W] [--input-size H]\n"
     "         [--threads N] [--warmup 10] [--repeat 100] [--passes 1] [--in-forward]\n"
-    "         [--stat median|mean] [--seed S] [-o FILE]\n"
+    "         [--stat median|mean|min] [--seed S] [-o FILE]\n"
     "         [--edge PROFILE [--roofline FILE] | --edge-slowdown F]   (--role client)\n"
-    "         [--remeasure-spread 0.10] [--remeasure-budget-s S] [--frame-repeat 300]\n"
+    "         [--remeasure-spread 0.10] [--remeasure-budget-s S] [--frame-repeat 300] [--span-s S]\n"
     "       hyperrep lut measure --remote --model M --listen ADDR ...  (real mode: the client's LUT\n"
     "         measured by a `hyperrep client` worker, plus the link; see --remote --help)\n"
     "       hyperrep lut profiles   (the edge profiles, their figures and sources)\n"
     "       hyperrep lut merge --server S --client C\n"
     "         [--bandwidth-mbit B --latency-ms L | --link-profile NAME | --link link.json]\n"
     "         [--per-message-ms P] [--roofline-server R | --knee-server K]\n"
-    "         [--roofline-client R | --knee-client K] [--stat median|mean] [-o FILE]\n"
+    "         [--roofline-client R | --knee-client K] [--stat median|mean|min] [-o FILE]\n"
     "\n"
     "measure: times every block under every gamma valid for its existing branches\n"
     "  (alpha = 1 on the gamma's branches, applied to a copy: trained alpha are never\n"
@@ -34,7 +34,8 @@ static const char *help =
     "  of every entry over P rounds through the whole model (re-applying each gamma;\n"
     "  later rounds warm up with warmup/P runs), so load from other processes or slow\n"
     "  drift touches a share of every entry instead of all runs of a few: use it on\n"
-    "  a shared machine. --in-forward times each entry inside a whole forward of the\n"
+    "  a shared machine; --span-s S spreads the passes over at least S seconds (a\n"
+    "  virtual machine's slow phases last seconds). --in-forward times each entry inside a whole forward of the\n"
     "  model (the other blocks at their deploy gamma), so it sees the caches the rest\n"
     "  of the network leaves: entries are shares of a real forward (N times slower to\n"
     "  measure; use a smaller --repeat). --stat picks the statistic of the printed\n"
@@ -65,7 +66,9 @@ static const char *help =
 static const char *help_merge =
     "merge: reads two per-device files (ours or the original tool's) for the same\n"
     "  model and input size and writes hardware_lut_complete.json (or -o FILE): the\n"
-    "  median of each entry by default (--stat mean reproduces the original), link\n"
+    "  median of each entry by default (--stat mean reproduces the original; --stat\n"
+    "  min, the fastest run, is the one that stays put on a shared machine, see\n"
+    "  bench/lut_stability.sh), link\n"
     "  model (bandwidth in Mbit/s; default 100 Mbit/s and 1 ms, the original's; or a\n"
     "  named link, --link-profile, recorded as bandwidth.profile), and roofline knees\n"
     "  from roofline.json files (default 25.15 / 16.1); a client emulated from an\n"
@@ -97,14 +100,12 @@ static int parse_double(const char *cmd, const char *flag, const char *s, double
 
 static int parse_stat(const char *cmd, const char *s, hr_lut_stat *out)
 {
-    if (strcmp(s, "median") == 0)
-        *out = HR_LUT_STAT_MEDIAN;
-    else if (strcmp(s, "mean") == 0)
-        *out = HR_LUT_STAT_MEAN;
-    else {
-        hr_cli_fail(cmd, "--stat: '%s' is not median or mean", s);
+    int k = hr_lut_stat_parse(s);
+    if (k < 0) {
+        hr_cli_fail(cmd, "--stat: '%s' is not median, mean or min", s);
         return 0;
     }
+    *out = (hr_lut_stat)k;
     return 1;
 }
 
@@ -198,6 +199,7 @@ static int cmd_measure(int argc, char **argv)
         {"emulate", required_argument, 0, 'E'}, {"slowdown", required_argument, 0, 'D'},
         {"remeasure-spread", required_argument, 0, 'x'}, {"remeasure-budget-s", required_argument, 0, 'B'},
         {"frame-repeat", required_argument, 0, 'f'},
+        {"span-s", required_argument, 0, 'T'},
         {"edge", required_argument, 0, 'G'},    {"edge-slowdown", required_argument, 0, 'X'},
         {"roofline", required_argument, 0, 'O'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
@@ -292,6 +294,10 @@ static int cmd_measure(int argc, char **argv)
             lp.frame_repeat = (int)v;
             break;
         }
+        case 'T':
+            if (!parse_double("lut measure", "--span-s", optarg, 0, 86400, &lp.span_s))
+                return 2;
+            break;
         case 'h': print_help(stdout); return 0;
         default: print_help(stderr); return 2;
         }

@@ -20,7 +20,7 @@
 static const char *help =
     "usage: hyperrep lut measure --remote --model M [--listen ADDR] [--threads N]\n"
     "         [--client-threads N] [--input-size H] [--warmup 10] [--repeat 100] [--passes 1]\n"
-    "         [--in-forward] [--stat median|mean] [--seed S] [--slowdown F]\n"
+    "         [--in-forward] [--stat median|mean|min] [--seed S] [--slowdown F]\n"
     "         [--link-sizes 0.1,0.5,1,2,5] [--link-repeats 5] [TLS and listen options] [-o FILE]\n"
     "\n"
     "Step 1 in real mode. Waits for one worker (`hyperrep client --server ADDR` on the\n"
@@ -202,14 +202,11 @@ int hr_cmd_lut_remote(int argc, char **argv)
         case O_LREP: if (!hr_cli_parse_i64(cmd, "--link-repeats", optarg, 1, 1000, &lrep)) return 2; break;
         case O_SIZES: if (!parse_sizes(optarg, sizes, &nsizes)) return 2; break;
         case O_STAT:
-            if (strcmp(optarg, "median") == 0)
-                stat = HR_LUT_STAT_MEDIAN;
-            else if (strcmp(optarg, "mean") == 0)
-                stat = HR_LUT_STAT_MEAN;
-            else {
-                hr_cli_fail(cmd, "--stat: '%s' is not median or mean", optarg);
+            if (hr_lut_stat_parse(optarg) < 0) {
+                hr_cli_fail(cmd, "--stat: '%s' is not median, mean or min", optarg);
                 return 2;
             }
+            stat = (hr_lut_stat)hr_lut_stat_parse(optarg);
             break;
         case O_SLOW: {
             char *end;

@@ -93,10 +93,19 @@ typedef struct hr_lut_block {
 } hr_lut_block;
 
 /* Which statistic the merged arrays hold. */
-typedef enum hr_lut_stat { HR_LUT_STAT_MEDIAN, HR_LUT_STAT_MEAN, HR_LUT_STAT_COUNT } hr_lut_stat;
+/* MIN (appended): the fastest run. On a shared virtual machine the runs of
+ * one entry fall into a fast mode and slow modes (a busy hyperthread
+ * sibling, hypervisor steal; neither shows in our own scheduler statistics)
+ * whose shares change from minute to minute, so the median of one
+ * measurement can be the fast mode and of the next the slow one; the
+ * minimum over runs spread across passes is the one statistic that does not
+ * move with them (bench/lut_stability.sh). */
+typedef enum hr_lut_stat { HR_LUT_STAT_MEDIAN, HR_LUT_STAT_MEAN, HR_LUT_STAT_MIN, HR_LUT_STAT_COUNT } hr_lut_stat;
 
 /* "median" / "mean". */
 const char *hr_lut_stat_name(hr_lut_stat s);
+/* "median" / "mean" / "min" to the statistic; -1 for other text. */
+int hr_lut_stat_parse(const char *s);
 
 /* Where a device's roofline (knee, peak, bandwidth) in a merged LUT came from
  * (roofline.source, SPEC §13.2): the original's default knees, a roofline
@@ -344,6 +353,13 @@ typedef struct hr_lut_measure_params {
                                   small models) */
     int frame_repeat;          /* timed repetitions of the per-frame overhead T_frame
                                   (hr_frame_overhead_measure; default 300; 0: not measured) */
+    double span_s;             /* the passes are spread over at least this many seconds
+                                  (pass k starts no earlier than k·span_s/passes after the
+                                  first; the waits sleep). A shared virtual machine runs in
+                                  fast and slow phases of seconds that hit every core at once;
+                                  a small model measured in 0.3 s can fall wholly into one,
+                                  so that even its fastest runs are slow. Default 0: back to
+                                  back. */
 } hr_lut_measure_params;
 
 hr_lut_measure_params hr_lut_measure_params_default(void);

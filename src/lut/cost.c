@@ -4,6 +4,8 @@
  * FLOPs and the weight-inclusive bytes sit beside them. */
 #include "hyperrep/lut.h"
 
+#include <string.h>
+
 const char *hr_device_name(hr_device d)
 {
     switch (d) {
@@ -15,7 +17,15 @@ const char *hr_device_name(hr_device d)
 
 const char *hr_lut_stat_name(hr_lut_stat s)
 {
-    return s == HR_LUT_STAT_MEAN ? "mean" : "median";
+    return s == HR_LUT_STAT_MEAN ? "mean" : s == HR_LUT_STAT_MIN ? "min" : "median";
+}
+
+int hr_lut_stat_parse(const char *s)
+{
+    for (int i = 0; s && i < HR_LUT_STAT_COUNT; i++)
+        if (strcmp(s, hr_lut_stat_name((hr_lut_stat)i)) == 0)
+            return i;
+    return -1;
 }
 
 /* Doubles are exact for every product here (each below 2^53), so the

@@ -77,6 +77,8 @@ double hr_lut_entry_time(const hr_lut_entry *e, hr_lut_stat stat)
         return -1;
     if (stat == HR_LUT_STAT_MEDIAN && e->median_ms >= 0)
         return e->median_ms;
+    if (stat == HR_LUT_STAT_MIN && e->min_ms >= 0)
+        return e->min_ms;
     return e->time_ms;
 }
 

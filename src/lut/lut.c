@@ -482,12 +482,13 @@ static hr_status load_into(const char *path, json_t *root, hr_lut **out, hr_erro
     lut->stat = HR_LUT_STAT_MEAN;
     if ((v = json_object_get(meta, "stat"))) {
         const char *s = json_string_value(v);
-        if (!s || (strcmp(s, "median") && strcmp(s, "mean"))) {
-            st = hr_error_set(err, HR_ERR_FORMAT, "%s: metadata.stat: %s is not \"median\" or \"mean\"", path,
-                              hr__json_repr(v, field, sizeof field));
+        int k = hr_lut_stat_parse(s);
+        if (k < 0) {
+            st = hr_error_set(err, HR_ERR_FORMAT, "%s: metadata.stat: %s is not \"median\", \"mean\" or \"min\"",
+                              path, hr__json_repr(v, field, sizeof field));
             goto fail;
         }
-        lut->stat = strcmp(s, "median") == 0 ? HR_LUT_STAT_MEDIAN : HR_LUT_STAT_MEAN;
+        lut->stat = (hr_lut_stat)k;
     }
     if ((v = json_object_get(meta, "input_shape")) &&
         (st = hr__json_shape(path, "metadata.input_shape", v, 3, lut->input_shape, err)))

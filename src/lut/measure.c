@@ -21,6 +21,7 @@ hr_lut_measure_params hr_lut_measure_params_default(void)
     p.remeasure_spread = 0.10;
     p.remeasure_budget_s = -1;
     p.frame_repeat = 300;
+    p.span_s = 0;
     return p;
 }
 
@@ -298,7 +299,14 @@ static hr_status run_passes(hr_model *m, hr_device_lut *lut, const hr_lut_measur
     progress_state ps = {p, lut->nblocks, 0, nslots * p->passes};
     hr_status st;
     run_ctx rc = *rc0;
+    const double t0 = now_ms();
     for (int pass = 0; pass < p->passes; pass++) {
+        const double start = t0 + 1e3 * p->span_s * pass / p->passes;
+        for (double now = now_ms(); now < start; now = now_ms()) {
+            double wait = start - now;
+            struct timespec ts = {(time_t)(wait / 1e3), (long)(fmod(wait, 1e3) * 1e6)};
+            nanosleep(&ts, NULL);
+        }
         int n = p->repeat / p->passes + (pass < p->repeat % p->passes);
         int warm = pass == 0 ? p->warmup : (p->warmup + p->passes - 1) / p->passes;
         if (p->warmup > 0 && warm < 1)
@@ -478,6 +486,8 @@ hr_status hr_lut_measure(hr_model *m, const hr_lut_measure_params *params, hr_de
         return hr_error_set(err, HR_ERR_INVALID_ARG, "lut measure: remeasure spread %g (need >= 0), budget %g s (need "
                             "<= 1e6), frame repeat %d (need 0..100000)", p.remeasure_spread, p.remeasure_budget_s,
                             p.frame_repeat);
+    if (!(p.span_s >= 0 && p.span_s <= 86400))
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "lut measure: span %g s, need 0..86400", p.span_s);
     if ((st = hr_device_lut_create(m, p.role, &lut, err)))
         return st;
     hr_cpu_model_string(lut->gpu_name, sizeof lut->gpu_name);

@@ -114,9 +114,9 @@ hr_status hr_lut_merge(const hr_device_lut *server, const hr_device_lut *client,
     for (int d = 0; d < HR_DEVICE_COUNT; d++) {
         snprintf(lut->device[d], sizeof lut->device[d], "%s", dev[d]->gpu_name);
         lut->threads[d] = dev[d]->threads;
-        if (p.stat == HR_LUT_STAT_MEDIAN && !dev[d]->has_median) {
-            snprintf(note, sizeof note, "The %s file (%s) has no median_ms (the original's format): its mean was used.",
-                     hr_device_name((hr_device)d), src(dev[d]));
+        if (p.stat != HR_LUT_STAT_MEAN && !dev[d]->has_median) {
+            snprintf(note, sizeof note, "The %s file (%s) has no %s (the original's format): its mean was used.",
+                     hr_device_name((hr_device)d), src(dev[d]), p.stat == HR_LUT_STAT_MIN ? "min_ms" : "median_ms");
             append_note(lut, note);
         }
         if (dev[d]->emulated[0]) {

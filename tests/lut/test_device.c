@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 
 #include "hr_test.h"
@@ -194,8 +195,43 @@ static void test_measure_tiny(void **state)
     p.passes = 1;
     p.repeat = 0;
     assert_int_equal(hr_lut_measure(m, &p, &lut, &err), HR_ERR_INVALID_ARG);
+    p.repeat = 4;
+    p.span_s = -1;
+    assert_int_equal(hr_lut_measure(m, &p, &lut, &err), HR_ERR_INVALID_ARG);
+    assert_non_null(strstr(err.msg, "span"));
+    /* the passes spread over the span: 2 passes over 0.3 s start 0.15 s apart */
+    p.span_s = 0.3;
+    p.passes = 2;
+    p.warmup = 0;
+    p.remeasure_budget_s = 0;
+    p.frame_repeat = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    HR_ASSERT_OK(hr_lut_measure(m, &p, &lut, &err), &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true((double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec) >= 0.15);
+    hr_device_lut_destroy(lut);
     hr_model_destroy(m);
     hr_ctx_destroy(ctx);
+}
+
+/* The merged statistic: median, mean or min of each entry; names parse back. */
+static void test_entry_statistics(void **state)
+{
+    (void)state;
+    hr_lut_entry e = {1, 2.0, 1.5, 0.3, 1.2, 0.1};
+    assert_true(hr_lut_entry_time(&e, HR_LUT_STAT_MEDIAN) == 1.5);
+    assert_true(hr_lut_entry_time(&e, HR_LUT_STAT_MEAN) == 2.0);
+    assert_true(hr_lut_entry_time(&e, HR_LUT_STAT_MIN) == 1.2);
+    e.min_ms = -1; /* the original's files lack it: the mean */
+    assert_true(hr_lut_entry_time(&e, HR_LUT_STAT_MIN) == 2.0);
+    e.valid = 0;
+    assert_true(hr_lut_entry_time(&e, HR_LUT_STAT_MIN) == -1);
+    for (int i = 0; i < HR_LUT_STAT_COUNT; i++)
+        assert_int_equal(hr_lut_stat_parse(hr_lut_stat_name((hr_lut_stat)i)), i);
+    assert_string_equal(hr_lut_stat_name(HR_LUT_STAT_MIN), "min");
+    assert_int_equal(hr_lut_stat_parse("p10"), -1);
+    assert_int_equal(hr_lut_stat_parse(NULL), -1);
 }
 
 /* Measures a tiny model on 2 threads for both roles and merges: medians by
@@ -401,6 +437,7 @@ static void test_merge_input_size_mismatch(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_entry_statistics),
         cmocka_unit_test(test_original_files_merge_like_the_original),
         cmocka_unit_test(test_measure_tiny),
         cmocka_unit_test(test_measure_merge_grouped),
