@@ -22,20 +22,9 @@
 static char out_text[1 << 16], err_text[1 << 16];
 static char dir[512];
 
-static int run(const char *args)
-{
-    return hr_test_run_cli(dir, args, out_text, sizeof out_text, err_text, sizeof err_text);
-}
-
-#define EXPECT(args, code, stream, needle)                                                                      \
-    do {                                                                                                        \
-        int rc_ = run(args);                                                                                    \
-        if (rc_ != (code) || !strstr(stream, needle)) {                                                         \
-            print_error("`hyperrep %s` -> %d (want %d)\nstdout: %s\nstderr: %s\n(looked for '%s')\n", args, rc_, \
-                        code, out_text, err_text, needle);                                                      \
-            fail();                                                                                             \
-        }                                                                                                       \
-    } while (0)
+#define EXPECT(args, code, stream, needle)                                                                     \
+    hr_test_expect_cli(dir, args, code, (stream) == err_text, needle, out_text, sizeof out_text, err_text,        \
+                       sizeof err_text, __FILE__, __LINE__)
 
 static void write_text(const char *name, const char *text)
 {

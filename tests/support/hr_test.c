@@ -104,6 +104,17 @@ int hr_test_run_cli(const char *dir, const char *args, char *out, size_t out_siz
     return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
+void hr_test_expect_cli(const char *dir, const char *args, int code, int in_stderr, const char *needle, char *out,
+                        size_t out_size, char *err, size_t err_size, const char *file, int line)
+{
+    int rc = hr_test_run_cli(dir, args, out, out_size, err, err_size);
+    if (rc != code || !strstr(in_stderr ? err : out, needle)) {
+        print_error("%s:%d: `hyperrep %s` -> %d (want %d)\nstdout: %s\nstderr: %s\n(looked for '%s' in %s)\n", file,
+                    line, args, rc, code, out, err, needle, in_stderr ? "stderr" : "stdout");
+        fail();
+    }
+}
+
 const char *hr_test_tmp_path(const char *name)
 {
     static char dir[512], path[4][700];

@@ -49,4 +49,11 @@ void hr_test_read_file(const char *path, char *buf, size_t size);
  * when the process did not exit normally. */
 int hr_test_run_cli(const char *dir, const char *args, char *out, size_t out_size, char *err, size_t err_size);
 
+/* hr_test_run_cli, then fails the test (printing the command, the exit
+ * status and both streams) unless it exited with code and needle occurs in
+ * stderr (in_stderr) or stdout. A test file wraps it in a two-line EXPECT
+ * macro over its own buffers instead of copying the check. */
+void hr_test_expect_cli(const char *dir, const char *args, int code, int in_stderr, const char *needle, char *out,
+                        size_t out_size, char *err, size_t err_size, const char *file, int line);
+
 #endif
