@@ -23,8 +23,8 @@ static char out_text[1 << 16], err_text[1 << 16];
 static char dir[512];
 
 #define EXPECT(args, code, stream, needle)                                                                     \
-    hr_test_expect_cli(dir, args, code, (stream) == err_text, needle, out_text, sizeof out_text, err_text,        \
-                       sizeof err_text, __FILE__, __LINE__)
+    hr_test_expect_cli(dir, args, code, (const char *)(stream) == (const char *)err_text, needle, out_text,      \
+                       sizeof out_text, err_text, sizeof err_text, __FILE__, __LINE__)
 
 static void write_text(const char *name, const char *text)
 {
