@@ -108,6 +108,30 @@ static void test_measure_merge_report(void **state)
     assert_int_equal(lut->stat, HR_LUT_STAT_MEAN);
     hr_lut_destroy(lut);
 
+    /* A named link and hand-given knees (SPEC 13.3), and the min statistic. */
+    EXPECT("lut merge --server s.json --client lut_client.json --link-profile WIFI-N --knee-server 25.15 "
+           "--knee-client 16.1 --stat min -o named.json",
+           0, out_text, "link wifi-n 40.000 Mbit/s + 2.000 ms");
+    assert_non_null(strstr(out_text, "(server override, client override)"));
+    HR_ASSERT_OK(hr_lut_load(in_dir("named.json"), &lut, &err), &err);
+    assert_string_equal(lut->link.profile, "wifi-n");
+    assert_true(lut->link.bandwidth_mbit_s == 40 && lut->link.latency_ms == 2);
+    assert_true(lut->i_knee[HR_DEVICE_SERVER] == 25.15 && lut->i_knee[HR_DEVICE_CLIENT] == 16.1);
+    assert_int_equal(lut->roofline_source[HR_DEVICE_SERVER], HR_ROOF_OVERRIDE);
+    assert_false(lut->roofline_measured[HR_DEVICE_SERVER]);
+    assert_int_equal(lut->stat, HR_LUT_STAT_MIN);
+    hr_lut_destroy(lut);
+    lut = NULL;
+XX
+    EXPECT("lut merge --server a --client b --link-profile wifi-n --bandwidth-mbit 1 --latency-ms 1", 2, err_text,
+           "exclusive");
+    EXPECT("lut merge --server a --client b --knee-server 3 --roofline-server r.json", 2, err_text,
+           "--roofline-server and --knee-server are exclusive");
+    EXPECT("lut merge --server a --client b --knee-client -1", 2, err_text, "--knee-client: '-1'");
+    EXPECT("lut profiles", 0, out_text, "rpi4");
+    assert_non_null(strstr(out_text, "wifi-n "));
+    assert_non_null(strstr(out_text, "ethernet-1g"));
+
     EXPECT("report gamma --lut m.json", 0, out_text, "wrote full_gamma_analysis.md: repvgg-tiny, 7 blocks x 2 devices");
     assert_true(exists("full_gamma_analysis.md"));
     EXPECT("report gamma --lut " ORIG "hardware_lut_complete.json -o orig.md", 0, out_text, "RepVGG-B3, 27 blocks");
