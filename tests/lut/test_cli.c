@@ -122,7 +122,8 @@ static void test_measure_merge_report(void **state)
     assert_int_equal(lut->stat, HR_LUT_STAT_MIN);
     hr_lut_destroy(lut);
     lut = NULL;
-XX
+    EXPECT("lut merge --server a --client b --link-profile dial-up", 2, err_text,
+           "link profile 'dial-up' is not known (known: wifi-n");
     EXPECT("lut merge --server a --client b --link-profile wifi-n --bandwidth-mbit 1 --latency-ms 1", 2, err_text,
            "exclusive");
     EXPECT("lut merge --server a --client b --knee-server 3 --roofline-server r.json", 2, err_text,
