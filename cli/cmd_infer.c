@@ -27,7 +27,7 @@ static const char *help =
     "usage: hyperrep infer --config domain_K_joint.json (--server HOST:PORT | --in-process)\n"
     "         [--weights W] [--alpha A.safetensors] [--seed S] [--input-size H] [--data SRC]\n"
     "         [--frames 200] [--warmup 10] [--window 2] [--lut hardware_lut_complete.json]\n"
-    "         [--threads N] [--verify] [--use final|exact] [--tls-cert C --tls-key K --tls-ca CA]\n"
+    "         [--threads N] [--verify] [--use final|grid] [--tls-cert C --tls-key K --tls-ca CA]\n"
     "         [--edge PROFILE | --edge-slowdown F] [-o infer.json]\n"
     "       hyperrep infer --config CFG --server HOST:PORT --clients N --fps F --duration S\n"
     "         [--vary-split] [-o load.json]\n"
@@ -42,22 +42,26 @@ static const char *help =
     "stage (head compute; link + queue = send to result minus the tail's time; tail),\n"
     "beside the figures the LUT predicts for the configuration (--lut).\n"
     "\n"
-    "  --config FILE      the joint output (its final_configuration: split, gamma per\n"
-    "                     block; pruned branches from stage1_accuracy.pruned_weights) or\n"
+    "  --config FILE      the joint output (its final_configuration: placement, gamma\n"
+    "                     per block, pruned branches and the state's alpha) or\n"
     "                     a deployment JSON {\"arch\", \"split\", \"gammas\"|\"gamma\", \"alpha\",\n"
     "                     \"pruned\", \"input_size\", ...}; a \"local\" split runs everything here\n"
     "                     and needs no server; a \"raw\" split sends each frame as the 8-bit\n"
     "                     image (quantised with the data's mean/std, C*H*W bytes) and the\n"
     "                     tail runs everything, stage 0 included\n"
-    "  --use final|exact  with a joint output: deploy its final_configuration (final, the\n"
-    "                     default) or stage2_throughput.exact_optimum, the exact solver's\n"
-    "                     placement (raw, a split or local) and optimal_gamma (exact)\n"
+    "  --use final|grid   with a joint output: deploy its final_configuration (final, the\n"
+    "                     default: the exact optimum over every accepted pruning state\n"
+    "                     and the unpruned model, raw, every split and local; `exact`\n"
+    "                     is accepted for it) or the original's grid result (grid:\n"
+    "                     stage2_throughput.optimal_split_point and optimal_gamma with\n"
+    "                     the pruned set of stage1_accuracy.pruned_weights)\n"
     "  --server ADDR      the `hyperrep serve` to use (HOST:PORT)\n"
     "  --in-process       run the tail on a thread of this process instead (no network)\n"
     "  --weights W        model weights (.safetensors or .pth), sent to the server inline;\n"
     "                     without it both sides use random weights from --seed (42)\n"
     "  --alpha A          trained alpha (the joint's domain_K_alpha.safetensors); the\n"
-    "                     configuration's pruned branches stay pruned\n"
+    "                     configuration's pruned branches stay pruned, and a joint\n"
+    "                     output's final_configuration.alpha takes precedence\n"
     "  --input-size H     input size when the model's default is not wanted\n"
     "  --data SRC         fashion-mnist (default for 1x28x28 models when installed), random\n"
     "                     (default otherwise; seeded by --seed) or an image folder\n"
@@ -595,7 +599,7 @@ int hr_cmd_infer(int argc, char **argv)
                *output = NULL, *name = NULL, *model = NULL;
     int64_t seed = 42, input_size = 0, frames = 200, warmup = 10, window = 2, threads = 1, clients = 0;
     double timeout_s = 60, fps = 10, duration = 60;
-    int in_process = 0, verify = 0, vary_split = 0, quiet = 0, use_exact = 0, c, r, rc = 1;
+    int in_process = 0, verify = 0, vary_split = 0, quiet = 0, use_grid = 0, c, r, rc = 1;
     hr_cli_net net;
     hr_error err = {0};
     hr_deploy_config cfg;
@@ -647,11 +651,12 @@ int hr_cmd_infer(int argc, char **argv)
                 goto usage;
             break;
         case OPT_USE:
-            if (strcmp(optarg, "final") != 0 && strcmp(optarg, "exact") != 0) {
-                hr_cli_fail("infer", "--use: '%s' is not final or exact", optarg);
+            /* exact: the name this choice had before final_configuration became the exact optimum */
+            if (strcmp(optarg, "final") != 0 && strcmp(optarg, "grid") != 0 && strcmp(optarg, "exact") != 0) {
+                hr_cli_fail("infer", "--use: '%s' is not final or grid", optarg);
                 goto usage;
             }
-            use_exact = strcmp(optarg, "exact") == 0;
+            use_grid = strcmp(optarg, "grid") == 0;
             break;
         case OPT_SEED:
             if (!hr_cli_parse_i64("infer", "--seed", optarg, 0, INT64_MAX, &seed))
@@ -742,8 +747,8 @@ int hr_cmd_infer(int argc, char **argv)
 
     if (hr_deploy_config_load(config, &cfg, &err))
         goto fail;
-    if (use_exact && hr_deploy_config_use_exact(&cfg, &err)) {
-        hr_error_prefix(&err, "%s: --use exact", config);
+    if (use_grid && hr_deploy_config_use_grid(&cfg, &err)) {
+        hr_error_prefix(&err, "%s: --use grid", config);
         goto fail;
     }
     if (model && (!hr_arch_find(model) || strcmp(hr_arch_find(model)->name, cfg.arch) != 0)) {
@@ -881,7 +886,7 @@ int hr_cmd_infer(int argc, char **argv)
                                                      "needed and there is nothing to pipeline"));
             root = json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s}, s:f, s:f, s:o, s:o, s:o, s:o}",
                              "metadata", "tool", "hyperrep infer", "config", config, "use",
-                             use_exact ? "exact" : "final", "model", cfg.arch, "mode", "local", "placement", "local",
+                             use_grid ? "grid" : "final", "model", cfg.arch, "mode", "local", "placement", "local",
                              "data", fr.desc, "frames", (json_int_t)frames, "warmup", (json_int_t)warmup, "weights",
                              weights ? weights : "random", "measured_fps", 1000.0 * (double)frames / wall,
                              "sequential_fps", 1000.0 * (double)frames / wall, "predicted_fps",
@@ -1028,7 +1033,7 @@ int hr_cmd_infer(int argc, char **argv)
         root = json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:i, s:[I,I,I], s:I, s:o, s:s, s:s, s:s, s:s, "
                          "s:s?, s:b, s:s?, s:I, s:I, s:I, s:I}}",
                          "metadata", "tool", "hyperrep infer", "timestamp", ts, "config", config, "use",
-                         use_exact ? "exact" : "final", "model", cfg.arch, "mode", chan ? "server" : "in-process",
+                         use_grid ? "grid" : "final", "model", cfg.arch, "mode", chan ? "server" : "in-process",
                          "placement", placement_json(cfg.split), "split", cfg.split, "nblocks", cfg.nblocks, "input",
                          (json_int_t)in_shape[1], (json_int_t)in_shape[2], (json_int_t)in_shape[3], "num_classes",
                          (json_int_t)classes, "gamma", gamma_json(&cfg, hr_deploy_part_model(head)), "mask",

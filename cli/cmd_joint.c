@@ -51,16 +51,36 @@ static const char *help =
     "  --method progressive|goal  goal: SPEC 6.4's goal programming (needs --lut):\n"
     "                     alternates alpha training (--epochs) and --goal-steps (400) Adam\n"
     "                     steps on gamma logits, lambda and the accuracy slack, at most\n"
-    "                     --alternations (5) times; --plain-l1 drops our LUT-weighted L1;\n"
-    "                     --goal-epsilon E (2): points of validation accuracy the stop\n"
-    "                     rule allows below the start. Checkpointed after every\n"
-    "                     alternation like the rounds of progressive pruning\n"
+    "                     --alternations (5) times. Alpha training takes a proximal L1\n"
+    "                     step weighted by each branch's share of its block's LUT time\n"
+    "                     (--goal-l1); |alpha| < --pruning-threshold then prunes the branch.\n"
+    "                     It stops, after 2 alternations at least, when J improves by\n"
+    "                     less than 0.5 % and validation accuracy is within\n"
+    "                     --goal-epsilon E (2) points of the start; a state beyond E rolls\n"
+    "                     the run back to the last one within it. --plain-l1: the paper's\n"
+    "                     form (--l1 subgradient in the loss; stop at accuracy >= start -\n"
+    "                     E - 0.5 and slack < 0.1). Checkpointed after every alternation\n"
+    "                     like the rounds of progressive pruning\n"
+    "  --goal-l1 X        strength of goal programming's proximal L1 step (0.1)\n"
     "  --model M          architecture; --weights W its base weights (.safetensors/.pth)\n"
     "  --alpha FILE       starting alpha (code 1's trained_hyper_weights.json, domain K);\n"
     "                     default: the weights' own alpha\n"
     "  --lut FILE         merged LUT for stage 2; without it only stage 1 runs\n"
     "  --data SRC         data source (default fashion-mnist); --max-samples N per pool\n"
-    "  --rounds N (10)  --pool N (10)  --epochs N (3)  --threshold P (2 points)\n"
+    "  --rounds N (10)  --pool N (10)  --epochs N (3)  --threshold P (2 points)\n";
+/* the rest of the help (one literal would exceed the 4095 characters ISO C
+   requires compilers to support) */
+static const char *help_more =
+    "  --guard bound|point  how a round is accepted (bound): bound splits the\n"
+    "                     validation part 50/50 (selection half: best epoch and\n"
+    "                     candidate; guard half: acceptance) and accepts a round only\n"
+    "                     when the upper bound of the cumulative paired drop against\n"
+    "                     round 0 on the guard half is <= --threshold (exact binomial\n"
+    "                     bound on the discordant images at level 1 - A/r, r = rounds\n"
+    "                     tried); point: the original's rule on the whole validation part\n"
+    "  --guard-alpha A    the bound's error level before Bonferroni (0.10)\n"
+    "  --pruning-threshold T  |alpha| < T after a candidate's epoch becomes 0 and the\n"
+    "                     branch is pruned, never a block's last live branch (0.01; 0: off)\n"
     "  --batch N (32)  --lr X (0.01)  --momentum X (0.9)  --l1 X (0.001)  --seed S (42)\n"
     "  --threads N        threads; candidates run at once (2)\n"
     "  --objective latency|cycle|eff  stage 2 objective (latency)\n"
@@ -74,7 +94,7 @@ static const char *help =
 enum {
     O_DOMAIN = 256, O_MODE, O_METHOD, O_MODEL, O_WEIGHTS, O_ALPHA, O_LUT, O_DATA, O_MAXS, O_ROUNDS, O_POOL,
     O_EPOCHS, O_THRESH, O_BATCH, O_LR, O_MOM, O_L1, O_SEED, O_THREADS, O_OBJ, O_HEAD, O_STEPS, O_MIN, O_MAX,
-    O_RESTART, O_STOP, O_ALT, O_GSTEPS, O_PLAIN_L1, O_GEPS
+    O_RESTART, O_STOP, O_ALT, O_GSTEPS, O_PLAIN_L1, O_GEPS, O_GUARD, O_GALPHA, O_PTHRESH, O_GL1
 };
 
 static void log_line(void *user, const char *line)
@@ -105,6 +125,9 @@ int hr_cmd_joint(int argc, char **argv)
         {"restart", no_argument, 0, O_RESTART},       {"stop-after", required_argument, 0, O_STOP},
         {"alternations", required_argument, 0, O_ALT}, {"goal-steps", required_argument, 0, O_GSTEPS},
         {"plain-l1", no_argument, 0, O_PLAIN_L1}, {"goal-epsilon", required_argument, 0, O_GEPS},
+        {"goal-l1", required_argument, 0, O_GL1},
+        {"guard", required_argument, 0, O_GUARD},     {"guard-alpha", required_argument, 0, O_GALPHA},
+        {"pruning-threshold", required_argument, 0, O_PTHRESH},
         {"output", required_argument, 0, 'o'},        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *arch = NULL, *weights = NULL, *alpha = NULL, *lut_path = NULL, *outdir = "results/joint_optimization";
@@ -180,9 +203,19 @@ int hr_cmd_joint(int argc, char **argv)
         case O_GSTEPS: if (!hr_cli_parse_i64("joint", "--goal-steps", optarg, 0, 100000000, &v)) return 2; gp.steps = (int)v; break;
         case O_PLAIN_L1: gp.weighted_l1 = 0; break;
         case O_GEPS: if (!hr_cli_parse_f64("joint", "--goal-epsilon", optarg, -100, 100, &gp.epsilon)) return 2; break;
+        case O_GL1: if (!hr_cli_parse_f64("joint", "--goal-l1", optarg, 0, 1e6, &gp.l1_strength)) return 2; break;
+        case O_GUARD:
+            if ((v = hr_guard_mode_parse(optarg)) < 0) {
+                hr_cli_fail("joint", "--guard must be bound or point, not '%s'", optarg);
+                return 2;
+            }
+            jp.guard = (hr_guard_mode)v;
+            break;
+        case O_GALPHA: if (!hr_cli_parse_f64("joint", "--guard-alpha", optarg, 1e-9, 0.999999, &jp.guard_alpha)) return 2; break;
+        case O_PTHRESH: if (!hr_cli_parse_f64("joint", "--pruning-threshold", optarg, 0, 1e6, &jp.pruning_threshold)) return 2; break;
         case 'o': outdir = optarg; break;
-        case 'h': fputs(help, stdout); return 0;
-        default: fputs(help, stderr); return 2;
+        case 'h': fputs(help, stdout), fputs(help_more, stdout); return 0;
+        default: fputs(help, stderr), fputs(help_more, stderr); return 2;
         }
     }
     if (optind < argc || domain < 0 || !arch || !weights) {
@@ -223,6 +256,12 @@ int hr_cmd_joint(int argc, char **argv)
                          "domain", (json_int_t)domain, "rounds", jp.rounds, "pool", jp.pool, "epochs", jp.epochs,
                          "threshold", jp.threshold, "batch", (json_int_t)jp.batch, "lr", jp.lr, "momentum",
                          jp.momentum, "l1", jp.l1, "seed", (json_int_t)jp.seed);
+    if (settings && (json_object_set_new(settings, "guard", json_string(hr_guard_mode_name(jp.guard))) ||
+                     json_object_set_new(settings, "guard_alpha", json_real(jp.guard_alpha)) ||
+                     json_object_set_new(settings, "pruning_threshold", json_real(jp.pruning_threshold)))) {
+        json_decref(settings);
+        settings = NULL;
+    }
     fp = settings ? json_dumps(settings, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17)) : NULL;
     /* stage 2's settings and the thread count do not change stage 1: kept out of the fingerprint */
     if (!fp || json_object_set_new(settings, "threads", json_integer(threads)) ||
@@ -281,6 +320,7 @@ int hr_cmd_joint(int argc, char **argv)
             (json_object_set_new(settings, "alternations", json_integer(gp.alternations)) ||
              json_object_set_new(settings, "goal_steps", json_integer(gp.steps)) ||
              json_object_set_new(settings, "weighted_l1", json_boolean(gp.weighted_l1)) ||
+             json_object_set_new(settings, "goal_l1", json_real(gp.l1_strength)) ||
              json_object_set_new(settings, "goal_epsilon", json_real(gp.epsilon)))) {
             hr_cli_fail("joint", "out of memory");
             goto done;
@@ -290,6 +330,7 @@ int hr_cmd_joint(int argc, char **argv)
             hr_cli_fail("joint", "out of memory");
             goto done;
         }
+        gp.pruning_threshold = jp.pruning_threshold; /* one flag, one rule, both methods */
         if (hr_joint_goal(m, d, (int)domain, lut, &jp, &op, &gp, &res, &gres, &prob, &err) ||
             hr_optim_exact(prob, &exact, &err)) {
             hr_cli_fail("joint", "%s", err.msg);
@@ -302,9 +343,11 @@ int hr_cmd_joint(int argc, char **argv)
             goto done;
         }
         stage2 = 1;
-        printf("goal programming: %d iterations (%s), test accuracy %.2f%% -> %.2f%%; placement %d, latency %.3f ms, "
-               "pipelined %.2f fps (%.2f %% above the exact optimum %.3f ms) (%.1f s)\n",
-               gres.niter, gres.stop_reason, res.initial_test, res.final_test, gres.config.eval.placement,
+        printf("goal programming: %d iterations (%s), %d branches pruned, %.4f -> %.4f GFLOPs, test accuracy %.2f%% "
+               "-> %.2f%%; placement %d, latency %.3f ms, pipelined %.2f fps (%.2f %% above the exact optimum %.3f ms) "
+               "(%.1f s)\n",
+               gres.niter, gres.stop_reason, res.npruned, res.initial_gflops, res.final_gflops, res.initial_test,
+               res.final_test, gres.config.eval.placement,
                gres.config.eval.latency_ms, gres.config.eval.pipelined_fps, gres.config.gap_to_exact_pct,
                exact.objective_value, (hr_cli_now_ms() - t0) / 1000.0);
         goto report;
@@ -356,6 +399,7 @@ report:;
     rep.method = method;
     rep.lut_file = lut_path;
     rep.settings_json = sj;
+    rep.params = &jp;
     snprintf(path, sizeof path, "%s/domain_%d_joint.json", outdir, (int)domain);
     if (hr_joint_report_save(path, &rep, &err)) {
         hr_cli_fail("joint", "%s", err.msg);

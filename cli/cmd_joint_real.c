@@ -254,6 +254,7 @@ static int run_progressive(const char *cmd, hr_split *s, hr_model *m, const hr_s
     rep.method = "progressive";
     rep.lut_file = lut_path;
     rep.settings_json = sj;
+    rep.params = jp;
     snprintf(path, sizeof path, "%s/domain_%d_joint.json", outdir, domain);
     if (hr_joint_report_save(path, &rep, &err)) {
         hr_cli_fail(cmd, "%s", err.msg);
@@ -458,6 +459,10 @@ int hr_cmd_joint_real(int argc, char **argv)
         jp.momentum = sp.momentum;
         jp.l1 = sp.l1;
         jp.seed = (uint64_t)seed;
+        /* the candidate hook reports accuracies, not per-image results, so
+           real mode keeps the original's point rule and no threshold rule */
+        jp.guard = HR_GUARD_POINT;
+        jp.pruning_threshold = 0;
         if (!run_progressive(cmd, s, m, &tp.data, (int)domain, &jp, &op, lut, lut_path, outdir, restart, weights,
                              alpha, &cl))
             goto done;

@@ -413,6 +413,11 @@ static const char *hyper_help =
     "  --lr LR                 learning rate (0.01)\n"
     "  --momentum M            SGD momentum (0.9)\n"
     "  --l1 L                  weight of sum|alpha| in the loss (0.001)\n"
+    "  --pruning-threshold T   on the starting alpha and after every epoch, |alpha| < T\n"
+    "                          becomes exactly 0 and the branch is pruned, never a\n"
+    "                          block's last live branch\n"
+    "                          (SPEC 13.7; 0.01; 0: off); training_results.json lists\n"
+    "                          them per domain (pruned_by_threshold)\n"
     "  --threads N             threads (2)\n"
     "  --seed S                data, partition and shuffling seed (42)\n"
     "  --max-samples N         use only N samples of each pool (quick runs)\n"
@@ -458,9 +463,11 @@ int hr_cmd_train_hyper(int argc, char **argv)
         {"lr", required_argument, 0, 'l'},      {"momentum", required_argument, 0, 'M'},
         {"l1", required_argument, 0, 'L'},      {"threads", required_argument, 0, 't'},
         {"seed", required_argument, 0, 'S'},    {"max-samples", required_argument, 0, 'n'},
+        {"pruning-threshold", required_argument, 0, 'P'},
         {"output", required_argument, 0, 'o'},  {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *arch = NULL, *weights = NULL, *alpha_file = NULL, *outdir = NULL;
+    double pruning_threshold = 0.01;
     hr_data_params dp = hr_data_params_default();
     int64_t epochs = 3, batch = 32, threads = 2, only = -1, alpha_domain = -1, v;
     double lr = 0.01, momentum = 0.9, l1 = 0.001;
@@ -498,6 +505,10 @@ int hr_cmd_train_hyper(int argc, char **argv)
         case 'l': if (!hr_cli_parse_f64("train-hyper", "--lr", optarg, 0, 100, &lr)) return 2; break;
         case 'M': if (!hr_cli_parse_f64("train-hyper", "--momentum", optarg, 0, 0.999999, &momentum)) return 2; break;
         case 'L': if (!hr_cli_parse_f64("train-hyper", "--l1", optarg, 0, 100, &l1)) return 2; break;
+        case 'P':
+            if (!hr_cli_parse_f64("train-hyper", "--pruning-threshold", optarg, 0, 1e6, &pruning_threshold))
+                return 2;
+            break;
         case 'h': fputs(hyper_help, stdout); return 0;
         default: fputs(hyper_help, stderr); return 2;
         }
@@ -568,6 +579,9 @@ int hr_cmd_train_hyper(int argc, char **argv)
         if (!restore_alpha(t, m, init))
             goto domain_fail;
         hr_trainer_reset_momentum(t);
+        /* the starting α obeys the threshold rule too: it is kept when no epoch beats it */
+        if (hr_trainer_threshold(t, pruning_threshold, NULL, NULL, &err))
+            goto domain_err;
         if (hr_eval_trainer(t, va, logits, &r->initial_val, NULL, &err) ||
             hr_eval_trainer(t, te, logits, &r->initial_test, NULL, &err))
             goto domain_err;
@@ -609,6 +623,9 @@ int hr_cmd_train_hyper(int argc, char **argv)
                     l1s += fabs(hr_trainer_alpha(t, i, (hr_branch)br));
             r->train_loss[e] = seen ? loss_sum / (double)seen : 0;
             r->l1[e] = l1s;
+            /* the threshold rule before the evaluation: the α scored is the α kept */
+            if (hr_trainer_threshold(t, pruning_threshold, NULL, NULL, &err))
+                goto domain_err;
             if (hr_eval_trainer(t, va, logits, &r->val[e], NULL, &err) ||
                 hr_eval_trainer(t, te, logits, &r->test[e], NULL, &err))
                 goto domain_err;
@@ -698,11 +715,19 @@ int hr_cmd_train_hyper(int argc, char **argv)
                 json_array_append_new(tel, json_real(r->test[e]));
             }
             json_object_set_new(wj, key, a);
+            json_t *pt = json_array();
+            for (int i = 0; pt && i < nb; i++) {
+                hr_block_info bi = hr_model_block(m, i);
+                for (int br = 0; br < HR_BRANCH_COUNT; br++)
+                    if ((bi.live >> br & 1u) && r->alpha[i * 3 + br] == 0.0f)
+                        json_array_append_new(pt, json_string(hr_alpha_name(m, i, (hr_branch)br, name, sizeof name)));
+            }
             json_object_set_new(rj, key, json_pack("{s:i, s:s, s:s, s:f, s:o, s:o, s:o, s:f, s:f, s:f, s:f, s:o, s:i}",
                 "group_id", k, "domain_name", di->name, "domain_desc", di->description, "initial_acc",
                 r->initial_test, "train_loss", tl, "val_acc", vl, "l1_penalty", ll, "best_acc", r->best_test,
                 "improvement", r->best_test - r->initial_test, "initial_val_acc", r->initial_val, "best_val_acc",
                 r->best_val, "test_acc", tel, "best_epoch", r->best_epoch));
+            json_object_set_new(json_object_get(rj, key), "pruned_by_threshold", pt ? pt : json_array());
         }
         info = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:I, s:I, s:f, s:f, s:f, s:I, s:I, s:I, s:s}, s:s}",
                          "command", "train-hyper", "timestamp", hr_cli_timestamp(ts, sizeof ts), "model",
@@ -712,6 +737,8 @@ int hr_cmd_train_hyper(int argc, char **argv)
                          "seed", (json_int_t)seed, "max_samples", (json_int_t)dp.load.max_samples, "bn", "inference",
                          "accuracies", "percent; val_acc[] and selection on each domain's validation part, "
                          "initial_acc, best_acc and test_acc[] on its test part");
+        if (info)
+            json_object_set_new(json_object_get(info, "settings"), "pruning_threshold", json_real(pruning_threshold));
         if (ok && info) {
             snprintf(path, sizeof path, "%s/trained_hyper_weights.json", outdir);
             ok = hr_cli_write_json("train-hyper", path, wj);

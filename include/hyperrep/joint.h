@@ -11,14 +11,23 @@
  *     trainer: backbone frozen, CE + l1·Σ|α|, SGD with momentum) for `epochs`
  *     epochs, evaluating after each; its score is its best epoch's
  *     validation accuracy, and that epoch's α is kept;
- *   - the best candidate wins (ties: first in pool order). best_so_far =
- *     max(initial, every applied round) on validation; when best_so_far −
- *     winner > threshold the run stops without applying it. Otherwise the
- *     winner's α is applied, it leaves the pool and the pool is refilled with
- *     the next ranked branch that is neither pruned nor pooled;
+ *   - the best candidate wins (ties: first in pool order). It is accepted
+ *     by the accuracy guard (hr_guard_mode): by default when the upper bound
+ *     of its cumulative paired drop against round 0 on the guard half of the
+ *     validation part is within `threshold` (hr_joint_guard_bound); with
+ *     HR_GUARD_POINT, the original's rule, unless best_so_far − winner >
+ *     threshold (best_so_far = max(initial, every applied round) on
+ *     validation). A rejected winner ends the run unapplied. Otherwise the
+ *     winner's α is applied (with any branch the threshold rule zeroed while
+ *     it retrained: params.pruning_threshold), it leaves the pool and the
+ *     pool is refilled with the next ranked branch that is neither pruned nor
+ *     pooled;
  *   - at most `rounds` rounds; every round is recorded.
- * Selection uses the domain's validation part; reported accuracies come from
- * its test part.
+ * Selection uses the domain's validation part (its selection half under the
+ * bound guard); reported accuracies come from its test part, and every
+ * state's drop against round 0 is paired image by image there
+ * (hr_joint_paired_ci95). The result's final configuration is chosen by
+ * hr_joint_choose.
  *
  * Determinism: every candidate's training stream is seeded from (seed,
  * domain, round, candidate branch), momentum starts at zero, and a candidate
@@ -53,6 +62,23 @@ extern "C" {
 #endif
 
 #define HR_JOINT_MAX_EPOCHS 64
+
+/* How a pruning round is accepted (SPEC §7, §13.6).
+ *  - HR_GUARD_POINT, the original's rule: selection (best epoch, best
+ *    candidate) and acceptance both on the whole validation part; stop when
+ *    best_so_far − winner > threshold.
+ *  - HR_GUARD_BOUND (default): the validation part is split 50/50 by
+ *    position (its images in ascending dataset index; even positions are the
+ *    selection half, odd ones the guard half). Selection uses the selection
+ *    half. The winner is accepted only when hr_joint_guard_bound of its
+ *    cumulative paired drop against round 0 on the guard half is <=
+ *    threshold; otherwise the run stops without applying it. */
+typedef enum hr_guard_mode { HR_GUARD_POINT, HR_GUARD_BOUND, HR_GUARD_MODE_COUNT } hr_guard_mode;
+
+/* "point" / "bound"; NULL out of range. */
+const char *hr_guard_mode_name(hr_guard_mode m);
+/* The mode named s, or -1. */
+int hr_guard_mode_parse(const char *s);
 
 /* Progress lines ("round 2: candidate stage1.0.hyper_1x1 …"); may be NULL. */
 typedef void (*hr_joint_log_fn)(void *user, const char *line);
@@ -100,7 +126,8 @@ typedef struct hr_joint_params {
     int rounds;            /* at most this many rounds: 10 */
     int pool;              /* candidate pool size: 10 */
     int epochs;            /* α epochs per candidate: 3 (1..HR_JOINT_MAX_EPOCHS) */
-    double threshold;      /* percentage points below best_so_far that stop the run: 2 */
+    double threshold;      /* the accuracy guard's limit in points (bound: on the guard half's
+                              upper bound; point: below best_so_far): 2 */
     int64_t batch;         /* 32 */
     double lr;             /* 0.01 */
     double momentum;       /* 0.9 */
@@ -116,6 +143,14 @@ typedef struct hr_joint_params {
     const hr_joint_dist *dist; /* NULL: every candidate runs in this process */
     const hr_joint_trainer *trainer; /* NULL: candidates train here on copies of the model;
                                         with a trainer, dist must be NULL or one process */
+    /* SPEC §13.7: after every epoch of a candidate's retraining, |α| below
+     * this (0.01) becomes exactly 0 and the branch is pruned (never a
+     * block's last live branch; see hr_alpha_threshold). 0: off. */
+    double pruning_threshold;
+    /* SPEC §13.6: the accuracy rule that accepts a round (HR_GUARD_BOUND).
+     * BOUND needs per-image results, so it is refused with a trainer hook. */
+    hr_guard_mode guard;
+    double guard_alpha;    /* BOUND: the bound holds at level 1 − guard_alpha/r, r = rounds tried: 0.10 */
 } hr_joint_params;
 
 hr_joint_params hr_joint_params_default(void);
@@ -130,6 +165,12 @@ typedef struct hr_joint_candidate {
     double val[HR_JOINT_MAX_EPOCHS], test[HR_JOINT_MAX_EPOCHS], loss[HR_JOINT_MAX_EPOCHS];
     int best_epoch;        /* 1-based; 0 when skipped */
     double best_val, best_test;
+    /* At the best epoch, paired against round 0 (the starting α), image by
+     * image: b = right at round 0 and wrong now, c = wrong at round 0 and
+     * right now; on the guard half (BOUND; the whole validation part with
+     * POINT) and on the test part. 0 with a trainer hook (no per-image
+     * results). */
+    int guard_b, guard_c, test_b, test_c;
 } hr_joint_candidate;
 
 typedef struct hr_joint_round {
@@ -143,6 +184,14 @@ typedef struct hr_joint_round {
     int num_pruned;        /* pruned by this run after this round */
     double remaining_gflops; /* code-2 FLOPs of the live branches, per image */
     double flops_reduction_pct; /* code-2 FLOPs of the pruned branches over the starting live ones */
+    /* The winner's paired counts (see hr_joint_candidate) and, on the guard
+     * half, its cumulative drop 100·(b − c)/n and the bound the rule tested
+     * (hr_joint_guard_bound at level 1 − guard_alpha/round; with POINT the
+     * bound is not the rule and is recorded for information). */
+    int guard_b, guard_c, test_b, test_c;
+    double guard_drop, guard_bound;
+    int nthreshold;        /* branches besides the winner that the threshold rule pruned */
+    float *alpha;          /* [3N], owned: α after an applied round (NULL otherwise) */
 } hr_joint_round;
 
 typedef struct hr_joint_result {
@@ -161,6 +210,23 @@ typedef struct hr_joint_result {
     int complete;          /* 1: stopped by a rule; 0: stop_after ended this call first */
     int resumed_rounds;    /* rounds read from the checkpoint */
     char stop_reason[128];
+    /* Paired bookkeeping (SPEC §13.6). paired: 1 when per-image results
+     * exist (not with a trainer hook); then n_* are the parts' sizes and
+     * *_right0 the images round 0 gets right. */
+    hr_guard_mode guard;
+    int paired;
+    int64_t n_val, n_select, n_guard, n_test;
+    int64_t guard_right0, test_right0;
+    /* The literally unpruned model (round −1 of the final choice): the
+     * starting α with every existing branch it holds at 0 set back to its
+     * base value 1. unpruned_same: 1 when that is the starting α itself
+     * (then its accuracy is round 0's). */
+    int unpruned_same;
+    double unpruned_test;
+    int unpruned_test_b, unpruned_test_c;
+    /* Paired test counts of the final α (res->alpha) against round 0, for a
+     * final state no applied round reached (goal programming); 0 otherwise. */
+    int final_test_b, final_test_c;
 } hr_joint_result;
 
 void hr_joint_result_init(hr_joint_result *r);
@@ -215,14 +281,42 @@ hr_status hr_joint_stage2(const hr_lut *lut, const hr_joint_result *res, const h
 
 #define HR_GOAL_MAX_ITER 64
 
+struct hr_trainer;
+
+/* The accuracy guard every goal-programming state must pass (SPEC §13.5,
+ * §13.6). check is called once per alternation, after phase A and the
+ * threshold rule, with the trainer holding that state's α (α mode; evaluate
+ * with hr_trainer_predict, never train). `tried` counts the states tried so
+ * far, this one included (1-based: the Bonferroni factor). It sets *accept
+ * (1: the state passes) and *drop (the drop it judged, percentage points,
+ * recorded per alternation). It must depend only on the α it is shown, so
+ * that a resumed run, which calls it for new alternations only, ends as an
+ * uninterrupted one. A failure status ends the run with that status. */
+typedef struct hr_goal_guard {
+    hr_status (*check)(void *user, struct hr_trainer *t, int tried, int *accept, double *drop, hr_error *err);
+    void *user;
+} hr_goal_guard;
+
 typedef struct hr_goal_params {
     int alternations;      /* phase A + phase B pairs at most: 5 (1..HR_GOAL_MAX_ITER) */
     int steps;             /* Adam steps of each phase B: 400 */
     double lr;             /* Adam rate of θ, λ and ξ_A: 0.01 */
     double kappa, mu, epsilon, omega; /* 100, 1, 2 (points), 0.5 */
     double beta_r, lambda_i, rho;     /* roofline penalty: 0.01, 0.05, 0.1 */
-    int weighted_l1;       /* 1 (ours): phase A's L1 weights each |α| by its branch's share of the
-                              block's LUT time on its current side; 0 reproduces the paper */
+    int weighted_l1;       /* 1 (ours, SPEC §13.5): phase A's L1 is a proximal step weighted by each
+                              branch's share of its block's LUT time on its current side, and the
+                              run stops by J and the guard; 0 (--plain-l1) reproduces the paper:
+                              the trainer's plain L1 subgradient (params.l1) and the §6.4 stop rule */
+    double l1_strength;    /* weighted mode: α ← sign(α)·max(0, |α| − lr·l1_strength·w_b) after every
+                              SGD step (w_b: the branch's time share × its block's live count): 0.1
+                              (bench/joint_figures.md measures 0.03–1 on the pipeline's domains) */
+    double pruning_threshold; /* |α| below it after phase A → exactly 0, pruned (never the last
+                              live branch of a block); both modes; 0 turns the rule off: 0.01 */
+    int min_alternations;  /* weighted mode: alternations before the J rule may stop the run: 2 */
+    double j_tol;          /* weighted mode: stop when J improves by less than this share of |J|
+                              (and the guard holds): 0.005 */
+    hr_goal_guard guard;   /* weighted mode; check NULL: the point rule, validation accuracy at
+                              most epsilon points below the start */
 } hr_goal_params;
 
 hr_goal_params hr_goal_params_default(void);
@@ -232,6 +326,11 @@ typedef struct hr_goal_iter {
     double val_acc, test_acc; /* after phase A */
     double xi, lambda;     /* after phase B */
     double j, t_eff, t_lat, t_cyc; /* the loss and its time terms after phase B (ms) */
+    int new_pruned;        /* branches the threshold rule pruned after this phase A */
+    int num_pruned;        /* pruned by this run so far, this alternation's included */
+    double gflops;         /* code-2 FLOPs of the live branches after this phase A */
+    int accepted;          /* 1: the guard passed (always 1 with plain L1) */
+    double guard_drop;     /* the drop the guard judged (points; plain L1: validation drop) */
 } hr_goal_iter;
 
 typedef struct hr_goal_result {
@@ -240,19 +339,47 @@ typedef struct hr_goal_result {
     double xi, lambda;
     hr_optim_result config; /* γ = argmax θ under the exact mask, placement = round(λ); LUT-evaluated */
     char stop_reason[128];
+    int final_iteration;   /* the alternation whose state is the result (0: the start), which a
+                              guard failure rolls back to */
+    double l1_strength;    /* the settings the run used, for the record */
+    double pruning_threshold;
+    int weighted_l1;
 } hr_goal_result;
 
-/* Goal programming on domain `domain`: alternates (A) α training with the
- * trainer settings of jp (epochs, batch, lr, momentum, l1, seed; the
- * pruning fields are unused) and (B) gp->steps Adam steps on θ, λ, ξ_A
- * (λ starts from op->lambda0 clamped to 0..N, or N / N/2 for lambda_init N
- * / MID), until A >= A_ref − ε − 0.5 and ξ_A < 0.1. A and A_ref are
- * validation accuracies. The trained α are written into model (its applied
- * γ are dropped). s1 receives the α before/after and the accuracies (no
- * rounds); out the history and the final configuration; *problem the
- * problem it was evaluated on (caller destroys). s1 and out are init'd by
- * the caller. Errors: HR_ERR_INVALID_ARG (a LUT for another block count,
- * bad settings), the problem's, trainer's and data's errors, HR_ERR_NOMEM. */
+/* Goal programming on domain `domain` (SPEC §6.4, §13.5): alternates
+ * (A) α training with the trainer settings of jp (epochs, batch, lr,
+ * momentum, seed; l1 only with plain L1; the pruning fields are unused),
+ * then the threshold rule, and (B) gp->steps Adam steps on θ, λ, ξ_A (λ
+ * starts from op->lambda0 clamped to 0..N, or N / N/2 for lambda_init N /
+ * MID). A and A_ref are validation accuracies.
+ *
+ * Weighted mode (default): phase A is cross-entropy SGD followed, every
+ * step, by the proximal L1 step of gp->l1_strength, each branch weighted by
+ * its share of its block's LUT time on the side its soft split puts it
+ * (recomputed at the start of every phase A). After phase A every live α
+ * with |α| < gp->pruning_threshold becomes exactly 0 (a block keeps its
+ * largest |α| when all of its live branches fall below; branches the model
+ * lacks never count), and the problem is rebuilt with the new live masks
+ * (θ of the changed blocks restart uniform). Each state then faces the guard;
+ * a failure rolls back to the last state that passed it (the start at worst)
+ * and ends the run. Otherwise the run stops, after at least
+ * gp->min_alternations alternations, when J improves by less than gp->j_tol
+ * of |J|. Plain L1 (weighted_l1 0): the trainer's l1 subgradient and the
+ * original stop rule, A >= A_ref − ε − 0.5 and ξ_A < 0.1; the threshold
+ * rule still applies.
+ *
+ * The final α are written into model (its applied γ are dropped). s1
+ * receives the α before/after, the accuracies, this run's pruned branches in
+ * order (npruned, pruned_block, pruned_branch), FLOPs and one round per
+ * alternation (no candidates; applied = accepted with new prunings, so
+ * pruning_rounds lists every accepted pruning state); out the history and
+ * the final configuration; *problem the problem of the final live masks
+ * (caller destroys). s1 and out are init'd by the caller. With
+ * jp->checkpoint the state is saved after every alternation and resumed
+ * from (bit-identical results). Errors: HR_ERR_INVALID_ARG (a LUT for
+ * another block count, bad settings, a checkpoint made with other settings),
+ * HR_ERR_FORMAT (a damaged checkpoint), the guard's, problem's, trainer's
+ * and data's errors, HR_ERR_NOMEM. */
 hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const hr_lut *lut,
                         const hr_joint_params *jp, const hr_optim_params *op, const hr_goal_params *gp,
                         hr_joint_result *s1, hr_goal_result *out, hr_optim_problem **problem, hr_error *err);
@@ -268,13 +395,17 @@ typedef struct hr_joint_report {
     const char *method;          /* "progressive" */
     const char *lut_file;
     const char *settings_json;   /* a JSON object of settings recorded as metadata.settings; NULL */
-    const hr_goal_result *goal;  /* goal programming: its configuration is the final one; NULL */
+    const hr_goal_result *goal;  /* goal programming: its configuration is the grid's place; NULL */
+    const hr_joint_params *params; /* the stage-1 settings (guard level, thresholds); NULL: defaults */
 } hr_joint_report;
 
-/* results/joint_optimization/domain_<k>_joint.json (SPEC §7), atomically:
- * the original's fields (metadata, stage1_accuracy, stage2_throughput,
- * final_configuration) plus pruning_history (every round and candidate),
- * stage2_throughput.results {grid, exact} and exact_optimum. The original's
+/* results/joint_optimization/domain_<k>_joint.json (SPEC §7, §13.4),
+ * atomically: the original's fields (metadata, stage1_accuracy,
+ * stage2_throughput, final_configuration) plus pruning_history (every round
+ * and candidate), stage2_throughput.results {grid, exact} and
+ * exact_optimum. final_configuration is hr_joint_choose's choice (the grid's
+ * stays in stage2_throughput.optimal_*); stage1_accuracy.guard records the
+ * rule, its level and the parts' sizes. docs/FORMATS.md lists every field. The original's
  * pruning_rounds [{round, num_pruned, acc}] start with round 0 (initial).
  * Accuracies in the original's fields are test accuracies (percent).
  * HR_ERR_IO, HR_ERR_NOMEM, HR_ERR_INVALID_ARG. */
@@ -312,6 +443,76 @@ hr_status hr_joint_baseline_compute(const hr_lut *lut, const hr_optim_params *pa
  * HR_ERR_INVALID_ARG when num_pruned is outside 0..res->npruned. */
 hr_status hr_joint_optimum_after(const hr_lut *lut, const hr_optim_params *params, const hr_joint_result *res,
                                  int num_pruned, hr_optim_eval *out, double *objective_value, hr_error *err);
+
+/* ---- the accuracy guard's arithmetic (SPEC §13.6) ---- */
+
+/* The regularized incomplete beta function I_x(a, b) (a, b > 0), by its
+ * continued fraction (modified Lentz), to about 1e-14. 0 for x <= 0, 1 for
+ * x >= 1, NAN for a or b not > 0 or x NAN. */
+double hr_stat_beta_inc(double a, double b, double x);
+/* Its inverse in x: the x in [0, 1] with I_x(a, b) = p, by bisection (to
+ * 1e-15). 0 for p <= 0, 1 for p >= 1, NAN for bad a, b or a NAN p. */
+double hr_stat_beta_inv(double a, double b, double p);
+/* One-sided Clopper–Pearson upper bound of a binomial proportion: the p
+ * with P(Binomial(m, p) <= k) = 1 − level, i.e. I⁻¹(level; k + 1, m − k);
+ * 1 when k >= m or m <= 0. level in (0, 1). */
+double hr_stat_cp_upper(int64_t k, int64_t m, double level);
+
+/* Upper bound (points) of the cumulative paired drop on n guard images
+ * with b images right at round 0 and wrong now, c the reverse:
+ * 100·(2·p_hi − 1)·(b + c)/n with p_hi = hr_stat_cp_upper(b, b + c,
+ * 1 − alpha/r) (Bonferroni over the r >= 1 rounds tried so far); 0 when
+ * b + c = 0 or n <= 0. */
+double hr_joint_guard_bound(int64_t b, int64_t c, int64_t n, double alpha, int r);
+
+/* Paired 95 % interval of a drop in accuracy, in points: Newcombe's
+ * method 10 (Newcombe 1998, Stat. Med. 17:2635, Wilson score intervals of
+ * the two paired proportions combined with the phi correlation). n images,
+ * right0 right at round 0, b right then and wrong now, c the reverse; the
+ * drop is 100·(b − c)/n. *lo, *hi receive the interval (clamped to
+ * [−100, 100]); NAN when n <= 0 or the counts are inconsistent. */
+void hr_joint_paired_ci95(int64_t n, int64_t right0, int64_t b, int64_t c, double *lo, double *hi);
+
+/* ---- the final configuration (SPEC §13.4) ---- */
+
+/* The configuration the co-design delivers: the exact optimum for the
+ * objective over every candidate state, each under every placement (raw,
+ * s = 0..N, local, as the LUT allows):
+ *   round −1  the literally unpruned model at deploy γ (the baseline's own
+ *             configuration, hr_joint_baseline_compute);
+ *   round 0   the starting α;
+ *   round r   the state after each applied round r;
+ *   and, when the result's pruned list is longer than its last applied
+ *   round's (goal programming), the final α as round nrounds + 1.
+ * Ties on the objective go to the higher validation accuracy (the selection
+ * score; the unpruned model's counts as unknown unless it is round 0), then
+ * to the earlier state (fewer prunings). So it is never worse than the
+ * baseline on the objective, nor than the exact optimum of any state. */
+typedef struct hr_joint_choice {
+    int round;             /* −1, 0, or the state's round */
+    int num_pruned;        /* prefix of res->pruned_* that defines the state; 0 for round −1 and 0 */
+    int nblocks;
+    int *gamma;            /* [nblocks], owned */
+    float *alpha;          /* [3·nblocks] by HR_BRANCH_*, owned: the state's α (0 = pruned); NULL
+                              when the result did not keep it (an older checkpoint) */
+    hr_optim_eval eval;    /* placement, times, fps */
+    double objective_value; /* ms */
+    double accuracy;       /* test part, percent */
+    double drop;           /* points below round 0's test accuracy */
+    double drop_lo, drop_hi; /* hr_joint_paired_ci95; NAN without per-image results */
+    double baseline_value; /* the baseline's objective value (ms), for the gain */
+} hr_joint_choice;
+
+void hr_joint_choice_init(hr_joint_choice *c);
+/* Frees the owned arrays and re-initialises c; NULL is a no-op. */
+void hr_joint_choice_deinit(hr_joint_choice *c);
+
+/* Chooses the final configuration of res on a merged LUT (params: the
+ * objective, head, mask and ω of stage 2). out is init'd by the caller and
+ * filled only on success. Errors as hr_optim_problem_create,
+ * HR_ERR_INVALID_ARG (a LUT for another block count), HR_ERR_NOMEM. */
+hr_status hr_joint_choose(const hr_lut *lut, const hr_optim_params *params, const hr_joint_result *res,
+                          hr_joint_choice *out, hr_error *err);
 
 /* ---- sensitivity: where co-design pays (issue 12, part 6) ----
  *

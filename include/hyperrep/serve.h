@@ -73,6 +73,14 @@ typedef struct hr_deploy_config {
     int has_exact;
     int exact_split;          /* 0..N, HR_DEPLOY_RAW or HR_DEPLOY_LOCAL */
     int *exact_gamma;         /* [nblocks]; -1 where it names no γ */
+    /* joint output only: the original's grid result (stage2_throughput.
+     * optimal_split_point and optimal_gamma, with the pruned set of
+     * stage1_accuracy.pruned_weights), kept aside for hr_deploy_config_use_grid */
+    int has_grid;
+    int grid_split;
+    int *grid_gamma;          /* [nblocks] */
+    float *grid_alpha;        /* [nblocks × 3]: 0 on the grid's pruned branches */
+    unsigned *grid_alpha_given; /* [nblocks] */
 } hr_deploy_config;
 
 void hr_deploy_config_init(hr_deploy_config *c);
@@ -92,10 +100,12 @@ hr_status hr_deploy_config_copy(const hr_deploy_config *src, hr_deploy_config *d
  *    the normalisation a raw tail undoes; absent: 0 and 1]; other keys are
  *    ignored;
  *  - the joint output (domain_K_joint.json): metadata.model, and from
- *    final_configuration the split_point and gamma_config, the pruned
- *    branches of stage1_accuracy.pruned_weights; metadata.head "server" sets
- *    head_server; stage2_throughput.exact_optimum (placement and
- *    optimal_gamma), when present, is kept aside (has_exact).
+ *    final_configuration its placement (else split_point), gamma_config,
+ *    pruned (else stage1_accuracy.pruned_weights) and alpha [[dense, 1x1,
+ *    identity] × N] when present (the chosen state's trained α);
+ *    metadata.head "server" sets head_server; stage2_throughput.
+ *    exact_optimum (placement and optimal_gamma), when present, is kept
+ *    aside (has_exact), and so is the grid's result (has_grid).
  * `what` names the source in messages (a file name, "model_sync"). Errors
  * name the field and value: HR_ERR_FORMAT (malformed JSON with line and
  * column, a missing or mistyped field, a γ out of 0..13, an α that is not
@@ -113,6 +123,13 @@ hr_status hr_deploy_config_load(const char *path, hr_deploy_config *out, hr_erro
  * local), keeping the pruned branches. HR_ERR_NOT_FOUND when the
  * configuration had none (not a joint output, or one run without --lut). */
 hr_status hr_deploy_config_use_exact(hr_deploy_config *c, hr_error *err);
+
+/* Replaces the split, γ and α by the joint output's grid result (the
+ * original's configuration: stage2_throughput.optimal_split_point and
+ * optimal_gamma, pruned as stage1_accuracy.pruned_weights, the other α
+ * left to the weights or --alpha). HR_ERR_NOT_FOUND when the configuration
+ * had none. */
+hr_status hr_deploy_config_use_grid(hr_deploy_config *c, hr_error *err);
 
 /* "raw", "local" or the split's number, into buf (at least 16 bytes). */
 const char *hr_deploy_placement_str(int split, char *buf, size_t n);

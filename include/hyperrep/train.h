@@ -198,6 +198,23 @@ hr_status hr_trainer_sync(hr_trainer *t, hr_error *err);
 /* Zeroes every momentum buffer. */
 void hr_trainer_reset_momentum(hr_trainer *t);
 
+/* The threshold rule (SPEC §13.7). In alpha [3N] (by HR_BRANCH_*), every
+ * branch the model's block has with 0 < |α| < threshold (compared in
+ * float) becomes exactly 0, smallest |α| first within a block, except that
+ * a block's last live
+ * (non-zero) branch is never zeroed. A branch the block lacks — the
+ * virtual identity, the original's hyper_identity on a block without an
+ * identity branch — is neither counted nor touched. Returns how many
+ * branches it zeroed; when pruned is not NULL (room for 3N) it receives
+ * their indices block·3 + branch in block order. threshold <= 0: nothing. */
+int hr_alpha_threshold(const hr_model *model, float *alpha, double threshold, int *pruned);
+
+/* hr_alpha_threshold on the α a trainer holds (α mode; a part trainer sees
+ * only its own blocks): the zeroed branches are set to 0 in the trainer.
+ * *npruned (may be NULL) receives the count and pruned (may be NULL, room
+ * for 3N) the indices. HR_ERR_INVALID_ARG in full mode, HR_ERR_NOMEM. */
+hr_status hr_trainer_threshold(hr_trainer *t, double threshold, int *npruned, int *pruned, hr_error *err);
+
 /* Momentum buffers in and out of a tensor map, as "momentum.<param name>"
  * (checkpoints). Import fails with HR_ERR_FORMAT naming a tensor of the
  * wrong size; missing entries leave the buffer at zero. */

@@ -5,7 +5,12 @@
  *  "ranking": […], "pool": […], "next": n, "pruned": [[block, branch], …],
  *  "initial_val", "initial_test", "final_val", "final_test", "best_so_far",
  *  "initial_gflops", "final_gflops", "complete", "stop_reason",
- *  "rounds": [{…, "cand": [{…}]}]}
+ *  "rounds": [{…, "pair": [guard b, guard c, test b, test c], "guard_drop",
+ *              "guard_bound", "nthreshold", "alpha" (applied rounds),
+ *              "cand": [{…, "pair": […]}]}]}
+ * The paired fields (issue 13) are read when present and 0 otherwise: the
+ * fingerprint, which names the guard, keeps an older checkpoint from
+ * resuming a run that needs them.
  * There is no RNG state to carry: every stream is seeded from (seed, domain,
  * round, candidate) and momentum starts at zero for every candidate. */
 #include <errno.h>
@@ -98,6 +103,12 @@ hr_status hr__joint_checkpoint_save(const char *path, const char *fingerprint, i
         put(ro, "num_pruned", json_integer(rd->num_pruned), &ok);
         put(ro, "remaining_gflops", json_real(rd->remaining_gflops), &ok);
         put(ro, "flops_reduction_pct", json_real(rd->flops_reduction_pct), &ok);
+        put(ro, "pair", json_pack("[i, i, i, i]", rd->guard_b, rd->guard_c, rd->test_b, rd->test_c), &ok);
+        put(ro, "guard_drop", json_real(rd->guard_drop), &ok);
+        put(ro, "guard_bound", json_real(rd->guard_bound), &ok);
+        put(ro, "nthreshold", json_integer(rd->nthreshold), &ok);
+        if (rd->alpha)
+            put(ro, "alpha", hr__json_reals_f(rd->alpha, na), &ok);
         for (int c = 0; ok && c < rd->ncand; c++) {
             const hr_joint_candidate *cd = &rd->cand[c];
             json_t *co = json_object();
@@ -112,6 +123,7 @@ hr_status hr__joint_checkpoint_save(const char *path, const char *fingerprint, i
             put(co, "best_epoch", json_integer(cd->best_epoch), &ok);
             put(co, "best_val", json_real(cd->best_val), &ok);
             put(co, "best_test", json_real(cd->best_test), &ok);
+            put(co, "pair", json_pack("[i, i, i, i]", cd->guard_b, cd->guard_c, cd->test_b, cd->test_c), &ok);
             if (!co || json_array_append_new(cs, co))
                 ok = 0;
         }
@@ -206,6 +218,27 @@ static json_t *array(reader *rd, json_t *o, const char *key, int n, int *got)
     if (got)
         *got = sz;
     return a;
+}
+
+/* The optional "pair" [4 integers >= 0] of a round or candidate. */
+static void pair(reader *rd, json_t *o, int *v)
+{
+    json_t *a = json_object_get(o, "pair");
+    if (!a || rd->st)
+        return;
+    if (!json_is_array(a) || json_array_size(a) != 4) {
+        rd->st = hr_error_set(rd->err, HR_ERR_FORMAT, "%s: checkpoint field \"pair\" is not 4 integers", rd->path);
+        return;
+    }
+    for (int i = 0; i < 4; i++) {
+        json_t *x = json_array_get(a, (size_t)i);
+        if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) > INT32_MAX) {
+            rd->st = hr_error_set(rd->err, HR_ERR_FORMAT, "%s: checkpoint field \"pair\"[%d] is not a count", rd->path,
+                                  i);
+            return;
+        }
+        v[i] = (int)json_integer_value(x);
+    }
 }
 
 hr_status hr__joint_checkpoint_load(const char *path, const char *fingerprint, int domain, const int *ranking,
@@ -312,7 +345,7 @@ hr_status hr__joint_checkpoint_load(const char *path, const char *fingerprint, i
             rd.st = hr_error_set(err, HR_ERR_FORMAT, "%s: checkpoint holds %zu rounds, more than %d", path, n,
                                  max_rounds);
         for (size_t i = 0; !rd.st && i < n; i++) {
-            json_t *ro = json_array_get(a, i), *cs;
+            json_t *ro = json_array_get(a, i), *cs, *ax;
             hr_joint_round *rr = &r->rounds[i];
             memset(rr, 0, sizeof *rr);
             if (!json_is_object(ro)) {
@@ -327,6 +360,25 @@ hr_status hr__joint_checkpoint_load(const char *path, const char *fingerprint, i
             rr->num_pruned = (int)integer(&rd, ro, "num_pruned", 0, na);
             rr->remaining_gflops = num(&rd, ro, "remaining_gflops");
             rr->flops_reduction_pct = num(&rd, ro, "flops_reduction_pct");
+            {
+                int pv[4] = {0, 0, 0, 0};
+                pair(&rd, ro, pv);
+                rr->guard_b = pv[0], rr->guard_c = pv[1], rr->test_b = pv[2], rr->test_c = pv[3];
+            }
+            if (json_object_get(ro, "guard_drop"))
+                rr->guard_drop = num(&rd, ro, "guard_drop");
+            if (json_object_get(ro, "guard_bound"))
+                rr->guard_bound = num(&rd, ro, "guard_bound");
+            if (json_object_get(ro, "nthreshold"))
+                rr->nthreshold = (int)integer(&rd, ro, "nthreshold", 0, na);
+            if (json_object_get(ro, "alpha") && (ax = array(&rd, ro, "alpha", na, NULL))) {
+                if (!(rr->alpha = malloc(sizeof(float) * (size_t)na + 1))) {
+                    rd.st = hr_error_set(err, HR_ERR_NOMEM, "%s: out of memory", path);
+                    break;
+                }
+                for (int k = 0; k < na; k++)
+                    rr->alpha[k] = (float)json_number_value(json_array_get(ax, (size_t)k));
+            }
             if (!(cs = need(&rd, ro, "cand", is_arr, "an array")))
                 break;
             if (json_array_size(cs) > (size_t)pool_cap) {
@@ -362,6 +414,11 @@ hr_status hr__joint_checkpoint_load(const char *path, const char *fingerprint, i
                 cd->best_epoch = (int)integer(&rd, co, "best_epoch", 0, HR_JOINT_MAX_EPOCHS);
                 cd->best_val = num(&rd, co, "best_val");
                 cd->best_test = num(&rd, co, "best_test");
+                {
+                    int pv[4] = {0, 0, 0, 0};
+                    pair(&rd, co, pv);
+                    cd->guard_b = pv[0], cd->guard_c = pv[1], cd->test_b = pv[2], cd->test_c = pv[3];
+                }
             }
         }
     }
@@ -369,7 +426,9 @@ hr_status hr__joint_checkpoint_load(const char *path, const char *fingerprint, i
     if (rd.st) {
         for (int i = 0; i < r->nrounds; i++) {
             free(r->rounds[i].cand);
+            free(r->rounds[i].alpha);
             r->rounds[i].cand = NULL;
+            r->rounds[i].alpha = NULL;
         }
         r->nrounds = 0;
         return rd.st;

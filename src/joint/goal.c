@@ -1,7 +1,11 @@
-/* Goal-programming joint optimisation (SPEC §6.4, the paper's Eq. 7 form).
+/* Goal-programming joint optimisation (SPEC §6.4, the paper's Eq. 7 form,
+ * and §13.5: a phase A that prunes).
  *
  * Variables θ (γ logits over each block's valid γ), λ (soft split) and the
- * slack ξ_A >= 0; α is trained in phase A. Phase B minimises
+ * slack ξ_A >= 0; α is trained in phase A, by SGD on the cross-entropy
+ * followed by a proximal L1 step weighted by LUT time shares (or, with plain
+ * L1, the paper's subgradient), and then the threshold rule prunes. Phase B
+ * minimises
  *   J = T_eff + κ·ξ − μ·A + 1000·relu(A_ref − ε − A − ξ)
  * with T_eff = ω·(T_head + T_link + T_tail) + (1−ω)·max(T_head, T_link, T_tail),
  * T_head = Σ(1−z_k)E_k[T_head] + R_head, T_tail = Σ z_k E_k[T_tail] + R_tail,
@@ -33,6 +37,10 @@ hr_goal_params hr_goal_params_default(void)
     g.lambda_i = 0.05;
     g.rho = 0.1;
     g.weighted_l1 = 1;
+    g.l1_strength = 0.1;
+    g.pruning_threshold = 0.01;
+    g.min_alternations = 2;
+    g.j_tol = 0.005;
     return g;
 }
 
@@ -181,39 +189,85 @@ static void phase_b(hr__goal *G, double *x, double *m, double *v, double *grad, 
     }
 }
 
-/* L1 weight of every α (extension): the branch's share of its block's LUT
- * time on the side that runs it (z < ½: head), times the live count, so a
- * block whose branches cost the same keeps weight 1. */
-static void l1_weights(const hr__goal *G, const hr_optim_problem *p, const hr_model *m, double lambda, double *w)
+float hr__goal_prox(float a, double t)
+{
+    double m = fabs((double)a) - t;
+    if (!(m > 0))
+        return 0.0f;
+    return (float)(a > 0 ? m : -m);
+}
+
+void hr__goal_l1_weights(const hr__goal *G, const hr_optim_problem *p, const unsigned *live, double lambda,
+                         double *w)
 {
     const hr_lut *lut = p->lut;
     for (int k = 0; k < G->g.n; k++) {
-        hr_block_info bi = hr_model_block(m, k);
         double z = sigm(G->g.sigma * ((double)k + G->g.z_offset - lambda)), t[HR_BRANCH_COUNT], sum = 0;
         hr_device dev = z < 0.5 ? p->head : p->tail;
-        int live = 0, ok = 1;
+        int n = 0, ok = 1;
         for (int br = 0; br < HR_BRANCH_COUNT; br++) {
             w[k * 3 + br] = 1;
             t[br] = 0;
-            if (!(bi.live >> br & 1u))
+            if (!(live[k] >> br & 1u))
                 continue;
             int gm = hr_gamma_deploy(1u << br);
             t[br] = gm >= 0 ? lut->blocks[k].t_ms[dev][gm] : -1;
             ok = ok && t[br] > 0;
             sum += t[br];
-            live++;
+            n++;
         }
         if (!ok || sum <= 0)
             continue;
         for (int br = 0; br < HR_BRANCH_COUNT; br++)
-            if (bi.live >> br & 1u)
-                w[k * 3 + br] = live * t[br] / sum;
+            if (live[k] >> br & 1u)
+                w[k * 3 + br] = n * t[br] / sum;
+    }
+}
+
+int hr__goal_threshold(const hr_model *model, const unsigned *live, float *alpha, double threshold, int *pruned)
+{
+    int n = 0;
+    for (int k = 0; k < hr_model_num_blocks(model); k++)
+        for (int br = 0; br < HR_BRANCH_COUNT; br++)
+            if ((live[k] >> br & 1u) && alpha[k * 3 + br] == 0.0f)
+                pruned[n++] = k * 3 + br;
+    n += hr_alpha_threshold(model, alpha, threshold, pruned + n);
+    for (int i = 1; i < n; i++) /* both lists are in network order: merge them */
+        for (int j = i; j > 0 && pruned[j - 1] > pruned[j]; j--) {
+            int t = pruned[j];
+            pruned[j] = pruned[j - 1];
+            pruned[j - 1] = t;
+        }
+    return n;
+}
+
+/* The proximal L1 step after one SGD step: every live α of a block shrinks
+ * towards 0 by lr·strength·w_b, but a block whose every live α would reach 0
+ * keeps its largest one unshrunk this step, so that no block ever computes
+ * nothing (the threshold rule could not prune its last branch either). */
+static void prox_step(const hr_train_param *const *par, const unsigned *live, int nb, double step, const double *w)
+{
+    for (int k = 0; k < nb; k++) {
+        float before[HR_BRANCH_COUNT];
+        int left = 0, big = -1;
+        for (int br = 0; br < HR_BRANCH_COUNT; br++) {
+            const hr_train_param *q = par[k * 3 + br];
+            if (!(live[k] >> br & 1u) || !q)
+                continue;
+            before[br] = q->value[0];
+            if (big < 0 || fabsf(before[br]) > fabsf(before[big]))
+                big = br;
+            q->value[0] = hr__goal_prox(before[br], step * w[k * 3 + br]);
+            left += q->value[0] != 0.0f;
+        }
+        if (big >= 0 && left == 0)
+            par[k * 3 + big]->value[0] = before[big];
     }
 }
 
 /* What a goal checkpoint depends on besides the starting α: the caller's
- * stage-1 settings, the goal and optimizer settings that shape phase B, and
- * the LUT's times (FNV-1a over their bytes). */
+ * stage-1 settings, the goal and optimizer settings that shape both phases,
+ * and the LUT's times (FNV-1a over their bytes). */
 static void goal_fingerprint(const hr_joint_params *jp, const hr_optim_params *op, const hr_goal_params *gp,
                              const hr_lut *lut, char *buf, size_t size)
 {
@@ -224,31 +278,128 @@ static void goal_fingerprint(const hr_joint_params *jp, const hr_optim_params *o
             h = (h ^ b[j]) * 1099511628211ull;
     }
     snprintf(buf, size,
-             "%s|goal %d %d %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %d|optim %d %d %d %.17g %.17g %d %.17g "
-             "%.17g|link %.17g %.17g|lut %016llx",
+             "%s|goal %d %d %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %d|prune %.17g %.17g %d %.17g %d"
+             "|optim %d %d %d %.17g %.17g %d %.17g %.17g|link %.17g %.17g|lut %016llx",
              jp->fingerprint ? jp->fingerprint : "", gp->alternations, gp->steps, gp->lr, gp->kappa, gp->mu,
-             gp->epsilon, gp->omega, gp->beta_r, gp->lambda_i, gp->rho, gp->weighted_l1, (int)op->head, (int)op->mask,
-             (int)op->lambda_init, op->lambda0, op->sigma, op->intensity_weights, op->z_offset, op->eff_omega,
-             op->link_override ? op->link.bandwidth_mbit_s : lut->link.bandwidth_mbit_s,
+             gp->epsilon, gp->omega, gp->beta_r, gp->lambda_i, gp->rho, gp->weighted_l1, gp->l1_strength,
+             gp->pruning_threshold, gp->min_alternations, gp->j_tol, gp->guard.check != NULL, (int)op->head,
+             (int)op->mask, (int)op->lambda_init, op->lambda0, op->sigma, op->intensity_weights, op->z_offset,
+             op->eff_omega, op->link_override ? op->link.bandwidth_mbit_s : lut->link.bandwidth_mbit_s,
              op->link_override ? op->link.latency_ms : lut->link.latency_ms, (unsigned long long)h);
+}
+
+/* live[k] = the existing branches of block k whose α is not 0. */
+static void live_masks(const unsigned *existing, const float *alpha, int nb, unsigned *live)
+{
+    for (int k = 0; k < nb; k++) {
+        live[k] = 0;
+        for (int br = 0; br < HR_BRANCH_COUNT; br++)
+            if ((existing[k] >> br & 1u) && alpha[k * 3 + br] != 0.0f)
+                live[k] |= 1u << br;
+    }
+}
+
+/* Code-2 FLOPs (GFLOPs per image) of the live branches, summed in network order. */
+static double live_gflops(const hr_model *m, const float *alpha)
+{
+    double g = 0;
+    for (int k = 0; k < hr_model_num_blocks(m); k++)
+        for (int br = 0; br < HR_BRANCH_COUNT; br++)
+            if (alpha[k * 3 + br] != 0.0f)
+                g += hr_joint_branch_flops(m, k, (hr_branch)br) / 1e9;
+    return g;
+}
+
+/* Sets the model's α to a (non-zero values first, so that no block is left
+ * without a live branch on the way) and replaces *t by a fresh trainer over
+ * it: a trainer's live set is fixed when it is made, so a pruning needs a new
+ * one. Its α then equal a exactly, as a resumed run's do. */
+static hr_status reload(hr_model *m, const float *a, const hr_trainer_params *tp, hr_trainer **t,
+                        const hr_train_param **par, hr_error *err)
+{
+    hr_status st;
+    const int nb = hr_model_num_blocks(m);
+    hr_trainer_destroy(*t);
+    *t = NULL;
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < nb; k++) {
+            hr_block_info bi = hr_model_block(m, k);
+            for (int br = 0; br < HR_BRANCH_COUNT; br++) {
+                float v = a[k * 3 + br];
+                if (!(bi.existing >> br & 1u) || (pass == 0) != (v != 0.0f) || (pass == 1 && !(bi.live >> br & 1u)))
+                    continue;
+                if ((st = hr_model_set_alpha(m, k, (hr_branch)br, v, err)))
+                    return st;
+                bi = hr_model_block(m, k);
+            }
+        }
+    if ((st = hr_trainer_create(m, tp, t, err)))
+        return st;
+    for (int k = 0; k < nb; k++)
+        for (int br = 0; br < HR_BRANCH_COUNT; br++) {
+            char name[96];
+            snprintf(name, sizeof name, "%s.hyper_%s", hr_model_block(m, k).name, hr_branch_name((hr_branch)br));
+            par[k * 3 + br] = hr_trainer_find_param(*t, name);
+        }
+    return HR_OK;
+}
+
+/* Rebuilds the problem and the goal kernel for new live masks. θ of blocks
+ * whose mask is unchanged carries over (same γ in the same order); the
+ * others restart uniform; λ and ξ carry over. With *p NULL (the first
+ * build) θ starts at 0 and λ, ξ are left for the caller. x and tmp hold
+ * 14·N + 2 entries. */
+static hr_status rebuild(const hr_lut *lut, const unsigned *live, const hr_optim_params *op,
+                         const hr_goal_params *gp, hr_optim_problem **p, hr__goal *G, int *ginit, double *x,
+                         double *tmp, hr_error *err)
+{
+    hr_optim_problem *np = NULL;
+    hr__goal NG;
+    hr_status st;
+    if ((st = hr_optim_problem_create(lut, live, op, &np, err)))
+        return st;
+    if ((st = hr__goal_init(&NG, np, gp, err))) {
+        hr_optim_problem_destroy(np);
+        return st;
+    }
+    const int n = np->n, total = np->total;
+    memset(tmp, 0, sizeof *tmp * (size_t)(total + 2));
+    if (*p) {
+        const hr_optim_problem *op_ = *p;
+        for (int k = 0; k < n; k++)
+            if (op_->live[k] == np->live[k])
+                memcpy(tmp + np->off[k], x + op_->off[k], sizeof *x * (size_t)(np->off[k + 1] - np->off[k]));
+        tmp[total] = x[op_->total];
+        tmp[total + 1] = x[op_->total + 1];
+    }
+    memcpy(x, tmp, sizeof *x * (size_t)(total + 2));
+    if (*ginit)
+        hr__goal_deinit(G);
+    hr_optim_problem_destroy(*p);
+    *p = np;
+    *G = NG;
+    *ginit = 1;
+    return HR_OK;
 }
 
 hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const hr_lut *lut,
                         const hr_joint_params *jp, const hr_optim_params *op, const hr_goal_params *gp,
                         hr_joint_result *s1, hr_goal_result *out, hr_optim_problem **problem, hr_error *err)
 {
-    const int nb = hr_model_num_blocks(model), na = nb * 3;
+    const int nb = hr_model_num_blocks(model), na = nb * 3, cap = 14 * nb + 2;
     hr_status st = HR_OK;
     hr_optim_problem *p = NULL;
     hr__goal G;
     int ginit = 0;
     hr_trainer *t = NULL;
     hr_batch_iter *va = NULL, *te = NULL, *tr = NULL;
-    double *x = NULL, *mm = NULL, *vv = NULL, *grad = NULL, *w = NULL;
-    float *logits = NULL, *ck_alpha = NULL;
+    double *x = NULL, *mm = NULL, *vv = NULL, *grad = NULL, *tmp = NULL, *w = NULL, *pass_x = NULL;
+    float *logits = NULL, *alpha = NULL, *pass_alpha = NULL, *hist = NULL;
+    int *order = NULL, *fresh = NULL;
+    unsigned *existing = NULL, *live = NULL;
+    const hr_train_param **par = NULL;
     hr__goal_state *ck = NULL;
     char fpr[2048];
-    unsigned *live = NULL;
     *problem = NULL;
     memset(out, 0, sizeof *out);
     hr_optim_result_init(&out->config);
@@ -257,37 +408,56 @@ hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const 
         return hr_error_set(err, HR_ERR_INVALID_ARG, "goal: the LUT has %d blocks, the model %d", lut ? lut->nblocks : 0,
                             nb);
     if (gp->alternations < 1 || gp->alternations > HR_GOAL_MAX_ITER || gp->steps < 0 || !(gp->lr > 0) ||
-        jp->epochs < 1 || jp->batch < 1)
-        return hr_error_set(err, HR_ERR_INVALID_ARG, "goal: bad settings (alternations %d in 1..%d, steps %d)",
-                            gp->alternations, HR_GOAL_MAX_ITER, gp->steps);
+        jp->epochs < 1 || jp->batch < 1 || !(gp->l1_strength >= 0) || !isfinite(gp->l1_strength) ||
+        !(gp->pruning_threshold >= 0) || !isfinite(gp->pruning_threshold) || gp->min_alternations < 1 ||
+        !(gp->j_tol >= 0) || !isfinite(gp->j_tol))
+        return hr_error_set(err, HR_ERR_INVALID_ARG,
+                            "goal: bad settings (alternations %d in 1..%d, steps %d, l1 strength %g, pruning "
+                            "threshold %g, min alternations %d, J tolerance %g)",
+                            gp->alternations, HR_GOAL_MAX_ITER, gp->steps, gp->l1_strength, gp->pruning_threshold,
+                            gp->min_alternations, gp->j_tol);
+    const int weighted = gp->weighted_l1 != 0;
+    out->l1_strength = weighted ? gp->l1_strength : 0;
+    out->pruning_threshold = gp->pruning_threshold;
+    out->weighted_l1 = weighted;
     s1->nblocks = nb;
     s1->alpha_initial = malloc(sizeof(float) * (size_t)na);
     s1->alpha = malloc(sizeof(float) * (size_t)na);
+    s1->pruned_block = malloc(sizeof(int) * (size_t)na);
+    s1->pruned_branch = malloc(sizeof(hr_branch) * (size_t)na);
+    s1->rounds = calloc(HR_GOAL_MAX_ITER, sizeof *s1->rounds);
+    existing = malloc(sizeof *existing * (size_t)nb);
     live = malloc(sizeof *live * (size_t)nb);
     w = malloc(sizeof *w * (size_t)na);
+    alpha = malloc(sizeof(float) * (size_t)na);
+    pass_alpha = malloc(sizeof(float) * (size_t)na);
+    order = malloc(sizeof(int) * (size_t)na);
+    hist = malloc(sizeof(float) * (size_t)na * HR_GOAL_MAX_ITER);
+    fresh = malloc(sizeof(int) * (size_t)na);
+    par = calloc((size_t)na, sizeof *par);
     logits = malloc(sizeof(float) * (size_t)(jp->batch * hr_model_num_classes(model)));
-    if (!s1->alpha_initial || !s1->alpha || !live || !w || !logits) {
+    x = calloc((size_t)cap, sizeof *x);
+    mm = calloc((size_t)cap, sizeof *mm);
+    vv = calloc((size_t)cap, sizeof *vv);
+    grad = calloc((size_t)cap, sizeof *grad);
+    tmp = calloc((size_t)cap, sizeof *tmp);
+    pass_x = calloc((size_t)cap, sizeof *pass_x);
+    if (!s1->alpha_initial || !s1->alpha || !s1->pruned_block || !s1->pruned_branch || !s1->rounds || !existing ||
+        !live || !w || !alpha || !pass_alpha || !order || !hist || !fresh || !par || !logits || !x || !mm || !vv || !grad ||
+        !tmp || !pass_x) {
         st = hr_error_set(err, HR_ERR_NOMEM, "goal: out of memory");
         goto done;
     }
     for (int k = 0; k < nb; k++) {
         hr_block_info bi = hr_model_block(model, k);
-        live[k] = bi.live;
+        existing[k] = bi.existing;
         for (int br = 0; br < HR_BRANCH_COUNT; br++)
             s1->alpha_initial[k * 3 + br] = (bi.existing >> br & 1u) ? bi.alpha[br] : 0.0f;
     }
-    if ((st = hr_optim_problem_create(lut, live, op, &p, err)) || (st = hr__goal_init(&G, p, gp, err)))
+    memcpy(alpha, s1->alpha_initial, sizeof(float) * (size_t)na);
+    live_masks(existing, alpha, nb, live);
+    if ((st = rebuild(lut, live, op, gp, &p, &G, &ginit, x, tmp, err)))
         goto done;
-    ginit = 1;
-    const int np = G.g.total + 2;
-    x = calloc((size_t)np, sizeof *x);
-    mm = calloc((size_t)np, sizeof *mm);
-    vv = calloc((size_t)np, sizeof *vv);
-    grad = calloc((size_t)np, sizeof *grad);
-    if (!x || !mm || !vv || !grad) {
-        st = hr_error_set(err, HR_ERR_NOMEM, "goal: out of memory");
-        goto done;
-    }
     x[G.g.total] = fmin(fmax(op->lambda0, 0.0), (double)nb);
     if (op->lambda_init == HR_LAMBDA_INIT_N)
         x[G.g.total] = nb;
@@ -298,9 +468,9 @@ hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const 
     hr_batch_params ev = hr_batch_params_default(), bp = hr_batch_params_default();
     tp.batch = jp->batch;
     tp.momentum = (float)jp->momentum;
-    tp.l1 = (float)jp->l1;
+    tp.l1 = weighted ? 0.0f : (float)jp->l1; /* weighted: the L1 is the proximal step alone */
     ev.batch_size = jp->batch;
-    if ((st = hr_trainer_create(model, &tp, &t, err)) ||
+    if ((st = reload(model, alpha, &tp, &t, par, err)) ||
         (st = hr_data_iter_create(hr_model_ctx(model), data, domain, HR_PART_VAL, &ev, &va, err)) ||
         (st = hr_data_iter_create(hr_model_ctx(model), data, domain, HR_PART_TEST, &ev, &te, err)) ||
         (st = hr__joint_accuracy(t, va, logits, &s1->initial_val, err)) ||
@@ -308,14 +478,16 @@ hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const 
         goto done;
     const double aref = s1->initial_val;
     double acc = aref, acc_test = s1->initial_test;
+    int npruned = 0;
+    s1->initial_gflops = live_gflops(model, alpha);
     snprintf(out->stop_reason, sizeof out->stop_reason, "alternation limit (%d)", gp->alternations);
 
-    /* Resume from the state after the last finished alternation. */
+    /* Resume from the state after the last finished alternation: the α (the
+     * pruned exactly 0, so the masks follow), θ under those masks, λ, ξ. */
     int first = 0, done_before = 0, new_iters = 0, interrupted = 0;
     if (jp->checkpoint) {
         ck = calloc(1, sizeof *ck);
-        ck_alpha = malloc(sizeof(float) * (size_t)na);
-        if (!ck || !ck_alpha) {
+        if (!ck) {
             st = hr_error_set(err, HR_ERR_NOMEM, "goal: out of memory");
             goto done;
         }
@@ -323,28 +495,39 @@ hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const 
         ck->fingerprint = fpr;
         ck->domain = domain;
         ck->nblocks = nb;
-        ck->nx = np;
+        ck->nx_cap = cap;
         ck->alpha_initial = s1->alpha_initial;
-        ck->alpha = ck_alpha;
-        ck->x = x;
+        ck->alpha = pass_alpha; /* scratch until checked */
+        ck->x = pass_x;
+        ck->pruned = order;
+        ck->iter_alpha = hist;
         st = hr__goal_checkpoint_load(jp->checkpoint, ck, err);
         if (st == HR_ERR_NOT_FOUND) {
             st = HR_OK;
         } else if (st) {
             goto done;
         } else {
-            for (int k = 0; k < nb; k++)
-                for (int br = 0; br < HR_BRANCH_COUNT; br++)
-                    if (s1->alpha_initial[k * 3 + br] != 0.0f &&
-                        (st = hr_trainer_set_alpha(t, k, (hr_branch)br, ck_alpha[k * 3 + br], err)))
-                        goto done;
+            memcpy(alpha, pass_alpha, sizeof(float) * (size_t)na);
+            live_masks(existing, alpha, nb, live);
+            if ((st = rebuild(lut, live, op, gp, &p, &G, &ginit, x, tmp, err)))
+                goto done;
+            if (ck->nx != G.g.total + 2) {
+                st = hr_error_set(err, HR_ERR_FORMAT, "%s: checkpoint field \"x\" has %d numbers, the masks of its "
+                                  "alpha need %d", jp->checkpoint, ck->nx, G.g.total + 2);
+                goto done;
+            }
+            memcpy(x, pass_x, sizeof *x * (size_t)ck->nx);
+            npruned = ck->npruned;
+            if ((st = reload(model, alpha, &tp, &t, par, err)))
+                goto done;
             out->niter = ck->niter;
             memcpy(out->iter, ck->iter, sizeof out->iter);
+            out->final_iteration = ck->final_iteration;
             first = ck->niter;
             done_before = ck->done;
-            if (ck->niter > 0) {
-                acc = ck->iter[ck->niter - 1].val_acc;
-                acc_test = ck->iter[ck->niter - 1].test_acc;
+            if (ck->final_iteration > 0) {
+                acc = ck->iter[ck->final_iteration - 1].val_acc;
+                acc_test = ck->iter[ck->final_iteration - 1].test_acc;
             }
             if (ck->stop_reason[0])
                 snprintf(out->stop_reason, sizeof out->stop_reason, "%s", ck->stop_reason);
@@ -356,19 +539,26 @@ hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const 
             }
         }
     }
+    /* the last state that passed the guard: the current one (weighted mode) */
+    memcpy(pass_alpha, alpha, sizeof(float) * (size_t)na);
+    memcpy(pass_x, x, sizeof *x * (size_t)(G.g.total + 2));
+    int pass_npruned = npruned;
+    double pass_acc = acc, pass_test = acc_test;
+
     for (int it = first; it < gp->alternations && !done_before; it++) {
         if (jp->stop_after > 0 && new_iters == jp->stop_after) {
             interrupted = 1;
             break;
         }
-        /* phase A: α for `epochs` epochs, the L1 term weighted by LUT time shares */
+        /* phase A: α for `epochs` epochs; weighted: each SGD step followed by
+         * the proximal step of the LUT-weighted L1 */
         bp.batch_size = jp->batch;
         bp.shuffle = 1;
         bp.seed = hr__joint_seed(jp->seed, domain, 1000 + it, 0);
         if ((st = hr_data_iter_create(hr_model_ctx(model), data, domain, HR_PART_TRAIN, &bp, &tr, err)))
             goto done;
-        if (gp->weighted_l1)
-            l1_weights(&G, p, model, x[G.g.total], w);
+        if (weighted)
+            hr__goal_l1_weights(&G, p, live, x[G.g.total], w);
         hr_trainer_reset_momentum(t);
         for (int e = 0; e < jp->epochs; e++) {
             hr_batch b;
@@ -377,26 +567,41 @@ hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const 
             while ((st = hr_batch_iter_next(tr, &b, err)) == HR_OK && b.n > 0) {
                 if ((st = hr_trainer_compute(t, &b.x, b.labels, NULL, err)))
                     goto done;
-                if (gp->weighted_l1)
-                    for (int k = 0; k < nb; k++)
-                        for (int br = 0; br < HR_BRANCH_COUNT; br++) {
-                            char name[96];
-                            snprintf(name, sizeof name, "%s.hyper_%s", hr_model_block(model, k).name,
-                                     hr_branch_name((hr_branch)br));
-                            const hr_train_param *q = hr_trainer_find_param(t, name);
-                            if (q && q->value[0] != 0.0f)
-                                q->grad[0] += (float)(jp->l1 * (w[k * 3 + br] - 1.0)) * (q->value[0] > 0 ? 1.0f : -1.0f);
-                        }
                 hr_trainer_update(t, (float)jp->lr);
+                if (weighted)
+                    prox_step(par, live, nb, jp->lr * gp->l1_strength, w);
             }
             if (st)
                 goto done;
         }
         hr_batch_iter_destroy(tr);
         tr = NULL;
+        /* the threshold rule; masks, expectations and FLOPs follow */
+        for (int k = 0; k < nb; k++)
+            for (int br = 0; br < HR_BRANCH_COUNT; br++)
+                if (live[k] >> br & 1u)
+                    alpha[k * 3 + br] = hr_trainer_alpha(t, k, (hr_branch)br);
+        int newp = hr__goal_threshold(model, live, alpha, gp->pruning_threshold, fresh);
+        memcpy(hist + (size_t)out->niter * na, alpha, sizeof(float) * (size_t)na);
+        if (newp > 0) {
+            for (int i = 0; i < newp; i++)
+                order[npruned++] = fresh[i];
+            live_masks(existing, alpha, nb, live);
+            if ((st = reload(model, alpha, &tp, &t, par, err)) ||
+                (st = rebuild(lut, live, op, gp, &p, &G, &ginit, x, tmp, err)))
+                goto done;
+        }
         if ((st = hr__joint_accuracy(t, va, logits, &acc, err)) ||
             (st = hr__joint_accuracy(t, te, logits, &acc_test, err)))
             goto done;
+        int accept = 1;
+        double drop = aref - acc;
+        if (weighted && gp->guard.check) {
+            if ((st = gp->guard.check(gp->guard.user, t, it + 1, &accept, &drop, err)))
+                goto done;
+        } else if (weighted) {
+            accept = drop <= gp->epsilon;
+        }
         /* phase B */
         phase_b(&G, x, mm, vv, grad, acc, aref);
         hr__goal_terms tm;
@@ -408,24 +613,65 @@ hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const 
         gi->xi = x[G.g.total + 1];
         gi->lambda = x[G.g.total];
         gi->j = tm.j, gi->t_eff = tm.t_eff, gi->t_lat = tm.t_lat, gi->t_cyc = tm.t_cyc;
+        gi->new_pruned = newp;
+        gi->num_pruned = npruned;
+        gi->gflops = live_gflops(model, alpha);
+        gi->accepted = accept;
+        gi->guard_drop = drop;
         if (jp->log) {
-            char line[256];
+            char line[320];
             snprintf(line, sizeof line, "goal iteration %d: validation %.2f%% test %.2f%%, xi %.4f, lambda %.3f, J %.4f, "
-                     "T_eff %.4f ms", it + 1, acc, acc_test, gi->xi, gi->lambda, tm.j, tm.t_eff);
+                     "T_eff %.4f ms, %d pruned (%d new), guard %s", it + 1, acc, acc_test, gi->xi, gi->lambda, tm.j,
+                     tm.t_eff, npruned, newp, accept ? "passed" : "failed");
             jp->log(jp->log_user, line);
         }
         new_iters++;
-        int stop = acc >= aref - gp->epsilon - 0.5 && gi->xi < 0.1;
-        if (stop)
+        int stop = 0;
+        if (!weighted) {
+            out->final_iteration = it + 1;
+            stop = acc >= aref - gp->epsilon - 0.5 && gi->xi < 0.1;
+            if (stop)
+                snprintf(out->stop_reason, sizeof out->stop_reason,
+                         "accuracy within epsilon + 0.5 of the reference and slack below 0.1");
+        } else if (!accept) {
+            /* back to the last state that passed the guard */
+            stop = 1;
             snprintf(out->stop_reason, sizeof out->stop_reason,
-                     "accuracy within epsilon + 0.5 of the reference and slack below 0.1");
+                     "guard failed at alternation %d (drop %.2f points): rolled back to alternation %d", it + 1, drop,
+                     out->final_iteration);
+            memcpy(alpha, pass_alpha, sizeof(float) * (size_t)na);
+            npruned = pass_npruned;
+            acc = pass_acc, acc_test = pass_test;
+            live_masks(existing, alpha, nb, live);
+            if ((st = reload(model, alpha, &tp, &t, par, err)) ||
+                (st = rebuild(lut, live, op, gp, &p, &G, &ginit, x, tmp, err)))
+                goto done;
+            memcpy(x, pass_x, sizeof *x * (size_t)(G.g.total + 2));
+        } else {
+            out->final_iteration = it + 1;
+            memcpy(pass_alpha, alpha, sizeof(float) * (size_t)na);
+            memcpy(pass_x, x, sizeof *x * (size_t)(G.g.total + 2));
+            pass_npruned = npruned;
+            pass_acc = acc, pass_test = acc_test;
+            if (out->niter >= 2 && it + 1 >= gp->min_alternations) {
+                double jp_ = out->iter[out->niter - 2].j, gain = (jp_ - tm.j) / fmax(fabs(jp_), 1e-12);
+                if (gain < gp->j_tol) {
+                    stop = 1;
+                    snprintf(out->stop_reason, sizeof out->stop_reason,
+                             "J improved by %.3g %% (< %.3g %%) and the guard holds", 100 * gain, 100 * gp->j_tol);
+                }
+            }
+        }
         if (ck) {
-            for (int k = 0; k < nb; k++)
-                for (int br = 0; br < HR_BRANCH_COUNT; br++)
-                    ck_alpha[k * 3 + br] = hr_trainer_alpha(t, k, (hr_branch)br);
+            ck->alpha = alpha;
+            ck->x = x;
+            ck->nx = G.g.total + 2;
+            ck->pruned = order;
+            ck->npruned = npruned;
             ck->niter = out->niter;
             memcpy(ck->iter, out->iter, sizeof ck->iter);
             ck->done = stop || it + 1 == gp->alternations;
+            ck->final_iteration = out->final_iteration;
             snprintf(ck->stop_reason, sizeof ck->stop_reason, "%s", out->stop_reason);
             if ((st = hr__goal_checkpoint_save(jp->checkpoint, ck, err)))
                 goto done;
@@ -436,22 +682,46 @@ hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const 
     /* final α and configuration: argmax θ under the exact mask of the trained α */
     if ((st = hr_trainer_sync(t, err)))
         goto done;
-    for (int k = 0; k < nb; k++)
-        for (int br = 0; br < HR_BRANCH_COUNT; br++)
-            s1->alpha[k * 3 + br] = hr_trainer_alpha(t, k, (hr_branch)br);
+    memcpy(s1->alpha, alpha, sizeof(float) * (size_t)na);
     s1->final_val = acc;
     s1->final_test = acc_test;
-    s1->best_so_far = acc > aref ? acc : aref;
     s1->complete = !interrupted;
     snprintf(s1->stop_reason, sizeof s1->stop_reason, "%s", out->stop_reason);
-    for (int k = 0; k < nb; k++)
-        for (int br = 0; br < HR_BRANCH_COUNT; br++)
-            if (s1->alpha[k * 3 + br] != 0.0f)
-                s1->initial_gflops += hr_joint_branch_flops(model, k, (hr_branch)br) / 1e9;
-    s1->final_gflops = s1->initial_gflops;
-    memcpy(G.g.theta, x, sizeof(double) * (size_t)G.g.total);
+    s1->npruned = npruned;
+    for (int i = 0; i < npruned; i++) {
+        s1->pruned_block[i] = order[i] / 3;
+        s1->pruned_branch[i] = (hr_branch)(order[i] % 3);
+    }
+    s1->final_gflops = live_gflops(model, alpha);
+    /* one round per alternation: applied when it kept new prunings */
+    s1->best_so_far = aref;
+    s1->nrounds = out->niter;
+    for (int i = 0; i < out->niter; i++) {
+        const hr_goal_iter *gi = &out->iter[i];
+        hr_joint_round *r = &s1->rounds[i];
+        int kept = gi->accepted && gi->iteration <= out->final_iteration;
+        if (kept && gi->val_acc > s1->best_so_far)
+            s1->best_so_far = gi->val_acc;
+        r->round = gi->iteration;
+        r->winner = -1;
+        r->applied = kept && gi->new_pruned > 0;
+        r->val_acc = gi->val_acc;
+        r->test_acc = gi->test_acc;
+        r->best_so_far = s1->best_so_far;
+        r->num_pruned = gi->num_pruned;
+        r->remaining_gflops = gi->gflops;
+        r->flops_reduction_pct = s1->initial_gflops > 0 ? 100.0 * (1.0 - gi->gflops / s1->initial_gflops) : 0;
+        if (r->applied) {
+            if (!(r->alpha = malloc(sizeof(float) * (size_t)na))) {
+                st = hr_error_set(err, HR_ERR_NOMEM, "goal: out of memory");
+                goto done;
+            }
+            memcpy(r->alpha, hist + (size_t)i * na, sizeof(float) * (size_t)na);
+        }
+    }
     out->xi = x[G.g.total + 1];
     out->lambda = x[G.g.total];
+    memcpy(G.g.theta, x, sizeof(double) * (size_t)G.g.total);
     {
         hr_optim_result *r = &out->config;
         double s = floor(out->lambda + 0.5);
@@ -476,7 +746,8 @@ done:
     hr_batch_iter_destroy(va);
     hr_batch_iter_destroy(te);
     hr_trainer_destroy(t);
-    free(x), free(mm), free(vv), free(grad), free(w), free(logits), free(live), free(ck), free(ck_alpha);
+    free(x), free(mm), free(vv), free(grad), free(tmp), free(w), free(pass_x), free(logits), free(alpha);
+    free(pass_alpha), free(order), free(hist), free(fresh), free(existing), free(live), free(par), free(ck);
     if (st) {
         hr_optim_result_deinit(&out->config);
         hr_joint_result_deinit(s1);

@@ -49,6 +49,25 @@ void hr__goal_deinit(hr__goal *G);
  * (g.total + 2 entries) when grad is non-NULL. */
 double hr__goal_loss(hr__goal *G, const double *x, double acc, double acc_ref, hr__goal_terms *terms, double *grad);
 
+/* The proximal step of L1 with threshold t >= 0: sign(a)·max(0, |a| − t),
+ * exactly +0 when |a| <= t. */
+float hr__goal_prox(float a, double t);
+
+/* L1 weight of every α [3N] (SPEC §13.5): a live branch's share of its
+ * block's LUT time (its single-branch γ) on the side z_k(λ) puts it (z < ½:
+ * the head), times the block's live count, so equal costs give weight 1.
+ * Other entries, and blocks whose times are missing, get 1. */
+void hr__goal_l1_weights(const hr__goal *G, const hr_optim_problem *p, const unsigned *live, double lambda,
+                         double *w);
+
+/* The threshold rule after a goal phase A on alpha [3N]: the branches in
+ * live[k] whose α the proximal step left at exactly 0, then
+ * hr_alpha_threshold (|α| < threshold → 0, never a block's last live branch,
+ * virtual identities never counted). The indices k·3 + branch of every
+ * newly pruned branch go to pruned[] (room for 3N) in network order;
+ * returns their count. */
+int hr__goal_threshold(const hr_model *model, const unsigned *live, float *alpha, double threshold, int *pruned);
+
 /* Top-1 accuracy (percent) of the trainer (inference mode) over every batch
  * of it, from its first batch; logits holds batch x classes floats. */
 hr_status hr__joint_accuracy(hr_trainer *t, hr_batch_iter *it, float *logits, double *acc, hr_error *err);
@@ -59,25 +78,31 @@ json_t *hr__json_reals_f(const float *v, int n);
 json_t *hr__json_reals_d(const double *v, int n);
 
 /* Goal programming's state between alternations (goal_checkpoint.c). The
- * caller owns the arrays: alpha_initial and alpha [3·nblocks], x [nx]. */
+ * caller owns the arrays: alpha_initial and alpha [3·nblocks] (pruned
+ * branches exactly 0), x [nx] (θ under the live masks of alpha, λ, ξ; nx
+ * varies with the masks, x has room for nx_cap), pruned [3·nblocks] (this
+ * run's pruned branches k·3 + branch, in pruning order, npruned of them). */
 typedef struct hr__goal_state {
     const char *fingerprint;
-    int domain, nblocks, nx;
+    int domain, nblocks, nx, nx_cap;
     const float *alpha_initial;
     float *alpha;
     double *x;
+    int *pruned, npruned;
+    float *iter_alpha;     /* [HR_GOAL_MAX_ITER·3·nblocks]: α after each alternation's threshold rule */
     int niter;
     hr_goal_iter iter[HR_GOAL_MAX_ITER];
-    int done;
+    int done, final_iteration;
     char stop_reason[128];
 } hr__goal_state;
 
 /* Writes the state atomically. HR_ERR_IO, HR_ERR_NOMEM. */
 hr_status hr__goal_checkpoint_save(const char *path, const hr__goal_state *s, hr_error *err);
-/* Reads path into s (fingerprint, domain, nblocks, nx and alpha_initial set
- * by the caller and checked). HR_ERR_NOT_FOUND (no message) when there is no
- * file; HR_ERR_FORMAT for a damaged one, HR_ERR_INVALID_ARG for one made with
- * other settings, another domain or another starting α. */
+/* Reads path into s (fingerprint, domain, nblocks, nx_cap and alpha_initial
+ * set by the caller and checked; nx read, at most nx_cap). HR_ERR_NOT_FOUND
+ * (no message) when there is no file; HR_ERR_FORMAT for a damaged one,
+ * HR_ERR_INVALID_ARG for one made with other settings, another domain or
+ * another starting α. */
 hr_status hr__goal_checkpoint_load(const char *path, hr__goal_state *s, hr_error *err);
 
 #endif

@@ -1,5 +1,6 @@
 /* Stage 2 of step 3 and the joint output files (SPEC §6.2, §6.3, §7). */
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,13 @@ static json_t *round_json(const hr_model *m, const hr_joint_round *r)
     put(o, "num_pruned", json_integer(r->num_pruned), &ok);
     put(o, "remaining_gflops", json_real(r->remaining_gflops), &ok);
     put(o, "flops_reduction_pct", json_real(r->flops_reduction_pct), &ok);
+    if (r->winner >= 0) {
+        put(o, "guard_drop_points", json_real(r->guard_drop), &ok);
+        put(o, "guard_bound_points", json_real(r->guard_bound), &ok);
+        put(o, "guard_discordant", json_pack("{s:i, s:i}", "b", r->guard_b, "c", r->guard_c), &ok);
+        put(o, "test_discordant", json_pack("{s:i, s:i}", "b", r->test_b, "c", r->test_c), &ok);
+    }
+    put(o, "threshold_pruned", json_integer(r->nthreshold), &ok);
     for (int i = 0; ok && i < r->ncand; i++) {
         const hr_joint_candidate *c = &r->cand[i];
         json_t *co = json_object(), *va = json_array(), *te = json_array(), *lo = json_array();
@@ -141,14 +149,19 @@ static json_t *round_optimum_json(const hr_optim_problem *prob, const hr_joint_r
  * configuration chosen by the original's grid) against the unpruned model
  * with deploy γ at its best placement, on the same objective. Gains are in
  * percent of the baseline's fps; the accuracy drop is in test points. */
-static json_t *baseline_json(const hr_optim_problem *prob, const hr_joint_result *s1, const hr_optim_result *exact,
-                             const hr_optim_result *chosen, hr_error *err)
+static json_t *ci_json(double lo, double hi)
+{
+    return isnan(lo) || isnan(hi) ? json_null() : json_pack("[f, f]", lo, hi);
+}
+
+static json_t *baseline_json(const hr_optim_problem *prob, const hr_joint_choice *fin, const hr_optim_result *exact,
+                             hr_error *err)
 {
     hr_joint_baseline b;
     const hr_optim_params *op = hr_optim_problem_params(prob);
     if (hr_joint_baseline_compute(hr_optim_problem_lut(prob), op, &b, err))
         return NULL;
-    double drop = s1->initial_test - s1->final_test;
+    double drop = fin->drop;
 #define GAIN(ours, base) ((base) > 0 ? 100.0 * ((ours) / (base) - 1.0) : 0.0)
     json_t *o = json_pack(
         "{s:s, s:s, s:o, s:f, s:b, s:{s:f, s:f, s:f}}", "description",
@@ -159,11 +172,12 @@ static json_t *baseline_json(const hr_optim_problem *prob, const hr_joint_result
         exact ? GAIN(exact->eval.fps, b.eval.fps) : 0.0, "pipelined_fps",
         exact ? GAIN(exact->eval.pipelined_fps, b.eval.pipelined_fps) : 0.0, "objective",
         exact && exact->objective_value > 0 ? 100.0 * (b.objective_value / exact->objective_value - 1.0) : 0.0);
-    if (o && chosen) {
-        double cv = hr_optim_objective_value(&chosen->eval, op->objective, op->eff_omega);
-        if (json_object_set_new(o, "final_configuration_gain_pct",
-                                json_pack("{s:f, s:f, s:f}", "latency_fps", GAIN(chosen->eval.fps, b.eval.fps),
-                                          "pipelined_fps", GAIN(chosen->eval.pipelined_fps, b.eval.pipelined_fps),
+    if (o) {
+        double cv = fin->objective_value;
+        if (json_object_set_new(o, "accuracy_drop_ci95", ci_json(fin->drop_lo, fin->drop_hi)) ||
+            json_object_set_new(o, "final_configuration_gain_pct",
+                                json_pack("{s:f, s:f, s:f}", "latency_fps", GAIN(fin->eval.fps, b.eval.fps),
+                                          "pipelined_fps", GAIN(fin->eval.pipelined_fps, b.eval.pipelined_fps),
                                           "objective", cv > 0 ? 100.0 * (b.objective_value / cv - 1.0) : 0.0))) {
             json_decref(o);
             o = NULL;
@@ -172,6 +186,110 @@ static json_t *baseline_json(const hr_optim_problem *prob, const hr_joint_result
 #undef GAIN
     if (!o)
         hr_error_set(err, HR_ERR_NOMEM, "joint report: out of memory");
+    return o;
+}
+
+/* The test-part drop of a state against round 0, with its paired interval. */
+static void drop_fields(json_t *o, const hr_joint_result *s1, double acc, int b, int c, int *ok)
+{
+    double lo = NAN, hi = NAN;
+    if (s1->paired)
+        hr_joint_paired_ci95(s1->n_test, s1->test_right0, b, c, &lo, &hi);
+    put(o, "accuracy_drop", json_real(s1->initial_test - acc), ok);
+    put(o, "accuracy_drop_ci95", ci_json(lo, hi), ok);
+}
+
+static json_t *placement_json(int placement)
+{
+    if (placement == HR_PLACEMENT_RAW)
+        return json_string("raw");
+    if (placement == HR_PLACEMENT_LOCAL)
+        return json_string("local");
+    return json_integer(placement);
+}
+
+/* final_configuration (SPEC §13.4): the original's keys, then the choice's
+ * placement, times, state and accuracy drop. */
+static json_t *final_json(const hr_model *m, const hr_optim_problem *prob, const hr_joint_result *s1,
+                          const hr_joint_choice *fin)
+{
+    const hr_optim_params *op = hr_optim_problem_params(prob);
+    const hr_optim_eval *e = &fin->eval;
+    json_t *o = json_object(), *pr = json_array(), *al = json_array();
+    int ok = o && pr && al;
+    char name[96];
+    int split = e->placement >= 0;
+    put(o, "split_point", split ? json_integer(e->placement) : json_null(), &ok);
+    put(o, "gamma_config", gamma_obj(m, fin->gamma, fin->nblocks), &ok);
+    put(o, "accuracy", json_real(fin->accuracy), &ok);
+    put(o, "throughput_fps", json_real(e->fps), &ok);
+    put(o, "latency_ms", json_real(e->latency_ms), &ok);
+    put(o, "placement", placement_json(e->placement), &ok);
+    put(o, "objective", json_string(hr_objective_name(op->objective)), &ok);
+    put(o, "objective_value", json_real(fin->objective_value), &ok);
+    put(o, "head_ms", json_real(e->head_ms), &ok);
+    put(o, "link_ms", json_real(e->link_ms), &ok);
+    put(o, "tail_ms", json_real(e->tail_ms), &ok);
+    put(o, "cycle_ms", json_real(e->cycle_ms), &ok);
+    put(o, "pipelined_fps", json_real(e->pipelined_fps), &ok);
+    /* every existing branch the state does not run: what a deployment zeroes */
+    for (int k = 0; ok && k < fin->nblocks; k++) {
+        hr_block_info bi = hr_model_block(m, k);
+        unsigned live = bi.existing;
+        if (fin->alpha) {
+            for (int br = 0; br < HR_BRANCH_COUNT; br++)
+                if (fin->alpha[k * 3 + br] == 0.0f)
+                    live &= ~(1u << br);
+        } else {
+            for (int br = 0; br < HR_BRANCH_COUNT; br++)
+                if (s1->alpha_initial[k * 3 + br] == 0.0f)
+                    live &= ~(1u << br);
+            for (int i = 0; i < fin->num_pruned; i++)
+                if (s1->pruned_block[i] == k)
+                    live &= ~(1u << s1->pruned_branch[i]);
+        }
+        for (int br = 0; ok && br < HR_BRANCH_COUNT; br++)
+            if ((bi.existing >> br & 1u) && !(live >> br & 1u)) {
+                snprintf(name, sizeof name, "%s.hyper_%s", bi.name, hr_branch_name((hr_branch)br));
+                ok = !json_array_append_new(pr, json_string(name));
+            }
+        if (fin->alpha && ok)
+            ok = !json_array_append_new(al, json_pack("[f, f, f]", (double)fin->alpha[k * 3],
+                                                      (double)fin->alpha[k * 3 + 1], (double)fin->alpha[k * 3 + 2]));
+    }
+    put(o, "pruned", pr, &ok);
+    pr = NULL;
+    put(o, "round", json_integer(fin->round), &ok);
+    put(o, "accuracy_drop", json_real(fin->drop), &ok);
+    put(o, "accuracy_drop_ci95", ci_json(fin->drop_lo, fin->drop_hi), &ok);
+    if (fin->alpha) {
+        put(o, "alpha", al, &ok);
+        al = NULL;
+    }
+    json_decref(pr);
+    json_decref(al);
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* stage1_accuracy.guard: the rule, its level and the parts' sizes. */
+static json_t *guard_json(const hr_joint_result *s1, const hr_joint_params *p)
+{
+    hr_joint_params d = hr_joint_params_default();
+    if (!p)
+        p = &d;
+    json_t *o = json_pack("{s:s, s:f, s:f, s:f}", "mode", hr_guard_mode_name(s1->guard), "threshold_points",
+                          p->threshold, "alpha", p->guard_alpha, "pruning_threshold", p->pruning_threshold);
+    if (o && s1->paired &&
+        json_object_set_new(o, "parts", json_pack("{s:I, s:I, s:I, s:I}", "validation", (json_int_t)s1->n_val,
+                                                  "selection", (json_int_t)s1->n_select, "guard",
+                                                  (json_int_t)s1->n_guard, "test", (json_int_t)s1->n_test))) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 
@@ -184,6 +302,8 @@ hr_status hr_joint_report_save(const char *path, const hr_joint_report *rep, hr_
         err = &local; /* the round and baseline helpers report through it */
     const hr_joint_result *s1 = rep->stage1;
     const hr_model *m = rep->model;
+    hr_joint_choice fc;
+    hr_joint_choice_init(&fc);
     json_t *root = json_object(), *meta = json_object(), *st1 = json_object(), *pw = json_array(),
            *pr = json_array(), *hist = json_array(), *st2 = NULL, *fin = json_object(), *odoc = NULL;
     int ok = root && meta && st1 && pw && pr && hist && fin;
@@ -233,6 +353,8 @@ hr_status hr_joint_report_save(const char *path, const hr_joint_report *rep, hr_
     if (ok) {
         json_t *r0 = json_pack("{s:i, s:i, s:f, s:f, s:f}", "round", 0, "num_pruned", 0, "acc", s1->initial_test,
                                "remaining_gflops", s1->initial_gflops, "flops_reduction_pct", 0.0);
+        if (r0)
+            drop_fields(r0, s1, s1->initial_test, 0, 0, &ok);
         if (r0 && rep->problem) {
             json_t *eo = round_optimum_json(rep->problem, s1, 0, err);
             if (!eo) {
@@ -250,6 +372,10 @@ hr_status hr_joint_report_save(const char *path, const hr_joint_report *rep, hr_
             json_t *ro = json_pack("{s:i, s:i, s:f, s:f, s:f}", "round", r->round, "num_pruned", r->num_pruned, "acc",
                                    r->test_acc, "remaining_gflops", r->remaining_gflops, "flops_reduction_pct",
                                    r->flops_reduction_pct);
+            if (ro) {
+                drop_fields(ro, s1, r->test_acc, r->test_b, r->test_c, &ok);
+                put(ro, "guard_bound_points", json_real(r->guard_bound), &ok);
+            }
             if (ro && rep->problem) {
                 json_t *eo = round_optimum_json(rep->problem, s1, r->num_pruned, err);
                 if (!eo) {
@@ -273,6 +399,7 @@ hr_status hr_joint_report_save(const char *path, const hr_joint_report *rep, hr_
     put(st1, "flops_reduction_pct",
         json_real(s1->initial_gflops > 0 ? 100.0 * (1.0 - s1->final_gflops / s1->initial_gflops) : 0), &ok);
     put(st1, "stop_reason", json_string(s1->stop_reason), &ok);
+    put(st1, "guard", guard_json(s1, rep->params), &ok);
     put(st1, "complete", json_boolean(s1->complete), &ok);
     put(st1, "pruning_history", hist, &ok);
     hist = NULL;
@@ -329,8 +456,11 @@ hr_status hr_joint_report_save(const char *path, const hr_joint_report *rep, hr_
         copy(st2, "link", odoc, &ok);
         copy(st2, "mask", odoc, &ok);
         copy(st2, "notes", odoc, &ok);
+        if ((st = hr_joint_choose(hr_optim_problem_lut(rep->problem), hr_optim_problem_params(rep->problem), s1, &fc,
+                                  err)))
+            goto fail;
         {
-            json_t *bj = baseline_json(rep->problem, s1, rep->exact, best, err);
+            json_t *bj = baseline_json(rep->problem, &fc, rep->exact, err);
             if (!bj) {
                 st = err->status;
                 goto fail;
@@ -343,14 +473,8 @@ hr_status hr_joint_report_save(const char *path, const hr_joint_report *rep, hr_
         st1 = NULL;
         put(root, "stage2_throughput", st2, &ok);
         st2 = NULL;
-        put(fin, "split_point", json_integer(best->eval.placement), &ok);
-        put(fin, "gamma_config", gamma_obj(m, best->gamma, best->nblocks), &ok);
-        put(fin, "accuracy", json_real(s1->final_test), &ok);
-        put(fin, "throughput_fps", json_real(best->eval.fps), &ok);
-        put(fin, "latency_ms", json_real(best->eval.latency_ms), &ok);
-        put(fin, "pipelined_fps", json_real(best->eval.pipelined_fps), &ok);
-        put(fin, "cycle_ms", json_real(best->eval.cycle_ms), &ok);
-        put(root, "final_configuration", fin, &ok);
+        json_decref(fin);
+        put(root, "final_configuration", final_json(m, rep->problem, s1, &fc), &ok);
         fin = NULL;
     } else {
         put(root, "metadata", meta, &ok);
@@ -374,6 +498,7 @@ hr_status hr_joint_report_save(const char *path, const hr_joint_report *rep, hr_
 fail:
     json_decref(root), json_decref(meta), json_decref(st1), json_decref(pw), json_decref(pr), json_decref(hist);
     json_decref(st2), json_decref(fin), json_decref(odoc);
+    hr_joint_choice_deinit(&fc);
     return st;
 }
 

@@ -39,6 +39,9 @@ hr_joint_params hr_joint_params_default(void)
     p.momentum = 0.9;
     p.l1 = 0.001;
     p.seed = 42;
+    p.pruning_threshold = 0.01;
+    p.guard = HR_GUARD_BOUND;
+    p.guard_alpha = 0.10;
     return p;
 }
 
@@ -55,8 +58,10 @@ void hr_joint_result_deinit(hr_joint_result *r)
     free(r->alpha);
     free(r->pruned_block);
     free(r->pruned_branch);
-    for (int i = 0; i < r->nrounds; i++)
+    for (int i = 0; i < r->nrounds; i++) {
         free(r->rounds[i].cand);
+        free(r->rounds[i].alpha);
+    }
     free(r->rounds);
     hr_joint_result_init(r);
 }
@@ -149,6 +154,7 @@ typedef struct slot {
     hr_model *m;
     hr_batch_iter *va, *te;
     float *logits;
+    uint8_t *cval, *ctest;    /* per-image right (1) / wrong (0) of the last evaluation */
     hr_status st;
     hr_error err;
 } slot;
@@ -166,6 +172,10 @@ typedef struct state {
     hr_joint_candidate *cand; /* testable candidates of the round */
     float *cand_alpha;        /* [ntest][nb·3]: each candidate's best α */
     int ntest;
+    /* round 0's per-image results, against which every state is paired */
+    uint8_t *ref_val, *ref_test;
+    int64_t nval, ntest_img;
+    double ref_score[2];      /* round 0's selection and test accuracy */
     /* this process's share (all of them without dist) */
     int rank, nproc;
     int *mine;                /* indices into cand */
@@ -195,7 +205,9 @@ static hr_status slot_open(state *s, slot *sl, const hr_tensor_map *weights, hr_
         (st = hr_data_iter_create(sl->ctx, s->data, s->domain, HR_PART_TEST, &ev, &sl->te, err)))
         return st;
     sl->logits = malloc(sizeof(float) * (size_t)(s->p->batch * hr_model_num_classes(s->model)));
-    if (!sl->logits)
+    sl->cval = malloc((size_t)s->nval + 1);
+    sl->ctest = malloc((size_t)s->ntest_img + 1);
+    if (!sl->logits || !sl->cval || !sl->ctest)
         return hr_error_set(err, HR_ERR_NOMEM, "joint: out of memory");
     return HR_OK;
 }
@@ -203,6 +215,8 @@ static hr_status slot_open(state *s, slot *sl, const hr_tensor_map *weights, hr_
 static void slot_close(slot *sl)
 {
     free(sl->logits);
+    free(sl->cval);
+    free(sl->ctest);
     hr_batch_iter_destroy(sl->va);
     hr_batch_iter_destroy(sl->te);
     hr_model_destroy(sl->m);
@@ -235,6 +249,93 @@ hr_status hr__joint_accuracy(hr_trainer *t, hr_batch_iter *it, float *logits, do
     if (st)
         return st;
     *acc = n ? 100.0 * (double)hit / (double)n : 0.0;
+    return HR_OK;
+}
+
+/* Per-image top-1 results of the trainer over every batch of it: correct[i]
+ * is 1 when image i (iteration order) is classified right. The part must
+ * hold exactly cap images: pairing image by image needs the same images in
+ * the same order every time. */
+static hr_status correct_per_image(hr_trainer *t, hr_batch_iter *it, float *logits, uint8_t *correct, int64_t cap,
+                                   hr_error *err)
+{
+    hr_batch b;
+    hr_status st;
+    int64_t n = 0, classes = hr_model_num_classes(hr_trainer_model(t));
+    if ((st = hr_batch_iter_seek(it, 0, 0, err)))
+        return st;
+    while ((st = hr_batch_iter_next(it, &b, err)) == HR_OK && b.n > 0) {
+        int64_t shape[2] = {b.n, classes};
+        hr_tensor y = hr_tensor_view(logits, 2, shape);
+        if (n + b.n > cap)
+            return hr_error_set(err, HR_ERR_INTERNAL, "joint: an evaluation part yields more than %lld images",
+                                (long long)cap);
+        if ((st = hr_trainer_predict(t, &b.x, &y, err)))
+            return st;
+        for (int64_t i = 0; i < b.n; i++) {
+            const float *row = logits + i * classes;
+            int64_t best = 0;
+            for (int64_t k = 1; k < classes; k++)
+                if (row[k] > row[best])
+                    best = k;
+            correct[n + i] = best == b.labels[i];
+        }
+        n += b.n;
+    }
+    if (st)
+        return st;
+    if (n != cap)
+        return hr_error_set(err, HR_ERR_INTERNAL, "joint: an evaluation part yields %lld images, expected %lld",
+                            (long long)n, (long long)cap);
+    return HR_OK;
+}
+
+/* Which validation images an accuracy or a pairing counts: with the bound
+ * guard the selection half is the even positions and the guard half the
+ * odd ones (a deterministic 50/50 split: the part's images are in
+ * ascending dataset index, which the partition drew at random, so
+ * alternation carries no order effect); with the point rule both are the
+ * whole part, as in the original. */
+static int in_selection(const hr_joint_params *p, int64_t i) { return p->guard != HR_GUARD_BOUND || i % 2 == 0; }
+static int in_guard(const hr_joint_params *p, int64_t i) { return p->guard != HR_GUARD_BOUND || i % 2 == 1; }
+
+/* Accuracy of the selection half and paired counts against round 0 on the
+ * guard half (validation) and on the test part, from the slot's last
+ * per-image results. ref NULL: counts 0. */
+static void score(const state *s, const slot *sl, double *val, double *test, int *gb, int *gc, int *tb, int *tc)
+{
+    int64_t hit = 0, nsel = 0, th = 0;
+    int b = 0, c = 0, b2 = 0, c2 = 0;
+    for (int64_t i = 0; i < s->nval; i++) {
+        if (in_selection(s->p, i)) {
+            hit += sl->cval[i];
+            nsel++;
+        }
+        if (s->ref_val && in_guard(s->p, i)) {
+            b += s->ref_val[i] && !sl->cval[i];
+            c += !s->ref_val[i] && sl->cval[i];
+        }
+    }
+    for (int64_t i = 0; i < s->ntest_img; i++) {
+        th += sl->ctest[i];
+        if (s->ref_test) {
+            b2 += s->ref_test[i] && !sl->ctest[i];
+            c2 += !s->ref_test[i] && sl->ctest[i];
+        }
+    }
+    *val = nsel ? 100.0 * (double)hit / (double)nsel : 0;
+    *test = s->ntest_img ? 100.0 * (double)th / (double)s->ntest_img : 0;
+    if (gb)
+        *gb = b, *gc = c, *tb = b2, *tc = c2;
+}
+
+/* Evaluates the trainer on the slot's validation and test parts, per image. */
+static hr_status evaluate_slot(const state *s, slot *sl, hr_trainer *t, hr_error *err)
+{
+    hr_status st;
+    if ((st = correct_per_image(t, sl->va, sl->logits, sl->cval, s->nval, err)) ||
+        (st = correct_per_image(t, sl->te, sl->logits, sl->ctest, s->ntest_img, err)))
+        return st;
     return HR_OK;
 }
 
@@ -315,12 +416,18 @@ static hr_status run_candidate(state *s, slot *sl, hr_joint_candidate *c, float 
         if (st)
             goto done;
         c->loss[e] = seen ? loss / (double)seen : 0;
-        if ((st = hr__joint_accuracy(t, sl->va, sl->logits, &c->val[e], err)) ||
-            (st = hr__joint_accuracy(t, sl->te, sl->logits, &c->test[e], err)))
+        /* the threshold rule after every epoch, before the evaluation, so
+         * that the α scored (and kept) is the α deployed */
+        if (s->p->pruning_threshold > 0 && (st = hr_trainer_threshold(t, s->p->pruning_threshold, NULL, NULL, err)))
             goto done;
+        int gb, gc, tb, tc;
+        if ((st = evaluate_slot(s, sl, t, err)))
+            goto done;
+        score(s, sl, &c->val[e], &c->test[e], &gb, &gc, &tb, &tc);
         if (c->val[e] > c->best_val) {
             c->best_val = c->val[e];
             c->best_test = c->test[e];
+            c->guard_b = gb, c->guard_c = gc, c->test_b = tb, c->test_c = tc;
             c->best_epoch = e + 1;
             for (int i = 0; i < nb; i++)
                 for (int br = 0; br < HR_BRANCH_COUNT; br++)
@@ -373,14 +480,14 @@ static const unsigned char *get(const unsigned char *b, void *v, size_t n)
  * validation, test and loss per epoch; the best epoch's α. */
 static size_t cand_rec_bytes(int epochs, int na)
 {
-    return 4 * sizeof(int32_t) + sizeof(double) * (2 + 3 * (size_t)epochs) + sizeof(float) * (size_t)na;
+    return 8 * sizeof(int32_t) + sizeof(double) * (2 + 3 * (size_t)epochs) + sizeof(float) * (size_t)na;
 }
 
 static void pack_cand(const state *s, int i, unsigned char *b)
 {
     const hr_joint_candidate *c = &s->cand[i];
     const int na = s->nb * 3, e = s->p->epochs;
-    int32_t h[4] = {i, c->epochs, c->best_epoch, 0};
+    int32_t h[8] = {i, c->epochs, c->best_epoch, 0, c->guard_b, c->guard_c, c->test_b, c->test_c};
     b = put(b, h, sizeof h);
     b = put(b, &c->best_val, sizeof c->best_val);
     b = put(b, &c->best_test, sizeof c->best_test);
@@ -395,7 +502,7 @@ static void pack_cand(const state *s, int i, unsigned char *b)
 static hr_status unpack_cand(state *s, int r, int j, const unsigned char *b, hr_error *err)
 {
     const int na = s->nb * 3, e = s->p->epochs;
-    int32_t h[4];
+    int32_t h[8];
     b = get(b, h, sizeof h);
     if (h[0] != r + j * s->nproc || h[0] < 0 || h[0] >= s->ntest || h[1] != e || h[2] < 1 || h[2] > e)
         return hr_error_set(err, HR_ERR_FORMAT,
@@ -405,6 +512,7 @@ static hr_status unpack_cand(state *s, int r, int j, const unsigned char *b, hr_
     hr_joint_candidate *c = &s->cand[h[0]];
     c->epochs = h[1];
     c->best_epoch = h[2];
+    c->guard_b = h[4], c->guard_c = h[5], c->test_b = h[6], c->test_c = h[7];
     b = get(b, &c->best_val, sizeof c->best_val);
     b = get(b, &c->best_test, sizeof c->best_test);
     b = get(b, c->val, sizeof(double) * (size_t)e);
@@ -490,9 +598,9 @@ static hr_status check_same_state(state *s, const hr_joint_result *out, const in
     const int na = s->nb * 3;
     const char *fp = p->fingerprint ? p->fingerprint : "";
     int32_t ints[16] = {s->domain, s->nb, s->nproc, p->rounds, p->pool, p->epochs, p->stop_after, p->checkpoint != NULL,
-                        out->nrounds, out->complete, out->npruned, npool, next, nrank, 0, 0};
-    double reals[8] = {p->threshold, p->lr, p->momentum, p->l1, out->initial_val, out->initial_test, out->best_so_far,
-                       (double)p->batch};
+                        out->nrounds, out->complete, out->npruned, npool, next, nrank, (int32_t)p->guard, 0};
+    double reals[10] = {p->threshold, p->lr, p->momentum, p->l1, out->initial_val, out->initial_test, out->best_so_far,
+                        (double)p->batch, p->pruning_threshold, p->guard_alpha};
     uint64_t h = 0xcbf29ce484222325ull;
     h = fnv(h, fp, strlen(fp) + 1);
     h = fnv(h, ints, sizeof ints);
@@ -573,6 +681,92 @@ static void branch_name(const hr_model *m, int block, hr_branch br, char *buf, s
     snprintf(buf, size, "%s.hyper_%s", hr_model_block(m, block).name, hr_branch_name(br));
 }
 
+/* The literally unpruned model's α (round −1 of the final choice): the
+ * starting α with every existing branch it holds at 0 set back to its base
+ * value 1. Returns 1 when that differs from the starting α. */
+static int unpruned_alpha(const hr_model *m, const float *a0, float *un)
+{
+    int differs = 0;
+    for (int k = 0; k < hr_model_num_blocks(m); k++) {
+        unsigned ex = hr_model_block(m, k).existing;
+        for (int br = 0; br < HR_BRANCH_COUNT; br++) {
+            un[k * 3 + br] = a0[k * 3 + br];
+            if ((ex >> br & 1u) && un[k * 3 + br] == 0.0f) {
+                un[k * 3 + br] = 1.0f;
+                differs = 1;
+            }
+        }
+    }
+    return differs;
+}
+
+/* Evaluates α a on slot sl per image. */
+static hr_status evaluate_alpha(state *s, slot *sl, const float *a, hr_error *err)
+{
+    hr_trainer_params tp = hr_trainer_params_default(HR_TRAIN_ALPHA);
+    hr_trainer *t = NULL;
+    hr_status st;
+    tp.batch = s->p->batch;
+    if (!(st = set_alpha(sl->m, a, err)) && !(st = hr_trainer_create(sl->m, &tp, &t, err)))
+        st = evaluate_slot(s, sl, t, err);
+    hr_trainer_destroy(t);
+    return st;
+}
+
+/* Round 0's per-image results, the reference every state is paired with;
+ * the parts' sizes; and the unpruned model's test accuracy and paired
+ * counts. Runs on slot 0 also when resuming: the results are a
+ * deterministic function of the starting α, so they need no checkpoint. */
+static hr_status reference(state *s, hr_joint_result *out, hr_error *err)
+{
+    slot *sl = &s->slots[0];
+    hr_status st;
+    float *un = malloc(sizeof *un * (size_t)(s->nb * 3) + 1);
+    if (!un)
+        return hr_error_set(err, HR_ERR_NOMEM, "joint: out of memory");
+    if ((st = evaluate_alpha(s, sl, out->alpha_initial, err)))
+        goto done;
+    memcpy(s->ref_val, sl->cval, (size_t)s->nval);
+    memcpy(s->ref_test, sl->ctest, (size_t)s->ntest_img);
+    score(s, sl, &s->ref_score[0], &s->ref_score[1], NULL, NULL, NULL, NULL);
+    out->paired = 1;
+    out->guard = s->p->guard;
+    out->n_val = s->nval;
+    out->n_test = s->ntest_img;
+    out->n_select = out->n_guard = out->guard_right0 = out->test_right0 = 0;
+    for (int64_t i = 0; i < s->nval; i++) {
+        out->n_select += in_selection(s->p, i);
+        out->n_guard += in_guard(s->p, i);
+        out->guard_right0 += in_guard(s->p, i) && s->ref_val[i];
+    }
+    for (int64_t i = 0; i < s->ntest_img; i++)
+        out->test_right0 += s->ref_test[i];
+    out->unpruned_same = !unpruned_alpha(s->model, out->alpha_initial, un);
+    out->unpruned_test = s->ref_score[1];
+    out->unpruned_test_b = out->unpruned_test_c = 0;
+    if (!out->unpruned_same) {
+        double v;
+        int gb, gc;
+        if ((st = evaluate_alpha(s, sl, un, err)))
+            goto done;
+        score(s, sl, &v, &out->unpruned_test, &gb, &gc, &out->unpruned_test_b, &out->unpruned_test_c);
+    }
+done:
+    free(un);
+    return st;
+}
+
+/* The paired counts of the current α against round 0 and its guard drop and
+ * bound, recorded on the round. */
+static void record_guard(const state *s, const hr_joint_result *out, hr_joint_round *r, const hr_joint_candidate *w)
+{
+    r->guard_b = w->guard_b, r->guard_c = w->guard_c, r->test_b = w->test_b, r->test_c = w->test_c;
+    r->guard_drop = out->n_guard ? 100.0 * (w->guard_b - w->guard_c) / (double)out->n_guard : 0;
+    r->guard_bound = out->paired ? hr_joint_guard_bound(w->guard_b, w->guard_c, out->n_guard, s->p->guard_alpha,
+                                                        r->round)
+                                 : 0;
+}
+
 hr_status hr_joint_progressive(hr_model *model, const hr_data *data, int domain, const hr_joint_params *params,
                                hr_joint_result *out, hr_error *err)
 {
@@ -595,6 +789,15 @@ hr_status hr_joint_progressive(hr_model *model, const hr_data *data, int domain,
                             "threshold %g >= 0, lr %g >= 0, momentum %g in [0, 1), l1 %g >= 0)",
                             p->rounds, p->pool, p->epochs, HR_JOINT_MAX_EPOCHS, (long long)p->batch, p->threshold,
                             p->lr, p->momentum, p->l1);
+    if ((int)p->guard < 0 || p->guard >= HR_GUARD_MODE_COUNT || !(p->pruning_threshold >= 0) ||
+        !(p->guard_alpha > 0 && p->guard_alpha < 1))
+        return hr_error_set(err, HR_ERR_INVALID_ARG,
+                            "joint: bad guard settings (guard %d, pruning threshold %g >= 0, guard alpha %g in (0, 1))",
+                            (int)p->guard, p->pruning_threshold, p->guard_alpha);
+    if (p->trainer && p->guard == HR_GUARD_BOUND)
+        return hr_error_set(err, HR_ERR_UNSUPPORTED,
+                            "joint: the bound guard pairs results image by image, which a candidate trainer hook does "
+                            "not report: use the point guard");
     if (p->dist && (p->dist->size < 1 || p->dist->size > 65536 || p->dist->rank < 0 ||
                     p->dist->rank >= p->dist->size || (p->dist->size > 1 && !p->dist->allgather)))
         return hr_error_set(err, HR_ERR_INVALID_ARG,
@@ -666,6 +869,17 @@ hr_status hr_joint_progressive(hr_model *model, const hr_data *data, int domain,
         }
     }
     if (!p->trainer) {
+        if (!hr_partition_indices(hr_data_partition(data), domain, HR_PART_VAL, &s.nval) ||
+            !hr_partition_indices(hr_data_partition(data), domain, HR_PART_TEST, &s.ntest_img)) {
+            st = hr_error_set(err, HR_ERR_INVALID_ARG, "joint: domain %d has no validation or test part", domain);
+            goto done;
+        }
+        s.ref_val = malloc((size_t)s.nval + 1);
+        s.ref_test = malloc((size_t)s.ntest_img + 1);
+        if (!s.ref_val || !s.ref_test) {
+            st = hr_error_set(err, HR_ERR_NOMEM, "joint: out of memory");
+            goto done;
+        }
         if ((st = hr_tensor_map_create(&weights, err)) || (st = hr_model_export(model, weights, err)))
             goto done;
         for (int w = 0; w < s.nslots; w++)
@@ -673,6 +887,8 @@ hr_status hr_joint_progressive(hr_model *model, const hr_data *data, int domain,
                 goto done;
         hr_tensor_map_destroy(weights);
         weights = NULL;
+        if ((st = reference(&s, out, err)))
+            goto done;
     }
 
     /* resume, or start from the initial accuracies */
@@ -686,17 +902,8 @@ hr_status hr_joint_progressive(hr_model *model, const hr_data *data, int domain,
             if ((st = p->trainer->evaluate(p->trainer->user, out->alpha, &out->initial_val, &out->initial_test, err)))
                 goto done;
         } else {
-            hr_trainer_params tp = hr_trainer_params_default(HR_TRAIN_ALPHA);
-            hr_trainer *t = NULL;
-            tp.batch = p->batch;
-            if ((st = set_alpha(s.slots[0].m, out->alpha, err)) ||
-                (st = hr_trainer_create(s.slots[0].m, &tp, &t, err)) ||
-                (st = hr__joint_accuracy(t, s.slots[0].va, s.slots[0].logits, &out->initial_val, err)) ||
-                (st = hr__joint_accuracy(t, s.slots[0].te, s.slots[0].logits, &out->initial_test, err))) {
-                hr_trainer_destroy(t);
-                goto done;
-            }
-            hr_trainer_destroy(t);
+            out->initial_val = s.ref_score[0];
+            out->initial_test = s.ref_score[1];
         }
         out->final_val = out->initial_val;
         out->final_test = out->initial_test;
@@ -715,6 +922,22 @@ hr_status hr_joint_progressive(hr_model *model, const hr_data *data, int domain,
             }
         logf_(p, "domain %d: resumed from %s after %d rounds%s", domain, p->checkpoint, out->nrounds,
               out->complete ? " (finished)" : "");
+    }
+    if (p->trainer) {
+        /* no per-image results: the unpruned model's accuracy only */
+        float *un = malloc(sizeof *un * (size_t)na + 1);
+        double v;
+        if (!un) {
+            st = hr_error_set(err, HR_ERR_NOMEM, "joint: out of memory");
+            goto done;
+        }
+        out->guard = p->guard;
+        out->unpruned_same = !unpruned_alpha(model, out->alpha_initial, un);
+        out->unpruned_test = out->initial_test;
+        st = out->unpruned_same ? HR_OK : p->trainer->evaluate(p->trainer->user, un, &v, &out->unpruned_test, err);
+        free(un);
+        if (st)
+            goto done;
     }
     if (s.nproc > 1 && (st = check_same_state(&s, out, ranking, nrank, pool, npool, next, err)))
         goto done;
@@ -831,27 +1054,57 @@ hr_status hr_joint_progressive(hr_model *model, const hr_data *data, int domain,
             const hr_joint_candidate *w = &r->cand[best];
             r->val_acc = w->best_val;
             r->test_acc = w->best_test;
-            if (out->best_so_far - w->best_val > p->threshold) {
+            record_guard(&s, out, r, w);
+            int reject = p->guard == HR_GUARD_BOUND ? r->guard_bound > p->threshold
+                                                    : out->best_so_far - w->best_val > p->threshold;
+            if (reject) {
                 char why[2048];
-                snprintf(why, sizeof why, "accuracy: best candidate %s %.2f%% is more than %.2f points below %.2f%%",
-                         w->name, w->best_val, p->threshold, out->best_so_far);
+                if (p->guard == HR_GUARD_BOUND)
+                    snprintf(why, sizeof why, "accuracy guard: best candidate %s drops %.2f points on the guard half "
+                             "(upper bound %.2f > %.2f)", w->name, r->guard_drop, r->guard_bound, p->threshold);
+                else
+                    snprintf(why, sizeof why, "accuracy: best candidate %s %.2f%% is more than %.2f points below "
+                             "%.2f%%", w->name, w->best_val, p->threshold, out->best_so_far);
                 why[sizeof out->stop_reason - 1] = '\0';
                 memcpy(out->stop_reason, why, sizeof out->stop_reason);
                 out->complete = 1;
             } else {
+                const float *won = s.cand_alpha + (size_t)bt * (size_t)na;
                 r->applied = 1;
-                memcpy(out->alpha, s.cand_alpha + (size_t)bt * (size_t)na, sizeof(float) * (size_t)na);
-                out->alpha[w->block * 3 + (int)w->branch] = 0.0f;
+                r->alpha = malloc(sizeof(float) * (size_t)na);
+                if (!r->alpha) {
+                    st = hr_error_set(err, HR_ERR_NOMEM, "joint: out of memory");
+                    goto done;
+                }
                 out->pruned_block[out->npruned] = w->block;
                 out->pruned_branch[out->npruned] = w->branch;
                 out->npruned++;
+                /* the threshold rule may have zeroed other branches while
+                 * the winner retrained: they are pruned too, after it, in
+                 * block order */
+                for (int i = 0; i < na; i++)
+                    if (won[i] == 0.0f && out->alpha[i] != 0.0f && i != w->block * 3 + (int)w->branch) {
+                        out->pruned_block[out->npruned] = i / 3;
+                        out->pruned_branch[out->npruned] = (hr_branch)(i % 3);
+                        out->npruned++;
+                        r->nthreshold++;
+                    }
+                memcpy(out->alpha, won, sizeof(float) * (size_t)na);
+                out->alpha[w->block * 3 + (int)w->branch] = 0.0f;
+                memcpy(r->alpha, out->alpha, sizeof(float) * (size_t)na);
                 if (w->best_val > out->best_so_far)
                     out->best_so_far = w->best_val;
                 out->final_val = w->best_val;
                 out->final_test = w->best_test;
-                /* leave the pool, refill with the next ranked branch neither pruned nor pooled */
+                /* leave the pool (with any branch the threshold rule pruned),
+                   refill with the next ranked branch neither pruned nor pooled */
                 memmove(pool + best, pool + best + 1, sizeof(int) * (size_t)(npool - best - 1));
                 npool--;
+                int kept = 0;
+                for (int i = 0; i < npool; i++)
+                    if (out->alpha[pool[i]] != 0.0f)
+                        pool[kept++] = pool[i];
+                npool = kept;
                 for (; npool < p->pool && next < nrank; next++)
                     if (out->alpha[ranking[next]] != 0.0f)
                         pool[npool++] = ranking[next];
@@ -861,8 +1114,9 @@ hr_status hr_joint_progressive(hr_model *model, const hr_data *data, int domain,
             r->remaining_gflops = live_gflops(model, out->alpha);
             out->final_gflops = r->remaining_gflops;
             r->flops_reduction_pct = 100.0 * (1.0 - r->remaining_gflops / out->initial_gflops);
-            logf_(p, "round %d: %s %s (validation %.2f%%, test %.2f%%), %.4f GFLOPs left (-%.2f%%)", r->round,
-                  r->applied ? "pruned" : "stopped before pruning", w->name, w->best_val, w->best_test,
+            logf_(p, "round %d: %s %s (validation %.2f%%, test %.2f%%; guard drop %.2f, bound %.2f)%s, %.4f GFLOPs "
+                  "left (-%.2f%%)", r->round, r->applied ? "pruned" : "stopped before pruning", w->name, w->best_val,
+                  w->best_test, r->guard_drop, r->guard_bound, r->nthreshold ? " and by the threshold rule more" : "",
                   r->remaining_gflops, r->flops_reduction_pct);
         }
         if (p->checkpoint && s.rank == 0 &&
@@ -887,6 +1141,8 @@ done:
     free(s.xrecv);
     free(s.cand);
     free(s.cand_alpha);
+    free(s.ref_val);
+    free(s.ref_test);
     free(pool);
     free(ranking);
     hr_tensor_map_destroy(weights);

@@ -28,6 +28,9 @@ void hr_deploy_config_deinit(hr_deploy_config *c)
     free(c->input_mean);
     free(c->input_std);
     free(c->exact_gamma);
+    free(c->grid_gamma);
+    free(c->grid_alpha);
+    free(c->grid_alpha_given);
     hr_deploy_config_init(c);
 }
 
@@ -56,6 +59,9 @@ hr_status hr_deploy_config_copy(const hr_deploy_config *src, hr_deploy_config *d
     dst->input_mean = dup_array(src->input_mean, nc, sizeof(float), &ok);
     dst->input_std = dup_array(src->input_std, nc, sizeof(float), &ok);
     dst->exact_gamma = dup_array(src->exact_gamma, n, sizeof(int), &ok);
+    dst->grid_gamma = dup_array(src->grid_gamma, n, sizeof(int), &ok);
+    dst->grid_alpha = dup_array(src->grid_alpha, n * HR_BRANCH_COUNT, sizeof(float), &ok);
+    dst->grid_alpha_given = dup_array(src->grid_alpha_given, n, sizeof(unsigned), &ok);
     if (!ok) {
         hr_deploy_config_deinit(dst);
         return hr_error_set(err, HR_ERR_NOMEM, "deploy: out of memory copying a configuration");
@@ -291,6 +297,74 @@ hr_status hr_deploy_config_use_exact(hr_deploy_config *c, hr_error *err)
     return HR_OK;
 }
 
+hr_status hr_deploy_config_use_grid(hr_deploy_config *c, hr_error *err)
+{
+    if (!c || !c->has_grid || !c->grid_gamma || !c->gamma || !c->alpha || !c->alpha_given)
+        return hr_error_set(err, HR_ERR_NOT_FOUND,
+                            "the configuration has no grid result (stage2_throughput.optimal_split_point and "
+                            "optimal_gamma: only the joint output of a run with --lut has one)");
+    c->split = c->grid_split;
+    memcpy(c->gamma, c->grid_gamma, sizeof(int) * (size_t)c->nblocks);
+    memcpy(c->alpha, c->grid_alpha, sizeof(float) * (size_t)c->nblocks * HR_BRANCH_COUNT);
+    memcpy(c->alpha_given, c->grid_alpha_given, sizeof(unsigned) * (size_t)c->nblocks);
+    return HR_OK;
+}
+
+/* The original's grid result of a joint output, kept aside: its split, γ
+ * and the pruned set of the last pruning state. */
+static hr_status parse_grid(hr_deploy_config *c, json_t *s2, json_t *s1, const char *what, hr_error *err)
+{
+    json_t *sp = json_object_get(s2, "optimal_split_point"), *g = json_object_get(s2, "optimal_gamma");
+    hr_deploy_config tmp;
+    hr_status st;
+    if (!sp || !g)
+        return HR_OK;
+    c->grid_gamma = malloc(sizeof(int) * (size_t)c->nblocks);
+    c->grid_alpha = calloc((size_t)c->nblocks * HR_BRANCH_COUNT, sizeof(float));
+    c->grid_alpha_given = calloc((size_t)c->nblocks, sizeof(unsigned));
+    if (!c->grid_gamma || !c->grid_alpha || !c->grid_alpha_given)
+        return hr_error_set(err, HR_ERR_NOMEM, "%s: out of memory", what);
+    for (int k = 0; k < c->nblocks; k++)
+        c->grid_gamma[k] = -1;
+    if ((st = parse_split(c, sp, what, "stage2_throughput.optimal_split_point", &c->grid_split, err)))
+        return st;
+    /* the parsers fill c's arrays: lend them the grid's */
+    tmp = *c;
+    tmp.gamma = c->grid_gamma;
+    tmp.alpha = c->grid_alpha;
+    tmp.alpha_given = c->grid_alpha_given;
+    if ((st = parse_gamma_object(&tmp, g, what, "stage2_throughput.optimal_gamma", err)))
+        return st;
+    if (json_object_get(s1, "pruned_weights") &&
+        (st = parse_pruned(&tmp, json_object_get(s1, "pruned_weights"), what, "stage1_accuracy.pruned_weights", err)))
+        return st;
+    c->has_grid = 1;
+    return HR_OK;
+}
+
+/* final_configuration.alpha: N rows [dense, 1x1, identity], each finite. */
+static hr_status parse_alpha_rows(hr_deploy_config *c, json_t *v, const char *what, const char *field, hr_error *err)
+{
+    size_t i;
+    json_t *row;
+    if (!json_is_array(v) || json_array_size(v) != (size_t)c->nblocks)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "%s: %s must be an array of %d [dense, 1x1, identity] rows", what,
+                            field, c->nblocks);
+    json_array_foreach(v, i, row) {
+        if (!json_is_array(row) || json_array_size(row) != HR_BRANCH_COUNT)
+            return hr_error_set(err, HR_ERR_FORMAT, "%s: %s[%zu] is not [dense, 1x1, identity]", what, field, i);
+        for (int br = 0; br < HR_BRANCH_COUNT; br++) {
+            json_t *x = json_array_get(row, (size_t)br);
+            double a = json_number_value(x);
+            if (!json_is_number(x) || !isfinite(a) || fabs(a) > 1e30)
+                return hr_error_set(err, HR_ERR_FORMAT, "%s: %s[%zu][%d] is not a finite number", what, field, i, br);
+            c->alpha[i * HR_BRANCH_COUNT + (size_t)br] = (float)a;
+        }
+        c->alpha_given[i] = HR_BR_ALL;
+    }
+    return HR_OK;
+}
+
 static hr_status parse_dim(json_t *root, const char *key, const char *what, int64_t *out, hr_error *err)
 {
     json_t *v = json_object_get(root, key);
@@ -318,15 +392,31 @@ static hr_status parse_joint(hr_deploy_config *c, json_t *root, const char *what
         return hr_error_set(err, HR_ERR_FORMAT,
                             "%s: final_configuration is missing (the joint run had no --lut, so no split was chosen)",
                             what);
-    if ((st = parse_split(c, json_object_get(fin, "split_point"), what, "final_configuration.split_point",
-                          &c->split, err)))
+    /* placement names raw and local; split_point is null for them */
+    if (json_object_get(fin, "placement")) {
+        if ((st = parse_split(c, json_object_get(fin, "placement"), what, "final_configuration.placement", &c->split,
+                              err)))
+            return st;
+    } else if ((st = parse_split(c, json_object_get(fin, "split_point"), what, "final_configuration.split_point",
+                                 &c->split, err))) {
         return st;
+    }
     if (json_object_get(fin, "gamma_config") &&
         (st = parse_gamma_object(c, json_object_get(fin, "gamma_config"), what, "final_configuration.gamma_config",
                                  err)))
         return st;
-    if (json_object_get(s1, "pruned_weights") &&
-        (st = parse_pruned(c, json_object_get(s1, "pruned_weights"), what, "stage1_accuracy.pruned_weights", err)))
+    if (json_object_get(fin, "alpha") &&
+        (st = parse_alpha_rows(c, json_object_get(fin, "alpha"), what, "final_configuration.alpha", err)))
+        return st;
+    if (json_object_get(fin, "pruned")) {
+        if ((st = parse_pruned(c, json_object_get(fin, "pruned"), what, "final_configuration.pruned", err)))
+            return st;
+    } else if (json_object_get(s1, "pruned_weights") &&
+               (st = parse_pruned(c, json_object_get(s1, "pruned_weights"), what, "stage1_accuracy.pruned_weights",
+                                  err))) {
+        return st;
+    }
+    if ((st = parse_grid(c, s2, s1, what, err)))
         return st;
     if (json_object_get(s2, "exact_optimum") &&
         (st = parse_exact(c, json_object_get(s2, "exact_optimum"), what, err)))

@@ -90,6 +90,66 @@ static void assert_same_bytes(const char *a, const char *b)
     assert_int_equal(system(cmd), 0);
 }
 
+/* final_configuration's fields (issue 13) and their consistency with the
+ * rest of the file; the guard's record of every round. */
+static void check_final(json_t *fin, json_t *s1, json_t *s2)
+{
+    json_t *pl = json_object_get(fin, "placement"), *ci = json_object_get(fin, "accuracy_drop_ci95");
+    json_t *bc = json_object_get(s2, "baseline_comparison"), *guard = json_object_get(s1, "guard");
+    json_t *parts = json_object_get(guard, "parts");
+    assert_true(json_is_string(pl) || json_is_integer(pl));
+    if (json_is_string(pl))
+        assert_true(json_is_null(json_object_get(fin, "split_point")));
+    else
+        assert_int_equal(json_integer_value(pl), json_integer_value(json_object_get(fin, "split_point")));
+    int round = (int)json_integer_value(json_object_get(fin, "round"));
+    assert_true(round >= -1);
+    assert_true(json_is_array(json_object_get(fin, "pruned")));
+    assert_true(json_is_object(json_object_get(fin, "gamma_config")));
+    assert_true(json_is_array(ci) && json_array_size(ci) == 2);
+    double drop = json_number_value(json_object_get(fin, "accuracy_drop"));
+    assert_true(json_number_value(json_array_get(ci, 0)) <= drop + 1e-9);
+    assert_true(json_number_value(json_array_get(ci, 1)) >= drop - 1e-9);
+    assert_true(fabs(drop - (json_number_value(json_object_get(s1, "initial_accuracy")) -
+                             json_number_value(json_object_get(fin, "accuracy")))) < 1e-6);
+    assert_true(json_number_value(json_object_get(json_object_get(bc, "final_configuration_gain_pct"), "objective")) >=
+                0.0);
+    assert_true(json_number_value(json_object_get(fin, "objective_value")) <=
+                json_number_value(json_object_get(json_object_get(bc, "baseline"), "objective_ms")) + 1e-9);
+    /* never worse than any accepted state's exact optimum */
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(s1, "pruning_rounds"), i, r) {
+        json_t *eo = json_object_get(r, "exact_optimum");
+        if (eo)
+            assert_true(json_number_value(json_object_get(fin, "objective_value")) <=
+                        json_number_value(json_object_get(eo, "objective_ms")) + 1e-9);
+    }
+    /* the parts: selection and guard halves of the validation part */
+    assert_non_null(parts);
+    if (strcmp(json_string_value(json_object_get(guard, "mode")), "bound") == 0)
+        assert_int_equal(json_integer_value(json_object_get(parts, "selection")) +
+                             json_integer_value(json_object_get(parts, "guard")),
+                         json_integer_value(json_object_get(parts, "validation")));
+    /* every round's decision follows its recorded bound */
+    double thr = json_number_value(json_object_get(guard, "threshold_points"));
+    double alpha = json_number_value(json_object_get(guard, "alpha"));
+    int64_t ng = json_integer_value(json_object_get(parts, "guard"));
+    json_array_foreach(json_object_get(s1, "pruning_history"), i, r) {
+        json_t *gd = json_object_get(r, "guard_discordant");
+        if (!gd)
+            continue;
+        double bound = hr_joint_guard_bound(json_integer_value(json_object_get(gd, "b")),
+                                            json_integer_value(json_object_get(gd, "c")), ng, alpha,
+                                            (int)json_integer_value(json_object_get(r, "round")));
+        /* the file holds 10 significant digits */
+        assert_true(fabs(bound - json_number_value(json_object_get(r, "guard_bound_points"))) <=
+                    1e-8 * fmax(1.0, fabs(bound)));
+        if (strcmp(json_string_value(json_object_get(guard, "mode")), "bound") == 0)
+            assert_int_equal(json_is_true(json_object_get(r, "applied")), bound <= thr);
+    }
+}
+
 static void test_rank(void **state)
 {
     (void)state;
@@ -196,6 +256,11 @@ static void test_usage(void **state)
     EXPECT("joint --domain 0 --model repvgg-fmnist --weights w --method goal", 2, err_text, "needs --lut");
     EXPECT("joint --domain 0 --model repvgg-fmnist --weights w --method nosuch", 2, err_text, "--method");
     EXPECT("joint --domain 0 --model repvgg-fmnist --weights w --objective fast", 2, err_text, "--objective");
+    EXPECT("joint --domain 0 --model repvgg-fmnist --weights w --guard maybe", 2, err_text, "--guard must be");
+    EXPECT("joint --domain 0 --model repvgg-fmnist --weights w --guard-alpha 1.5", 2, err_text, "--guard-alpha");
+    EXPECT("joint --domain 0 --model repvgg-fmnist --weights w --pruning-threshold -1", 2, err_text,
+           "--pruning-threshold");
+    EXPECT("joint --help", 0, out_text, "--guard bound|point");
     EXPECT("joint --domain 0 --model repvgg-fmnist --weights nosuch.safetensors", 1, err_text, "nosuch");
 }
 
@@ -247,9 +312,10 @@ static void test_joint(void **state)
         assert_non_null(json_object_get(s2, "exact_optimum"));
         assert_non_null(json_object_get(json_object_get(s2, "results"), "grid"));
         assert_true(json_is_integer(json_object_get(s2, "optimal_split_point")));
-        assert_int_equal(json_integer_value(json_object_get(s2, "optimal_split_point")),
-                         json_integer_value(json_object_get(fin, "split_point")));
+        /* the final configuration: the exact optimum over the accepted states
+           and the unpruned model, never worse than the baseline */
         assert_true(json_number_value(json_object_get(fin, "throughput_fps")) > 0);
+        check_final(fin, s1, s2);
         json_decref(j);
         /* the final α: every block keeps a live branch, the pruned are 0 */
         hr_tensor_map *map;
@@ -293,6 +359,19 @@ static void test_joint(void **state)
         assert_same("a/domain_3_joint.json", "k/domain_3_joint.json");
         assert_same_bytes("a/domain_3_alpha.safetensors", "k/domain_3_alpha.safetensors");
     }
+    /* a small threshold: the bound guard decides every round (check_final
+       recomputes each bound from the recorded discordant counts) */
+    EXPECT(ARGS "--threads 2 --threshold 0.5 -o t", 0, out_text, "wrote t/domain_3_joint.json");
+    {
+        char p[1024];
+        json_error_t je;
+        snprintf(p, sizeof p, "%s/t/domain_3_joint.json", dir);
+        json_t *j = json_load_file(p, 0, &je);
+        assert_non_null(j);
+        check_final(json_object_get(j, "final_configuration"), json_object_get(j, "stage1_accuracy"),
+                    json_object_get(j, "stage2_throughput"));
+        json_decref(j);
+    }
     /* stage 2 settings do not touch stage 1: the checkpoint is still used */
     EXPECT(ARGS "--threads 1 --steps 30 --objective cycle -o k", 0, out_text, "resumed from");
     /* goal programming */
@@ -312,11 +391,11 @@ static void test_joint(void **state)
         json_decref(j);
     }
     /* goal programming interrupted after an alternation and resumed: the same
-     * result as an uninterrupted run (epsilon -100: the stop rule never
-     * holds, so every alternation runs) */
+     * result as an uninterrupted run (--plain-l1 with epsilon -100: the
+     * original stop rule never holds, so every alternation runs) */
 #define GOAL                                                                                                        \
     "joint --domain 3 --model repvgg-fmnist --weights base.safetensors --max-samples 1500 --lut lut.json "         \
-    "--method goal --epochs 1 --alternations 3 --goal-steps 50 --goal-epsilon -100 "
+    "--method goal --epochs 1 --alternations 3 --goal-steps 50 --goal-epsilon -100 --plain-l1 "
     EXPECT(GOAL "-o g1", 0, out_text, "goal programming: 3 iterations");
     EXPECT(GOAL "--stop-after 1 -o g2", 0, out_text, "stopped after 1 alternations");
     EXPECT(GOAL "-o g2", 0, out_text, "resumed from");
@@ -324,6 +403,19 @@ static void test_joint(void **state)
     assert_same("g1/domain_3_joint.json", "g2/domain_3_joint.json");
     assert_same_bytes("g1/domain_3_alpha.safetensors", "g2/domain_3_alpha.safetensors");
     EXPECT(GOAL "--goal-steps 60 -o g2", 1, err_text, "other settings");
+#undef GOAL
+    /* the same with the proximal step, which prunes (epsilon 100: the guard
+     * always holds, so at least 2 alternations run); another strength
+     * refuses the checkpoint */
+#define GOAL                                                                                                        \
+    "joint --domain 3 --model repvgg-fmnist --weights base.safetensors --max-samples 1500 --lut lut.json "         \
+    "--method goal --epochs 1 --alternations 3 --goal-steps 50 --goal-epsilon 100 --goal-l1 2 "
+    EXPECT(GOAL "-o g3", 0, out_text, "goal programming:");
+    EXPECT(GOAL "--stop-after 1 -o g4", 0, out_text, "stopped after 1 alternations");
+    EXPECT(GOAL "-o g4", 0, out_text, "resumed from");
+    assert_same("g3/domain_3_joint.json", "g4/domain_3_joint.json");
+    assert_same_bytes("g3/domain_3_alpha.safetensors", "g4/domain_3_alpha.safetensors");
+    EXPECT(GOAL "--goal-l1 3 -o g4", 1, err_text, "other settings");
 #undef GOAL
     /* a damaged checkpoint is an error naming the file */
     {

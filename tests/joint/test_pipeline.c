@@ -80,10 +80,15 @@ static void test_config(void **state)
     write_text("real.ini", "[real]\nhost = 1.2.3.4\n");
     EXPECT("pipeline --config real.ini --dry-run", 1, err_text, "unknown key [real] host");
     EXPECT("pipeline --dry-run --client-lut dev.json --config edge2.ini", 2, err_text, "exclusive");
+    write_text("guard.ini", "[joint]\nguard = maybe\n");
+    EXPECT("pipeline --config guard.ini --dry-run", 1, err_text, "guard.ini:2: bad value [joint] guard = 'maybe'");
+    write_text("guard2.ini", "[joint]\nguard = point\n");
+    EXPECT("pipeline --config guard2.ini --dry-run", 0, out_text, "--guard point");
     /* the default scenario: the whole of step 1, a named edge and link */
     EXPECT("pipeline --quick --dry-run", 0, out_text, "roofline --threads 2 -o results/roofline_server.json");
     assert_non_null(strstr(out_text, "--edge rpi4 --roofline results/roofline_host_client_threads.json"));
     assert_non_null(strstr(out_text, "--link-profile wifi-n"));
+    assert_non_null(strstr(out_text, "--guard bound")); /* the default guard */
     assert_non_null(strstr(out_text, "--roofline-server results/roofline_server.json"));
     assert_non_null(strstr(out_text, "report gamma --lut results/hardware_lut_complete.json -o "
                                      "results/full_gamma_analysis.md"));
@@ -101,6 +106,7 @@ static void test_config(void **state)
     EXPECT(args, 0, out_text, "--model repvgg-b3");
     assert_non_null(strstr(out_text, "--rounds 10 --pool 10 --epochs 3 --threshold 2"));
     assert_non_null(strstr(out_text, "--steps 800"));
+    assert_non_null(strstr(out_text, "--guard point")); /* the original's rule */
     assert_non_null(strstr(out_text, "--threads 3"));
     /* its knees override the measurement: no server roofline runs */
     assert_non_null(strstr(out_text, "--knee-server 25.15"));

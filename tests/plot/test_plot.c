@@ -353,8 +353,8 @@ static void test_cli_plot(void **state)
     assert_non_null(line_starting(dat, "0 final 15.42 62.1\n"));
     assert_non_null(line_starting(dat, "1 round_1 15 58.4\n"));
     assert_non_null(line_starting(dat, "1 final 16.1 58\n"));
-    assert_non_null(line_starting(dat, "2 round_0 945.752576 78.0952381\n"));
-    assert_non_null(line_starting(dat, "2 round_1 952.954539 77.6719577\n"));
+    assert_non_null(line_starting(dat, "2 round_0 426.521739 31.5693431\n"));
+    assert_non_null(line_starting(dat, "2 round_2 429.166244 47.0194647\n"));
     free(dat);
     dat = vis_file("accuracy_throughput_domain_1.dat");
     assert_non_null(line_starting(dat, "1 step2 9.27179679 56.2\n"));
@@ -364,9 +364,10 @@ static void test_cli_plot(void **state)
     /* Ours: the exact optimum of every pruning state and the baseline point
      * (unpruned accuracy at the baseline's fps). */
     dat = vis_file("accuracy_throughput_domain_2.dat");
-    assert_non_null(line_starting(dat, "2 round_0 945.752576 78.0952381\n"));
-    assert_non_null(line_starting(dat, "2 final 727.638397 77.6719577\n"));
-    assert_non_null(line_starting(dat, "2 baseline 945.752576 78.0952381\n"));
+    assert_non_null(line_starting(dat, "2 round_0 426.521739 31.5693431\n"));
+    /* the final configuration: the exact optimum of round 2, the best state */
+    assert_non_null(line_starting(dat, "2 final 429.166244 47.0194647\n"));
+    assert_non_null(line_starting(dat, "2 baseline 426.253938 31.5693431\n"));
     free(dat);
     dat = vis_file("domain_accuracy.dat");
     assert_non_null(line_starting(dat, "0 61.3 59.6 62.1 9.27179679 15.42\n"));
@@ -386,17 +387,17 @@ static void test_cli_plot(void **state)
     free(dat);
     dat = vis_file("domain_flops.dat");
     assert_non_null(line_starting(dat, "0 0\n"));
-    assert_non_null(line_starting(dat, "2 14.6697436\n"));
+    assert_non_null(line_starting(dat, "2 24.2499844\n"));
     free(dat);
-    /* Gains: 100 (952.954539 / 945.7525758 - 1), 100 (21660.02362 / 18464.15104 - 1). */
+    /* Gains: 100 (429.1662442 / 426.2539382 - 1), 100 (6377.55102 / 6377.55102 - 1). */
     dat = vis_file("domain_vs_baseline.dat");
     p = line_starting(dat, "2 ");
     assert_non_null(p);
     double v[7];
     assert_int_equal(sscanf(p, "%lf %lf %lf %lf %lf %lf %lf", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]), 7);
-    assert_float_equal(v[1], 945.7525758, 1e-6);
-    assert_float_equal(v[5], 0.76150607, 1e-6);
-    assert_float_equal(v[6], 17.30852706, 1e-6);
+    assert_float_equal(v[1], 426.2539382, 1e-6);
+    assert_float_equal(v[5], 0.68323263, 1e-6);
+    assert_float_equal(v[6], 0.0, 1e-9);
     assert_null(line_starting(dat, "0 ")); /* the original's files carry no baseline */
     free(dat);
 
@@ -404,13 +405,24 @@ static void test_cli_plot(void **state)
     char *md = vis_file("report.md");
     /* the scenario comes first: here the original's TX2 LUT, both devices measured */
     assert_non_null(strstr(md, "## Scenario\n\nEvery figure below"));
-    assert_true(strstr(md, "## Scenario") < strstr(md, "## Final configuration per domain"));
+    /* then the outcome, then the original's results */
+    assert_non_null(strstr(md, "## Outcome per domain"));
+    assert_true(strstr(md, "## Scenario") < strstr(md, "## Outcome per domain"));
+    assert_true(strstr(md, "## Outcome per domain") < strstr(md, "## The original's results"));
     assert_non_null(strstr(md, "- **edge (client)**: measured on "));
     assert_non_null(strstr(md, "- **link**: "));
-    assert_non_null(strstr(md, "## Final configuration per domain"));
+    assert_non_null(strstr(md, "## The original's results: grid search and gradient method"));
     assert_non_null(strstr(md, "| 0 | 12 | 61.30 |"));
-    assert_non_null(strstr(md, "## Co-design vs the Neurosurgeon-style baseline"));
-    assert_non_null(strstr(md, "| 2 | local | 945.75 | 18464.15 | local | 952.95 | 21660.02 | +0.76 | +17.31 | 0.42 |"));
+    assert_non_null(strstr(md, "## The last pruned state's exact optimum vs the Neurosurgeon-style baseline"));
+    assert_non_null(strstr(md, "| 2 | raw | 426.25 | 6377.55 | raw | 429.17 | 6377.55 | +0.68 | +0.00 | -15.45 |"));
+    /* the outcome: domain 2's final configuration (round 2, raw), its gains and its paired interval; the
+       original's files (domains 0 and 1) have no outcome row */
+    assert_non_null(strstr(md, "| 2 | raw | 2 | 2 | latency 2.330 | 47.02 | -15.45 | [-17.41, -13.47] | +0.68 / +0.68 / "
+                               "+0.00 | +59.69 | 740 / 739 / 1644 |"));
+    assert_null(strstr(md, "| 0 | split 12 |"));
+    assert_non_null(strstr(md, "the point drop is <= 2 points in 1 of 1 domains"));
+    assert_non_null(strstr(md, "Measured gains: not available"));
+    assert_non_null(strstr(md, "| 2 | 5 | 31.57 | 47.02 | 47.02 | 3.721 | 268.75 | 2 |"));
     /* Where co-design pays: domain 0 (the lowest), 65 points per objective;
      * on the TX2 LUT no split beats both ends (every split tensor of
      * RepVGG-B3 is larger than the frame). */

@@ -238,9 +238,9 @@ static void test_refusals(void **state)
     EXPECT("serve --workers 0", 2, err_text, "--workers");
     EXPECT("serve --help", 0, out_text, "usage: hyperrep serve");
     EXPECT("infer --help", 0, out_text, "usage: hyperrep infer");
-    EXPECT("infer --help", 0, out_text, "--use final|exact");
-    EXPECT("infer --in-process --config tiny.json --use best", 2, err_text, "--use: 'best' is not final or exact");
-    EXPECT("infer --in-process --config tiny.json --use exact", 1, err_text, "exact_optimum");
+    EXPECT("infer --help", 0, out_text, "--use final|grid");
+    EXPECT("infer --in-process --config tiny.json --use best", 2, err_text, "--use: 'best' is not final or grid");
+    EXPECT("infer --in-process --config tiny.json --use grid", 1, err_text, "no grid result");
     /* local: everything here, no server needed */
     write_text("local.json", "{\"arch\": \"repvgg-tiny\", \"split\": \"local\"}");
     EXPECT("infer --config local.json --frames 5 --warmup 1 -o local_out.json", 0, out_text, "no server needed");
@@ -303,9 +303,11 @@ static void test_serve_binary(void **state)
 }
 
 /* The raw placement from the CLI: in process, through a server (also
- * the load generator), and chosen by --use exact from a joint output whose
- * exact optimum is raw; the report says the placement and the u8 crossing,
- * and --verify compares with the whole model on the dequantised frames. */
+ * the load generator), and chosen as the final configuration of a joint
+ * output (--use final, the default, or its old name exact) whose grid
+ * result is split 3 (--use grid); the report says the placement and the u8
+ * crossing, and --verify compares with the whole model on the dequantised
+ * frames. */
 static void check_raw(json_t *j, const char *mode)
 {
     json_t *meta = json_object_get(j, "metadata"), *x = json_object_get(j, "crossing");
@@ -343,16 +345,19 @@ static void test_raw_and_use_exact(void **state)
     check_raw(j, "in-process");
     json_decref(j);
 
-    /* a joint output: final split 3, exact optimum raw with another γ */
+    /* a joint output: the final configuration raw (split_point null), the
+     * grid's split 3 with another γ */
     write_text("joint_raw.json",
                "{\"metadata\": {\"model\": \"repvgg-tiny\", \"head\": \"client\"}, \"stage1_accuracy\": "
-               "{\"pruned_weights\": []}, \"final_configuration\": {\"split_point\": 3, \"gamma_config\": "
-               "{\"stage1.1\": 13}}, \"stage2_throughput\": {\"exact_optimum\": {\"placement\": \"raw\", "
-               "\"optimal_gamma\": {\"stage1.1\": 9, \"stage2.1\": 11}}}}");
-    EXPECT("infer --in-process --config joint_raw.json --frames 4 --warmup 0 -o final.json", 0, out_text, "split 3/7");
-    j = load_json("final.json");
+               "{\"pruned_weights\": []}, \"final_configuration\": {\"split_point\": null, \"placement\": \"raw\", "
+               "\"gamma_config\": {\"stage1.1\": 9, \"stage2.1\": 11}, \"pruned\": []}, \"stage2_throughput\": "
+               "{\"optimal_split_point\": 3, \"optimal_gamma\": {\"stage1.1\": 13}, \"exact_optimum\": "
+               "{\"placement\": \"raw\", \"optimal_gamma\": {\"stage1.1\": 9, \"stage2.1\": 11}}}}");
+    EXPECT("infer --in-process --config joint_raw.json --use grid --frames 4 --warmup 0 -o grid.json", 0, out_text,
+           "split 3/7");
+    j = load_json("grid.json");
     assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "metadata"), "placement")), 3);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "metadata"), "use")), "final");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "metadata"), "use")), "grid");
     assert_int_equal(report_gamma(j, "stage1.1"), 13);
     json_decref(j);
 
@@ -364,7 +369,7 @@ static void test_raw_and_use_exact(void **state)
     j = load_json("exact.json");
     check_report(j, 10);
     check_raw(j, "server");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "metadata"), "use")), "exact");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "metadata"), "use")), "final");
     assert_int_equal(report_gamma(j, "stage1.1"), 9);
     assert_int_equal(report_gamma(j, "stage2.1"), 11);
     assert_string_equal(json_string_value(json_object_get(json_object_get(j, "server_ack"), "split")), "raw");
@@ -378,12 +383,21 @@ static void test_raw_and_use_exact(void **state)
     assert_int_equal(st.protocol_errors, 0);
     assert_int_equal(st.deployed, 3);
 
-    /* an exact optimum that is local runs here without a server */
-    EXPECT("infer --config " HR_FIXTURES_DIR "/plot/domain_2_joint.json --use exact --data random --frames 3 "
-           "--warmup 0 -o exact_local.json",
-           0, out_text, "local placement");
-    j = load_json("exact_local.json");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "metadata"), "placement")), "local");
+    /* a real joint output (tests/fixtures/plot/domain_2_joint.json): its final
+     * configuration is raw (split_point null) with two branches pruned and its
+     * state's α; the grid's is split 5 */
+    EXPECT("infer --in-process --config " HR_FIXTURES_DIR "/plot/domain_2_joint.json --data random --frames 3 "
+           "--warmup 0 -o fix_final.json",
+           0, out_text, "split raw/7");
+    j = load_json("fix_final.json");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "metadata"), "placement")), "raw");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "metadata"), "use")), "final");
+    json_decref(j);
+    EXPECT("infer --in-process --config " HR_FIXTURES_DIR "/plot/domain_2_joint.json --use grid --data random "
+           "--frames 3 --warmup 0 -o fix_grid.json",
+           0, out_text, "split 5/7");
+    j = load_json("fix_grid.json");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "metadata"), "placement")), 5);
     json_decref(j);
 }
 

@@ -127,6 +127,23 @@ static void test_pipeline(void **state)
         assert_non_null(json_object_get(r3, keys[i]));
     assert_int_equal(json_array_size(json_object_get(r3, "val_acc")), 1);
     double best = json_real_value(json_object_get(r3, "best_acc"));
+    assert_true(json_is_array(json_object_get(r3, "pruned_by_threshold")));
+    json_decref(w), json_decref(r);
+
+    /* the threshold rule (SPEC 13.7): a threshold above every |alpha| leaves
+     * each block exactly its largest branch; the pruned are exactly 0 */
+    EXPECT("train-hyper --model repvgg-fmnist --weights base.safetensors --pruning-threshold -1", 2, err_text,
+           "--pruning-threshold");
+    EXPECT("train-hyper --model repvgg-fmnist --weights base.safetensors --max-samples 600 --epochs 1 --domain 3 "
+           "--pruning-threshold 1000 -o t2",
+           0, out_text, "domain 3: initial");
+    w = load("t2/trained_hyper_weights.json"), r = load("t2/training_results.json");
+    json_t *pt = json_object_get(json_object_get(r, "domain_3"), "pruned_by_threshold");
+    size_t i;
+    json_t *nm;
+    assert_true(json_array_size(pt) >= 7); /* 7 blocks, each with 2 or 3 branches */
+    json_array_foreach(pt, i, nm)
+        assert_true(json_real_value(json_object_get(json_object_get(w, "domain_3"), json_string_value(nm))) == 0.0);
     json_decref(w), json_decref(r);
 
     /* eval with the trained α reproduces the reported best accuracy */
