@@ -22,7 +22,7 @@ mkdir -p "$out"
 
 measure() { # model repeat passes span tag
     "$bin" lut measure --role server --model "$1" --threads "$threads" --repeat "$2" --passes "$3" --span-s "$4" \
-        -o "$out/$1.$5.json" 2>&1 | grep -E "^(wrote|noise|warning)" || true
+        -o "$out/$1.$5.json" 2>&1 | grep -E "^(wrote|noise)|warning:" || true
 }
 
 compare() { # model

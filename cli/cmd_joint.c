@@ -55,9 +55,12 @@ static const char *help =
     "                     step weighted by each branch's share of its block's LUT time\n"
     "                     (--goal-l1); |alpha| < --pruning-threshold then prunes the branch.\n"
     "                     It stops, after 2 alternations at least, when J improves by\n"
-    "                     less than 0.5 % and validation accuracy is within\n"
-    "                     --goal-epsilon E (2) points of the start; a state beyond E rolls\n"
-    "                     the run back to the last one within it. --plain-l1: the paper's\n"
+    "                     less than 0.5 % and the state passes the accuracy guard\n"
+    "                     (--guard bound: the bound of its paired drop on the guard\n"
+    "                     half <= --threshold, A in J from the selection half; --guard\n"
+    "                     point: validation accuracy within --goal-epsilon E (2) points\n"
+    "                     of the start); a state that fails rolls the run back to the\n"
+    "                     last one that passed. --plain-l1: the paper's\n"
     "                     form (--l1 subgradient in the loss; stop at accuracy >= start -\n"
     "                     E - 0.5 and slack < 0.1). Checkpointed after every alternation\n"
     "                     like the rounds of progressive pruning\n"
@@ -79,8 +82,9 @@ static const char *help_more =
     "                     bound on the discordant images at level 1 - A/r, r = rounds\n"
     "                     tried); point: the original's rule on the whole validation part\n"
     "  --guard-alpha A    the bound's error level before Bonferroni (0.10)\n"
-    "  --pruning-threshold T  |alpha| < T after a candidate's epoch becomes 0 and the\n"
-    "                     branch is pruned, never a block's last live branch (0.01; 0: off)\n"
+    "  --pruning-threshold T  |alpha| < T after a candidate's epoch (and, with --method\n"
+    "                     goal, after each phase A) becomes 0 and the branch is\n"
+    "                     pruned, never a block's last live branch (0.01; 0: off)\n"
     "  --batch N (32)  --lr X (0.01)  --momentum X (0.9)  --l1 X (0.001)  --seed S (42)\n"
     "  --threads N        threads; candidates run at once (2)\n"
     "  --objective latency|cycle|eff  stage 2 objective (latency)\n"
@@ -331,7 +335,7 @@ int hr_cmd_joint(int argc, char **argv)
             goto done;
         }
         gp.pruning_threshold = jp.pruning_threshold; /* one flag, one rule, both methods */
-        if (hr_joint_goal(m, d, (int)domain, lut, &jp, &op, &gp, &res, &gres, &prob, &err) ||
+        if (hr_joint_goal_guarded(m, d, (int)domain, lut, &jp, &op, &gp, &res, &gres, &prob, &err) ||
             hr_optim_exact(prob, &exact, &err)) {
             hr_cli_fail("joint", "%s", err.msg);
             goto done;

@@ -351,7 +351,10 @@ typedef struct hr_goal_result {
  * momentum, seed; l1 only with plain L1; the pruning fields are unused),
  * then the threshold rule, and (B) gp->steps Adam steps on θ, λ, ξ_A (λ
  * starts from op->lambda0 clamped to 0..N, or N / N/2 for lambda_init N /
- * MID). A and A_ref are validation accuracies.
+ * MID). A and A_ref are validation accuracies: with params->guard
+ * HR_GUARD_BOUND in weighted mode, on the validation part's selection half
+ * (even positions, as hr_joint_progressive selects; the guard half is left
+ * to the guard), else on the whole part.
  *
  * Weighted mode (default): phase A is cross-entropy SGD followed, every
  * step, by the proximal L1 step of gp->l1_strength, each branch weighted by
@@ -383,6 +386,27 @@ typedef struct hr_goal_result {
 hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const hr_lut *lut,
                         const hr_joint_params *jp, const hr_optim_params *op, const hr_goal_params *gp,
                         hr_joint_result *s1, hr_goal_result *out, hr_optim_problem **problem, hr_error *err);
+
+/* hr_joint_goal with the accuracy guard and paired bookkeeping of
+ * hr_joint_progressive (SPEC §13.5, §13.6); what `hyperrep joint --method
+ * goal` runs. Before the run it records round 0's per-image results (the
+ * model's starting α) on the validation and test parts, and the literally
+ * unpruned model's on the test part. With jp->guard HR_GUARD_BOUND in
+ * weighted mode and no gp->guard.check of the caller's, every state faces
+ * the bound guard: its paired counts b, c against round 0 on the guard half
+ * (odd positions), accepted when hr_joint_guard_bound(b, c, n_guard,
+ * jp->guard_alpha, tried) <= jp->threshold; that bound is the iteration's
+ * guard_drop. Otherwise gp's guard (the point rule when NULL) stands. After
+ * the run s1 is paired like a progressive result: paired 1, guard (BOUND
+ * only with the halves, else POINT: the whole part), the parts' sizes,
+ * guard_right0 and test_right0, the unpruned model's test accuracy and
+ * counts, test_b/test_c of every applied round and final_test_b/c of the
+ * final α, so hr_joint_choose reports an interval for goal runs too. The
+ * model ends holding the final α. Errors as hr_joint_goal, and
+ * HR_ERR_INVALID_ARG for bad guard settings. */
+hr_status hr_joint_goal_guarded(hr_model *model, const hr_data *data, int domain, const hr_lut *lut,
+                                const hr_joint_params *jp, const hr_optim_params *op, const hr_goal_params *gp,
+                                hr_joint_result *s1, hr_goal_result *out, hr_optim_problem **problem, hr_error *err);
 
 /* Everything the joint output file records besides the results. */
 typedef struct hr_joint_report {

@@ -266,8 +266,10 @@ static void prox_step(const hr_train_param *const *par, const unsigned *live, in
 }
 
 /* What a goal checkpoint depends on besides the starting α: the caller's
- * stage-1 settings, the goal and optimizer settings that shape both phases,
- * and the LUT's times (FNV-1a over their bytes). */
+ * stage-1 settings, the guard's (its mode picks the part A is measured on;
+ * its level and threshold decide the states a guard check accepts), the goal
+ * and optimizer settings that shape both phases, and the LUT's times
+ * (FNV-1a over their bytes). */
 static void goal_fingerprint(const hr_joint_params *jp, const hr_optim_params *op, const hr_goal_params *gp,
                              const hr_lut *lut, char *buf, size_t size)
 {
@@ -278,9 +280,11 @@ static void goal_fingerprint(const hr_joint_params *jp, const hr_optim_params *o
             h = (h ^ b[j]) * 1099511628211ull;
     }
     snprintf(buf, size,
-             "%s|goal %d %d %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %d|prune %.17g %.17g %d %.17g %d"
+             "%s|guard %d %.17g %.17g|goal %d %d %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %d"
+             "|prune %.17g %.17g %d %.17g %d"
              "|optim %d %d %d %.17g %.17g %d %.17g %.17g|link %.17g %.17g|lut %016llx",
-             jp->fingerprint ? jp->fingerprint : "", gp->alternations, gp->steps, gp->lr, gp->kappa, gp->mu,
+             jp->fingerprint ? jp->fingerprint : "", (int)jp->guard, jp->threshold, jp->guard_alpha, gp->alternations,
+             gp->steps, gp->lr, gp->kappa, gp->mu,
              gp->epsilon, gp->omega, gp->beta_r, gp->lambda_i, gp->rho, gp->weighted_l1, gp->l1_strength,
              gp->pruning_threshold, gp->min_alternations, gp->j_tol, gp->guard.check != NULL, (int)op->head,
              (int)op->mask, (int)op->lambda_init, op->lambda0, op->sigma, op->intensity_weights, op->z_offset,
@@ -417,6 +421,11 @@ hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const 
                             gp->alternations, HR_GOAL_MAX_ITER, gp->steps, gp->l1_strength, gp->pruning_threshold,
                             gp->min_alternations, gp->j_tol);
     const int weighted = gp->weighted_l1 != 0;
+    /* A and A_ref: with the bound guard (weighted mode) the validation part's
+       selection half, as progressive pruning selects (hr_guard_mode); the
+       guard half is the guard's alone. Otherwise the whole part. */
+    const int halves = weighted && jp->guard == HR_GUARD_BOUND;
+    int64_t nsel = 0;
     out->l1_strength = weighted ? gp->l1_strength : 0;
     out->pruning_threshold = gp->pruning_threshold;
     out->weighted_l1 = weighted;
@@ -471,11 +480,13 @@ hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const 
     tp.l1 = weighted ? 0.0f : (float)jp->l1; /* weighted: the L1 is the proximal step alone */
     ev.batch_size = jp->batch;
     if ((st = reload(model, alpha, &tp, &t, par, err)) ||
-        (st = hr_data_iter_create(hr_model_ctx(model), data, domain, HR_PART_VAL, &ev, &va, err)) ||
+        (st = hr__joint_val_half_iter(hr_model_ctx(model), data, domain, halves ? 0 : -1, jp->batch, &va, &nsel,
+                                      err)) ||
         (st = hr_data_iter_create(hr_model_ctx(model), data, domain, HR_PART_TEST, &ev, &te, err)) ||
         (st = hr__joint_accuracy(t, va, logits, &s1->initial_val, err)) ||
         (st = hr__joint_accuracy(t, te, logits, &s1->initial_test, err)))
         goto done;
+    (void)nsel;
     const double aref = s1->initial_val;
     double acc = aref, acc_test = s1->initial_test;
     int npruned = 0;

@@ -72,6 +72,22 @@ int hr__goal_threshold(const hr_model *model, const unsigned *live, float *alpha
  * of it, from its first batch; logits holds batch x classes floats. */
 hr_status hr__joint_accuracy(hr_trainer *t, hr_batch_iter *it, float *logits, double *acc, hr_error *err);
 
+/* Per-image top-1 results of the trainer over every batch of it: correct[i]
+ * is 1 when image i (iteration order) is classified right. The part must
+ * hold exactly cap images (HR_ERR_INTERNAL otherwise): pairing image by
+ * image needs the same images in the same order every time. */
+hr_status hr__joint_correct_per_image(hr_trainer *t, hr_batch_iter *it, float *logits, uint8_t *correct,
+                                      int64_t cap, hr_error *err);
+
+/* An iterator (no shuffling, batch `batch`) over one half of the domain's
+ * validation part as the bound guard splits it (SPEC §13.6; see
+ * hr_guard_mode): half 0 the selection half (even positions of the part's
+ * ascending indices), half 1 the guard half (odd positions); half -1 the
+ * whole part. *n receives the half's size; an empty half leaves *out NULL
+ * and returns HR_OK. HR_ERR_INVALID_ARG, HR_ERR_NOMEM. */
+hr_status hr__joint_val_half_iter(hr_ctx *ctx, const hr_data *data, int domain, int half, int64_t batch,
+                                  hr_batch_iter **out, int64_t *n, hr_error *err);
+
 /* JSON arrays of n numbers (checkpoints; floats widen exactly to doubles,
  * written with 17 significant digits); NULL when out of memory. */
 json_t *hr__json_reals_f(const float *v, int n);

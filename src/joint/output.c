@@ -350,6 +350,21 @@ hr_status hr_joint_report_save(const char *path, const hr_joint_report *rep, hr_
     }
     put(st1, "pruned_weights", pw, &ok);
     pw = NULL;
+    if (rep->goal) {
+        /* the branches the input α already had at 0 (existing ones only: a
+           virtual identity is never a branch), beside this run's */
+        json_t *ip = json_array();
+        ok = ok && ip;
+        for (int k = 0; ok && k < s1->nblocks; k++) {
+            hr_block_info bi = hr_model_block(m, k);
+            for (int br = 0; ok && br < HR_BRANCH_COUNT; br++)
+                if ((bi.existing >> br & 1u) && s1->alpha_initial[k * 3 + br] == 0.0f) {
+                    snprintf(name, sizeof name, "%s.hyper_%s", bi.name, hr_branch_name((hr_branch)br));
+                    ok = !json_array_append_new(ip, json_string(name));
+                }
+        }
+        put(st1, "input_pruned_weights", ip, &ok);
+    }
     if (ok) {
         json_t *r0 = json_pack("{s:i, s:i, s:f, s:f, s:f}", "round", 0, "num_pruned", 0, "acc", s1->initial_test,
                                "remaining_gflops", s1->initial_gflops, "flops_reduction_pct", 0.0);
@@ -410,16 +425,21 @@ hr_status hr_joint_report_save(const char *path, const hr_joint_report *rep, hr_
         int gok = gj && hj;
         for (int i = 0; gok && i < rep->goal->niter; i++) {
             const hr_goal_iter *it = &rep->goal->iter[i];
-            gok = !json_array_append_new(hj, json_pack("{s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "iteration",
-                                                       it->iteration, "val_acc", it->val_acc, "test_acc",
-                                                       it->test_acc, "xi_A", it->xi, "lambda", it->lambda, "J",
-                                                       it->j, "T_eff_ms", it->t_eff, "T_lat_ms", it->t_lat,
-                                                       "T_cyc_ms", it->t_cyc));
+            gok = !json_array_append_new(
+                hj, json_pack("{s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:i, s:f, s:b, s:f}", "iteration",
+                              it->iteration, "val_acc", it->val_acc, "test_acc", it->test_acc, "xi_A", it->xi,
+                              "lambda", it->lambda, "J", it->j, "T_eff_ms", it->t_eff, "T_lat_ms", it->t_lat,
+                              "T_cyc_ms", it->t_cyc, "new_pruned", it->new_pruned, "num_pruned", it->num_pruned,
+                              "gflops", it->gflops, "accepted", it->accepted, "guard_drop", it->guard_drop));
         }
         put(gj, "iterations", hj, &gok);
         put(gj, "xi_A", json_real(rep->goal->xi), &gok);
         put(gj, "lambda", json_real(rep->goal->lambda), &gok);
         put(gj, "stop_reason", json_string(rep->goal->stop_reason), &gok);
+        put(gj, "final_iteration", json_integer(rep->goal->final_iteration), &gok);
+        put(gj, "l1_strength", json_real(rep->goal->l1_strength), &gok);
+        put(gj, "pruning_threshold", json_real(rep->goal->pruning_threshold), &gok);
+        put(gj, "weighted_l1", json_boolean(rep->goal->weighted_l1), &gok);
         put(st1, "goal_programming", gj, &ok);
         ok = ok && gok;
     }

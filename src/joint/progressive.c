@@ -252,12 +252,8 @@ hr_status hr__joint_accuracy(hr_trainer *t, hr_batch_iter *it, float *logits, do
     return HR_OK;
 }
 
-/* Per-image top-1 results of the trainer over every batch of it: correct[i]
- * is 1 when image i (iteration order) is classified right. The part must
- * hold exactly cap images: pairing image by image needs the same images in
- * the same order every time. */
-static hr_status correct_per_image(hr_trainer *t, hr_batch_iter *it, float *logits, uint8_t *correct, int64_t cap,
-                                   hr_error *err)
+hr_status hr__joint_correct_per_image(hr_trainer *t, hr_batch_iter *it, float *logits, uint8_t *correct,
+                                      int64_t cap, hr_error *err)
 {
     hr_batch b;
     hr_status st;
@@ -333,8 +329,8 @@ static void score(const state *s, const slot *sl, double *val, double *test, int
 static hr_status evaluate_slot(const state *s, slot *sl, hr_trainer *t, hr_error *err)
 {
     hr_status st;
-    if ((st = correct_per_image(t, sl->va, sl->logits, sl->cval, s->nval, err)) ||
-        (st = correct_per_image(t, sl->te, sl->logits, sl->ctest, s->ntest_img, err)))
+    if ((st = hr__joint_correct_per_image(t, sl->va, sl->logits, sl->cval, s->nval, err)) ||
+        (st = hr__joint_correct_per_image(t, sl->te, sl->logits, sl->ctest, s->ntest_img, err)))
         return st;
     return HR_OK;
 }

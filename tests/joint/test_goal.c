@@ -6,14 +6,18 @@
  * starts with a small α), that the expensive branch is pruned and J falls
  * across alternations; a guard failure rolls back to the last state that
  * passed; a resumed run ends bit-identical; and --plain-l1 reproduces the
- * previous implementation's numbers (recorded from it on this fixture). The
- * data tests are skipped when Debian's dataset-fashion-mnist is missing. */
+ * previous implementation's numbers (recorded from it on this fixture);
+ * hr_joint_goal_guarded's bound guard, paired counts and goal output fields
+ * agree with per-image results recomputed here. The data tests are skipped
+ * when Debian's dataset-fashion-mnist is missing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <jansson.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -483,6 +487,293 @@ static void test_resume(void **state)
     unlink(ck);
 }
 
+/* ---- goal programming wired to the bound guard (hr_joint_goal_guarded) ---- */
+
+/* Sets a fresh fixture model's α to a (non-zero values first). */
+static hr_model *model_with_alpha(const float *a)
+{
+    hr_error err = {0};
+    hr_model *m = fixture_model(1.0f);
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < hr_model_num_blocks(m); k++) {
+            hr_block_info bi = hr_model_block(m, k);
+            for (int br = 0; br < HR_BRANCH_COUNT; br++) {
+                float v = a[k * 3 + br];
+                if (!(bi.existing >> br & 1u) || (pass == 0) != (v != 0.0f) || (pass == 1 && !(bi.live >> br & 1u)))
+                    continue;
+                HR_ASSERT_OK(hr_model_set_alpha(m, k, (hr_branch)br, v, &err), &err);
+                bi = hr_model_block(m, k);
+            }
+        }
+    return m;
+}
+
+/* Per-image results of α a on an iterator of n images (into out). */
+static void per_image(const float *a, hr_batch_iter *it, int64_t n, uint8_t *out)
+{
+    hr_error err = {0};
+    hr_model *m = model_with_alpha(a);
+    hr_trainer_params tp = hr_trainer_params_default(HR_TRAIN_ALPHA);
+    hr_trainer *t = NULL;
+    float *logits = malloc(sizeof(float) * 32 * 10);
+    assert_non_null(logits);
+    tp.batch = 32;
+    HR_ASSERT_OK(hr_trainer_create(m, &tp, &t, &err), &err);
+    HR_ASSERT_OK(hr__joint_correct_per_image(t, it, logits, out, n, &err), &err);
+    hr_trainer_destroy(t);
+    hr_model_destroy(m);
+    free(logits);
+}
+
+/* b (right under a0, wrong under a) and c (the reverse) over n images. */
+static void discordant(const uint8_t *r0, const uint8_t *r, int64_t n, int64_t *b, int64_t *c)
+{
+    *b = *c = 0;
+    for (int64_t i = 0; i < n; i++) {
+        *b += r0[i] && !r[i];
+        *c += !r0[i] && r[i];
+    }
+}
+
+static void run_guarded(float hot_alpha, const hr_goal_params *gp, const hr_joint_params *jp, run *r)
+{
+    hr_error err = {0};
+    hr_optim_params op = hr_optim_params_default();
+    hr_model *m = fixture_model(hot_alpha);
+    hr_joint_result_init(&r->s1);
+    memset(&r->g, 0, sizeof r->g);
+    hr_optim_result_init(&r->g.config);
+    HR_ASSERT_OK(hr_joint_goal_guarded(m, fx.data, 3, fx.lut, jp, &op, gp, &r->s1, &r->g, &r->p, &err), &err);
+    /* the model ends holding the final α */
+    for (int k = 0; k < hr_model_num_blocks(m); k++)
+        for (int br = 0; br < HR_BRANCH_COUNT; br++)
+            if (hr_model_block(m, k).existing >> br & 1u)
+                assert_true(hr_model_block(m, k).alpha[br] == r->s1.alpha[k * 3 + br]);
+    hr_model_destroy(m);
+}
+
+/* Under the bound guard every alternation's guard_drop is the bound of its
+ * paired drop on the guard half (odd positions of the validation part),
+ * recomputed here from per-image results for the final state; accepted ⇔
+ * bound <= threshold; A_ref is the selection half's accuracy; the result is
+ * paired, so the final configuration has a finite test interval; and the
+ * goal's JSON block carries its per-iteration and run fields. */
+static void test_bound_guard(void **state)
+{
+    (void)state;
+    if (!fx.data)
+        skip();
+    hr_error err = {0};
+    hr_goal_params gp = hr_goal_params_default();
+    gp.steps = 100;
+    gp.alternations = 3;
+    gp.l1_strength = 0.25; /* the hot 1x1 (weight 2.9) reaches 0 in the second alternation */
+    hr_joint_params jp = hr_joint_params_default();
+    jp.epochs = 1;
+    jp.threshold = 100; /* every state passes: the final state is the last alternation's */
+    jp.lr = 0.5;        /* large steps, so that guard images change their answers */
+    assert_int_equal(jp.guard, HR_GUARD_BOUND);
+    run r;
+    run_guarded(0.15f, &gp, &jp, &r);
+    print_run("bound guard, threshold 100", &r);
+    const hr_joint_result *s1 = &r.s1;
+    assert_true(s1->paired);
+    assert_int_equal(s1->guard, HR_GUARD_BOUND);
+    assert_int_equal(s1->n_select + s1->n_guard, s1->n_val);
+    assert_int_equal(s1->n_select, (s1->n_val + 1) / 2);
+    assert_int_equal(r.g.final_iteration, r.g.niter);
+    assert_true(pruned_hot(s1));
+    for (int i = 0; i < r.g.niter; i++)
+        assert_int_equal(r.g.iter[i].accepted, r.g.iter[i].guard_drop <= jp.threshold);
+
+    /* the halves and round 0, recomputed */
+    int64_t nsel, ng, nval, nte;
+    hr_batch_iter *sel = NULL, *grd = NULL, *te = NULL;
+    hr_batch_params bp = hr_batch_params_default();
+    HR_ASSERT_OK(hr__joint_val_half_iter(fx.ctx, fx.data, 3, 0, 32, &sel, &nsel, &err), &err);
+    HR_ASSERT_OK(hr__joint_val_half_iter(fx.ctx, fx.data, 3, 1, 32, &grd, &ng, &err), &err);
+    assert_non_null(hr_partition_indices(hr_data_partition(fx.data), 3, HR_PART_VAL, &nval));
+    assert_non_null(hr_partition_indices(hr_data_partition(fx.data), 3, HR_PART_TEST, &nte));
+    HR_ASSERT_OK(hr_data_iter_create(fx.ctx, fx.data, 3, HR_PART_TEST, &bp, &te, &err), &err);
+    assert_int_equal(nsel, s1->n_select);
+    assert_int_equal(ng, s1->n_guard);
+    assert_int_equal(nte, s1->n_test);
+    uint8_t *r0 = malloc((size_t)nval), *rf = malloc((size_t)nval), *t0 = malloc((size_t)nte),
+            *tf = malloc((size_t)nte);
+    assert_true(r0 && rf && t0 && tf);
+    per_image(s1->alpha_initial, sel, nsel, r0);
+    int64_t hit = 0, b, c;
+    for (int64_t i = 0; i < nsel; i++)
+        hit += r0[i];
+    assert_true(fabs(s1->initial_val - 100.0 * (double)hit / (double)nsel) < 1e-9);
+    per_image(s1->alpha_initial, grd, ng, r0);
+    per_image(s1->alpha, grd, ng, rf);
+    hit = 0;
+    for (int64_t i = 0; i < ng; i++)
+        hit += r0[i];
+    assert_int_equal(hit, s1->guard_right0);
+    discordant(r0, rf, ng, &b, &c);
+    double bound = hr_joint_guard_bound(b, c, ng, jp.guard_alpha, r.g.niter);
+    print_message("final state: b %lld, c %lld on %lld guard images, bound %.6f, recorded %.6f\n", (long long)b,
+                  (long long)c, (long long)ng, bound, r.g.iter[r.g.niter - 1].guard_drop);
+    assert_true(r.g.iter[r.g.niter - 1].guard_drop == bound);
+    /* the final α's paired test counts */
+    per_image(s1->alpha_initial, te, nte, t0);
+    per_image(s1->alpha, te, nte, tf);
+    discordant(t0, tf, nte, &b, &c);
+    assert_int_equal(b, s1->final_test_b);
+    assert_int_equal(c, s1->final_test_c);
+    hit = 0;
+    for (int64_t i = 0; i < nte; i++)
+        hit += t0[i];
+    assert_int_equal(hit, s1->test_right0);
+    for (int i = 0; i < s1->nrounds; i++)
+        if (s1->rounds[i].applied) {
+            per_image(s1->rounds[i].alpha, te, nte, tf);
+            discordant(t0, tf, nte, &b, &c);
+            assert_int_equal(b, s1->rounds[i].test_b);
+            assert_int_equal(c, s1->rounds[i].test_c);
+        }
+    free(r0), free(rf), free(t0), free(tf);
+    hr_batch_iter_destroy(sel);
+    hr_batch_iter_destroy(grd);
+    hr_batch_iter_destroy(te);
+
+    /* the final configuration has a finite interval around its drop */
+    hr_optim_params op = hr_optim_params_default();
+    hr_joint_choice ch;
+    hr_joint_choice_init(&ch);
+    HR_ASSERT_OK(hr_joint_choose(fx.lut, &op, s1, &ch, &err), &err);
+    assert_true(isfinite(ch.drop_lo) && isfinite(ch.drop_hi));
+    assert_true(ch.drop_lo <= ch.drop + 1e-9 && ch.drop <= ch.drop_hi + 1e-9);
+    hr_joint_choice_deinit(&ch);
+
+    /* the goal block of the joint output */
+    hr_optim_result ex;
+    hr_optim_result_init(&ex);
+    HR_ASSERT_OK(hr_optim_exact(r.p, &ex, &err), &err);
+    hr_model *m = fixture_model(0.15f);
+    hr_joint_report rep;
+    memset(&rep, 0, sizeof rep);
+    rep.model = m;
+    rep.stage1 = s1;
+    rep.problem = r.p;
+    rep.exact = &ex;
+    rep.goal = &r.g;
+    rep.domain = 3;
+    rep.method = "goal";
+    rep.params = &jp;
+    char path[600];
+    snprintf(path, sizeof path, "%s/goal_report.json", hr_test_tmpdir());
+    HR_ASSERT_OK(hr_joint_report_save(path, &rep, &err), &err);
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    assert_non_null(j);
+    json_t *js1 = json_object_get(j, "stage1_accuracy"), *gj = json_object_get(js1, "goal_programming");
+    json_t *its = json_object_get(gj, "iterations"), *hist = json_object_get(js1, "pruning_history");
+    int fi = (int)json_integer_value(json_object_get(gj, "final_iteration"));
+    assert_int_equal(fi, r.g.final_iteration);
+    assert_true(json_is_true(json_object_get(gj, "weighted_l1")));
+    assert_true(json_number_value(json_object_get(gj, "l1_strength")) == gp.l1_strength);
+    assert_true(json_number_value(json_object_get(gj, "pruning_threshold")) == gp.pruning_threshold);
+    assert_int_equal(json_array_size(its), r.g.niter);
+    assert_int_equal(json_array_size(hist), r.g.niter);
+    int sum_new = 0;
+    for (int i = 0; i < r.g.niter; i++) {
+        json_t *it = json_array_get(its, (size_t)i);
+        const hr_goal_iter *gi = &r.g.iter[i];
+        int np = (int)json_integer_value(json_object_get(it, "new_pruned"));
+        sum_new += np;
+        assert_int_equal(np, gi->new_pruned);
+        assert_int_equal(json_integer_value(json_object_get(it, "num_pruned")), sum_new);
+        assert_true(fabs(json_number_value(json_object_get(it, "gflops")) - gi->gflops) <= 1e-8 * gi->gflops);
+        int acc = json_is_true(json_object_get(it, "accepted"));
+        assert_true(json_is_boolean(json_object_get(it, "accepted")));
+        assert_int_equal(acc, gi->accepted);
+        assert_true(fabs(json_number_value(json_object_get(it, "guard_drop")) - gi->guard_drop) <=
+                    1e-8 * fmax(1.0, fabs(gi->guard_drop)));
+        /* the history's applied flag: accepted, kept and pruning something */
+        assert_int_equal(json_is_true(json_object_get(json_array_get(hist, (size_t)i), "applied")),
+                         acc && i + 1 <= fi && np > 0);
+    }
+    /* the final state's count is the run's pruned list */
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(its, (size_t)fi - 1), "num_pruned")),
+                     json_array_size(json_object_get(js1, "pruned_weights")));
+    assert_int_equal(json_integer_value(json_object_get(js1, "total_pruned")),
+                     json_array_size(json_object_get(js1, "pruned_weights")));
+    /* the input α prunes nothing here; the final configuration's interval */
+    assert_true(json_is_array(json_object_get(js1, "input_pruned_weights")));
+    assert_int_equal(json_array_size(json_object_get(js1, "input_pruned_weights")), 0);
+    json_t *ci = json_object_get(json_object_get(j, "final_configuration"), "accuracy_drop_ci95");
+    assert_true(json_is_array(ci) && json_array_size(ci) == 2);
+    assert_true(isfinite(json_number_value(json_array_get(ci, 0))) &&
+                isfinite(json_number_value(json_array_get(ci, 1))));
+    json_decref(j);
+    hr_model_destroy(m);
+    hr_optim_result_deinit(&ex);
+    run_free(&r);
+
+    /* threshold 0: a state passes only when no guard image changes */
+    jp.threshold = 0;
+    run_guarded(0.15f, &gp, &jp, &r);
+    print_run("bound guard, threshold 0", &r);
+    for (int i = 0; i < r.g.niter; i++)
+        assert_int_equal(r.g.iter[i].accepted, r.g.iter[i].guard_drop <= 0);
+    if (!r.g.iter[r.g.niter - 1].accepted)
+        assert_int_equal(r.g.final_iteration, r.g.niter - 1);
+    run_free(&r);
+}
+
+/* An input α with a branch at 0: listed in input_pruned_weights, never in
+ * this run's pruned_weights. */
+static void test_input_pruned(void **state)
+{
+    (void)state;
+    if (!fx.data)
+        skip();
+    hr_error err = {0};
+    hr_goal_params gp = hr_goal_params_default();
+    gp.steps = 20;
+    gp.alternations = 1;
+    hr_joint_params jp = hr_joint_params_default();
+    jp.epochs = 1;
+    jp.guard = HR_GUARD_POINT;
+    run r;
+    hr_optim_params op = hr_optim_params_default();
+    hr_model *m = fixture_model(0.0f); /* stage3.1's 1x1 starts pruned */
+    hr_joint_result_init(&r.s1);
+    memset(&r.g, 0, sizeof r.g);
+    hr_optim_result_init(&r.g.config);
+    HR_ASSERT_OK(hr_joint_goal_guarded(m, fx.data, 3, fx.lut, &jp, &op, &gp, &r.s1, &r.g, &r.p, &err), &err);
+    assert_int_equal(r.s1.guard, HR_GUARD_POINT);
+    assert_int_equal(r.s1.n_select, r.s1.n_val);
+    assert_int_equal(r.s1.n_guard, r.s1.n_val);
+    assert_false(r.s1.unpruned_same);
+    assert_true(r.s1.unpruned_test > 0);
+    hr_joint_report rep;
+    memset(&rep, 0, sizeof rep);
+    rep.model = m;
+    rep.stage1 = &r.s1;
+    rep.goal = &r.g;
+    rep.method = "goal";
+    rep.domain = 3;
+    char path[600];
+    snprintf(path, sizeof path, "%s/goal_input_pruned.json", hr_test_tmpdir());
+    HR_ASSERT_OK(hr_joint_report_save(path, &rep, &err), &err);
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    assert_non_null(j);
+    json_t *ip = json_object_get(json_object_get(j, "stage1_accuracy"), "input_pruned_weights");
+    assert_int_equal(json_array_size(ip), 1);
+    assert_string_equal(json_string_value(json_array_get(ip, 0)), "stage3.1.hyper_1x1");
+    json_t *pw = json_object_get(json_object_get(j, "stage1_accuracy"), "pruned_weights"), *v;
+    size_t i;
+    json_array_foreach(pw, i, v) assert_string_not_equal(json_string_value(v), "stage3.1.hyper_1x1");
+    json_decref(j);
+    hr_model_destroy(m);
+    run_free(&r);
+}
+
 /* --plain-l1 against the numbers the previous implementation (before the
  * proximal step, git c9b703b's src/joint/goal.c) produced on this fixture:
  * 3 alternations of 1 epoch, 50 phase-B steps, the stop rule kept off. */
@@ -526,7 +817,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prox),       cmocka_unit_test(test_threshold), cmocka_unit_test(test_weights),
         cmocka_unit_test(test_prunes),     cmocka_unit_test(test_rollback),  cmocka_unit_test(test_resume),
-        cmocka_unit_test(test_plain_reproduces),
+        cmocka_unit_test(test_plain_reproduces), cmocka_unit_test(test_bound_guard),
+        cmocka_unit_test(test_input_pruned),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

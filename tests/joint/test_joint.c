@@ -388,6 +388,28 @@ static void test_joint(void **state)
         assert_true(json_number_value(json_object_get(gpj, "xi_A")) >= 0);
         assert_non_null(json_object_get(json_object_get(json_object_get(j, "stage2_throughput"), "results"), "exact"));
         assert_true(json_number_value(json_object_get(json_object_get(j, "final_configuration"), "latency_ms")) > 0);
+        /* wired to the bound guard and the paired bookkeeping: a finite test
+           interval, and every alternation judged by its bound */
+        json_t *s1 = json_object_get(j, "stage1_accuracy"), *guard = json_object_get(s1, "guard");
+        check_final(json_object_get(j, "final_configuration"), s1, json_object_get(j, "stage2_throughput"));
+        assert_string_equal(json_string_value(json_object_get(guard, "mode")), "bound");
+        double thr = json_number_value(json_object_get(guard, "threshold_points"));
+        int fi = (int)json_integer_value(json_object_get(gpj, "final_iteration"));
+        size_t i;
+        json_t *it;
+        json_array_foreach(json_object_get(gpj, "iterations"), i, it) {
+            assert_int_equal(json_is_true(json_object_get(it, "accepted")),
+                             json_number_value(json_object_get(it, "guard_drop")) <= thr);
+            if ((int)i + 1 < fi)
+                assert_true(json_is_true(json_object_get(it, "accepted")));
+        }
+        if (fi > 0)
+            assert_int_equal(json_integer_value(json_object_get(
+                                 json_array_get(json_object_get(gpj, "iterations"), (size_t)fi - 1), "num_pruned")),
+                             json_array_size(json_object_get(s1, "pruned_weights")));
+        else
+            assert_int_equal(json_array_size(json_object_get(s1, "pruned_weights")), 0);
+        assert_true(json_is_array(json_object_get(s1, "input_pruned_weights")));
         json_decref(j);
     }
     /* goal programming interrupted after an alternation and resumed: the same
@@ -404,12 +426,12 @@ static void test_joint(void **state)
     assert_same_bytes("g1/domain_3_alpha.safetensors", "g2/domain_3_alpha.safetensors");
     EXPECT(GOAL "--goal-steps 60 -o g2", 1, err_text, "other settings");
 #undef GOAL
-    /* the same with the proximal step, which prunes (epsilon 100: the guard
-     * always holds, so at least 2 alternations run); another strength
+    /* the same with the proximal step, which prunes (threshold 100: the bound
+     * guard always holds, so at least 2 alternations run); another strength
      * refuses the checkpoint */
 #define GOAL                                                                                                        \
     "joint --domain 3 --model repvgg-fmnist --weights base.safetensors --max-samples 1500 --lut lut.json "         \
-    "--method goal --epochs 1 --alternations 3 --goal-steps 50 --goal-epsilon 100 --goal-l1 2 "
+    "--method goal --epochs 1 --alternations 3 --goal-steps 50 --goal-epsilon 100 --threshold 100 --goal-l1 2 "
     EXPECT(GOAL "-o g3", 0, out_text, "goal programming:");
     EXPECT(GOAL "--stop-after 1 -o g4", 0, out_text, "stopped after 1 alternations");
     EXPECT(GOAL "-o g4", 0, out_text, "resumed from");
