@@ -29,8 +29,9 @@ hr_status hr__joint_val_half_iter(hr_ctx *ctx, const hr_data *data, int domain, 
     int64_t m = 0, *sub = malloc(sizeof *sub * (size_t)(nval / 2 + 1));
     if (!sub)
         return hr_error_set(err, HR_ERR_NOMEM, "joint: out of memory");
-    for (int64_t i = half; i < nval; i += 2)
-        sub[m++] = idx[i];
+    for (int64_t i = 0; i < nval; i++)
+        if (hr__joint_val_half(i) == half)
+            sub[m++] = idx[i];
     hr_status st = HR_OK;
     if (m > 0) {
         /* what hr_data_iter_create sets for a whole part: the domain's

@@ -79,6 +79,13 @@ hr_status hr__joint_accuracy(hr_trainer *t, hr_batch_iter *it, float *logits, do
 hr_status hr__joint_correct_per_image(hr_trainer *t, hr_batch_iter *it, float *logits, uint8_t *correct,
                                       int64_t cap, hr_error *err);
 
+/* The half of the validation part position i belongs to under the bound
+ * guard (SPEC §13.6): 0 the selection half (even positions), 1 the guard
+ * half (odd). A deterministic 50/50 split: the part's images are in
+ * ascending dataset index, which the partition drew at random, so
+ * alternation carries no order effect. The one place the rule is written. */
+static inline int hr__joint_val_half(int64_t i) { return (int)(i % 2); }
+
 /* An iterator (no shuffling, batch `batch`) over one half of the domain's
  * validation part as the bound guard splits it (SPEC §13.6; see
  * hr_guard_mode): half 0 the selection half (even positions of the part's

@@ -287,13 +287,16 @@ hr_status hr__joint_correct_per_image(hr_trainer *t, hr_batch_iter *it, float *l
 }
 
 /* Which validation images an accuracy or a pairing counts: with the bound
- * guard the selection half is the even positions and the guard half the
- * odd ones (a deterministic 50/50 split: the part's images are in
- * ascending dataset index, which the partition drew at random, so
- * alternation carries no order effect); with the point rule both are the
- * whole part, as in the original. */
-static int in_selection(const hr_joint_params *p, int64_t i) { return p->guard != HR_GUARD_BOUND || i % 2 == 0; }
-static int in_guard(const hr_joint_params *p, int64_t i) { return p->guard != HR_GUARD_BOUND || i % 2 == 1; }
+ * guard its two halves (hr__joint_val_half); with the point rule both are
+ * the whole part, as in the original. */
+static int in_selection(const hr_joint_params *p, int64_t i)
+{
+    return p->guard != HR_GUARD_BOUND || hr__joint_val_half(i) == 0;
+}
+static int in_guard(const hr_joint_params *p, int64_t i)
+{
+    return p->guard != HR_GUARD_BOUND || hr__joint_val_half(i) == 1;
+}
 
 /* Accuracy of the selection half and paired counts against round 0 on the
  * guard half (validation) and on the test part, from the slot's last
