@@ -26,7 +26,7 @@
 static const char *help =
     "usage: hyperrep infer --config domain_K_joint.json (--server HOST:PORT | --in-process)\n"
     "         [--weights W] [--alpha A.safetensors] [--seed S] [--input-size H] [--data SRC]\n"
-    "         [--frames 200] [--warmup 10] [--window 2] [--lut hardware_lut_complete.json]\n"
+    "         [--frames 200] [--pipelined-frames N] [--warmup 10] [--window 2] [--lut hardware_lut_complete.json]\n"
     "         [--threads N] [--verify] [--use final|grid] [--tls-cert C --tls-key K --tls-ca CA]\n"
     "         [--edge PROFILE | --edge-slowdown F] [-o infer.json]\n"
     "       hyperrep infer --config CFG --server HOST:PORT --clients N --fps F --duration S\n"
@@ -66,10 +66,16 @@ static const char *help =
     "  --data SRC         fashion-mnist (default for 1x28x28 models when installed), random\n"
     "                     (default otherwise; seeded by --seed) or an image folder\n"
     "  --frames N (200)   measured frames per pass; --warmup N (10) unmeasured ones first\n"
+    "  --pipelined-frames N  measured frames of the pipelined pass (default: --frames):\n"
+    "                     a fast pipelined stream needs more frames to last long enough\n"
+    "                     to be timed than the sequential pass does\n"
     "  --window W (2)     frames in flight in the pipelined pass (1 = sequential)\n"
     "  --lut FILE         merged LUT for the predicted figures (must describe this model);\n"
     "                     without it the prediction is omitted and the output says why\n"
     "  --threads N        threads of the head (and of the in-process tail) (1)\n"
+    ;
+/* ISO C guarantees string literals of 4095 characters only. */
+static const char *help_more =
     "  --verify           also run the whole model here on the first 20 frames and compare\n"
     "                     the classes and logits the tail returned (raw: on the frame as\n"
     "                     the tail dequantises it)\n"
@@ -96,7 +102,7 @@ static const char *help_load =
     "  --duration S       seconds of streaming (60); --vary-split: edge i uses split i mod (N+1)\n"
     "  timeouts: connect and hello 10 s, each result and the deployment ACK --timeout\n" HR_CLI_NET_HELP;
 
-enum { OPT_SERVER = 1, OPT_CONFIG, OPT_WEIGHTS, OPT_ALPHA, OPT_SEED, OPT_INPUT_SIZE, OPT_DATA, OPT_FRAMES, OPT_WARMUP,
+enum { OPT_SERVER = 1, OPT_CONFIG, OPT_WEIGHTS, OPT_ALPHA, OPT_SEED, OPT_INPUT_SIZE, OPT_DATA, OPT_FRAMES, OPT_PFRAMES, OPT_WARMUP,
        OPT_WINDOW, OPT_LUT, OPT_IN_PROCESS, OPT_THREADS, OPT_VERIFY, OPT_TIMEOUT, OPT_NAME, OPT_CLIENTS, OPT_FPS,
        OPT_DURATION, OPT_VARY_SPLIT, OPT_MODEL, OPT_QUIET, OPT_USE, OPT_EDGE, OPT_EDGE_SLOWDOWN };
 
@@ -342,6 +348,7 @@ static hr_status run_pass(pass *p, hr_deploy_part *head, const hr_infer_frames *
 /* Figures of the measured frames [from, to) of a pass. */
 typedef struct pass_stats {
     double fps, wall_ms;
+    int64_t frames;
     hr_infer_dist e2e, head, link, tail, squeue;
     int64_t correct, labelled;
 } pass_stats;
@@ -372,6 +379,7 @@ static hr_status summarise(const rec *r, int64_t from, int64_t to, const hr_infe
     out->link = hr_infer_dist_of(v + 2 * n, n);
     out->tail = hr_infer_dist_of(v + 3 * n, n);
     out->squeue = hr_infer_dist_of(v + 4 * n, n);
+    out->frames = n;
     out->wall_ms = r[to - 1].tres - r[from].t0;
     out->fps = out->wall_ms > 0 ? 1000.0 * (double)n / out->wall_ms : 0;
     free(v);
@@ -384,7 +392,8 @@ static json_t *stats_json(const pass_stats *s, int window)
                                hr_infer_dist_json(&s->link), "tail_ms", hr_infer_dist_json(&s->tail),
                                "server_queue_ms", hr_infer_dist_json(&s->squeue), "end_to_end_ms",
                                hr_infer_dist_json(&s->e2e));
-    json_t *o = json_pack("{s:f, s:i, s:f, s:o, s:o}", "fps", s->fps, "window", window, "wall_ms", s->wall_ms,
+    json_t *o = json_pack("{s:f, s:i, s:I, s:f, s:o, s:o}", "fps", s->fps, "window", window, "frames",
+                          (json_int_t)s->frames, "wall_ms", s->wall_ms,
                           "latency_ms", hr_infer_dist_json(&s->e2e), "stages", stages);
     if (o && s->labelled)
         json_object_set_new(o, "accuracy_pct", json_real(100.0 * (double)s->correct / (double)s->labelled));
@@ -584,6 +593,7 @@ int hr_cmd_infer(int argc, char **argv)
         {"weights", required_argument, 0, OPT_WEIGHTS}, {"alpha", required_argument, 0, OPT_ALPHA},
         {"seed", required_argument, 0, OPT_SEED},       {"input-size", required_argument, 0, OPT_INPUT_SIZE},
         {"data", required_argument, 0, OPT_DATA},       {"frames", required_argument, 0, OPT_FRAMES},
+        {"pipelined-frames", required_argument, 0, OPT_PFRAMES},
         {"warmup", required_argument, 0, OPT_WARMUP},   {"window", required_argument, 0, OPT_WINDOW},
         {"lut", required_argument, 0, OPT_LUT},         {"in-process", no_argument, 0, OPT_IN_PROCESS},
         {"threads", required_argument, 0, OPT_THREADS}, {"verify", no_argument, 0, OPT_VERIFY},
@@ -597,7 +607,7 @@ int hr_cmd_infer(int argc, char **argv)
         {0, 0, 0, 0}};
     const char *server = NULL, *config = NULL, *weights = NULL, *alpha = NULL, *data = NULL, *lut = NULL,
                *output = NULL, *name = NULL, *model = NULL;
-    int64_t seed = 42, input_size = 0, frames = 200, warmup = 10, window = 2, threads = 1, clients = 0;
+    int64_t seed = 42, input_size = 0, frames = 200, pframes = 0, warmup = 10, window = 2, threads = 1, clients = 0;
     double timeout_s = 60, fps = 10, duration = 60;
     int in_process = 0, verify = 0, vary_split = 0, quiet = 0, use_grid = 0, c, r, rc = 1;
     hr_cli_net net;
@@ -670,6 +680,10 @@ int hr_cmd_infer(int argc, char **argv)
             if (!hr_cli_parse_i64("infer", "--frames", optarg, 1, 100000000, &frames))
                 goto usage;
             break;
+        case OPT_PFRAMES:
+            if (!hr_cli_parse_i64("infer", "--pipelined-frames", optarg, 1, 100000000, &pframes))
+                goto usage;
+            break;
         case OPT_WARMUP:
             if (!hr_cli_parse_i64("infer", "--warmup", optarg, 0, 100000000, &warmup))
                 goto usage;
@@ -703,6 +717,7 @@ int hr_cmd_infer(int argc, char **argv)
         }
         case 'h':
             fputs(help, stdout);
+            fputs(help_more, stdout);
             fputs(help_edge, stdout);
             fputs(help_load, stdout);
             rc = 0;
@@ -713,6 +728,7 @@ int hr_cmd_infer(int argc, char **argv)
                 goto usage;
             if (r < 0) {
                 fputs(help, stderr);
+                fputs(help_more, stderr);
                 fputs(help_edge, stderr);
                 fputs(help_load, stderr);
                 goto usage;
@@ -727,6 +743,8 @@ int hr_cmd_infer(int argc, char **argv)
         hr_cli_fail("infer", "--config is required (a joint output or a deployment JSON)");
         goto usage;
     }
+    if (!pframes)
+        pframes = frames;
     if (!hr_cli_net_check("infer", &net))
         goto usage;
     if (server && in_process) {
@@ -798,7 +816,7 @@ int hr_cmd_infer(int argc, char **argv)
     hr_deploy_part_input_shape(mine, in_shape);
     hr_deploy_part_crossing_shape(mine, cross);
     classes = hr_deploy_part_num_classes(mine);
-    if (hr_infer_frames_load(data, ctx, in_shape, clients ? 64 : warmup + frames, (uint64_t)seed, &fr, &err))
+    if (hr_infer_frames_load(data, ctx, in_shape, clients ? 64 : warmup + (frames > pframes ? frames : pframes), (uint64_t)seed, &fr, &err))
         goto fail;
     if (raw) {
         /* The head quantises with the frames' normalisation, known only now
@@ -919,8 +937,10 @@ int hr_cmd_infer(int argc, char **argv)
         if (!quiet)
             fprintf(stderr, "hyperrep infer: deployed on %s: %s\n", hr_chan_peer(chan), ack ? ack : "");
     }
-    /* two passes over the same frames: window 1, then the pipelined window */
-    int64_t per = warmup + frames;
+    /* two passes over the same frames: window 1, then the pipelined window
+     * (the first warmup + pframes of them) */
+    int64_t per_pass[2] = {warmup + frames, warmup + pframes};
+    int64_t per = per_pass[0] > per_pass[1] ? per_pass[0] : per_pass[1];
     size_t cbytes = hr_deploy_part_crossing_bytes(head);
     recs = calloc((size_t)per, sizeof *recs);
     slots = calloc((size_t)window, sizeof *slots);
@@ -947,11 +967,11 @@ int hr_cmd_infer(int argc, char **argv)
         pthread_mutex_init(&p.mu, NULL);
         pthread_cond_init(&p.cv, NULL);
         p.window = ps == 0 ? 1 : (int)window;
-        p.total = per;
+        p.total = per_pass[ps];
         p.slot = slots;
         p.head = head;
         p.recs = recs;
-        p.id0 = (uint32_t)(ps * per);
+        p.id0 = (uint32_t)(ps * per_pass[0]);
         p.chan = chan;
         p.timeout_ms = (int)(timeout_s * 1000);
         p.tail = tail;
@@ -980,7 +1000,7 @@ int hr_cmd_infer(int argc, char **argv)
         pthread_cond_destroy(&p.cv);
         if (st)
             goto fail;
-        if (summarise(recs, warmup, per, &fr, 0, ps == 0 ? &seq : &pip, &err))
+        if (summarise(recs, warmup, per_pass[ps], &fr, 0, ps == 0 ? &seq : &pip, &err))
             goto fail;
         if (ps == 1 && vlogits) {
             /* the reference: the whole model here, on the same frames */
@@ -1008,7 +1028,7 @@ int hr_cmd_infer(int argc, char **argv)
         }
     }
     if (chan)
-        hr_infer_shutdown(chan, (uint32_t)(2 * per));
+        hr_infer_shutdown(chan, (uint32_t)(per_pass[0] + per_pass[1]));
 
     double speedup = seq.fps > 0 ? pip.fps / seq.fps : 0;
     printf("infer: %s split %s/%d (%s, %zu bytes per frame), window %lld: %.1f fps pipelined, %.1f fps sequential "
@@ -1021,7 +1041,7 @@ int hr_cmd_infer(int argc, char **argv)
                lut, pred.ev.pipelined_fps, pred.ev.fps, pred.ev.head_ms, pred.ev.link_ms, pred.ev.tail_ms);
     else
         printf("infer: no prediction: %s\n", pred.reason);
-    hr_infer_edge_print(&edge, frames);
+    hr_infer_edge_print(&edge, pframes);
     if (verify)
         printf("infer: verified %lld frames against the whole model here: %lld class mismatches, max |logit diff| "
                "%.3g\n",
@@ -1059,9 +1079,10 @@ int hr_cmd_infer(int argc, char **argv)
         json_object_set_new(root, "stages", pj ? json_deep_copy(json_object_get(pj, "stages")) : json_null());
         json_object_set_new(root, "sequential", stats_json(&seq, 1));
         json_object_set_new(root, "pipelined", pj);
+        json_object_set_new(json_object_get(root, "metadata"), "pipelined_frames", json_integer((json_int_t)pframes));
         json_object_set_new(root, "predicted", prediction_json(&pred, lut));
         json_object_set_new(root, "crossing", x);
-        json_object_set_new(root, "edge_emulation", hr_infer_edge_json(&edge, lut, frames));
+        json_object_set_new(root, "edge_emulation", hr_infer_edge_json(&edge, lut, pframes));
         if (pip.labelled)
             json_object_set_new(root, "accuracy_pct", json_real(100.0 * (double)pip.correct / (double)pip.labelled));
         if (verify)

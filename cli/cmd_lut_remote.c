@@ -113,7 +113,8 @@ static int annotate(const char *path, const hr_device_lut *sv, const hr_remote_d
     ok = ok && !json_object_set_new(meta, "link_measurement",
                                     json_pack("{s:s, s:s, s:f, s:f, s:f, s:i, s:s}", "direction", "client_to_server",
                                               "method", "round trips over the hyperrep channel, least squares "
-                                              "time = k*MB + b", "rtt_median_ms", lb->rtt_ms,
+                                              "time = k*MB + b; latency_ms = the median empty round trip "
+                                              "(rtt_median_ms), not b", "rtt_median_ms", lb->rtt_ms,
                                               "server_to_client_bandwidth_mbit_s",
                                               lb->download.measured ? lb->download.bandwidth_mbit_s : 0.0,
                                               "server_to_client_latency_ms",

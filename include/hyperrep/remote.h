@@ -161,8 +161,15 @@ typedef struct hr_link_bench {
     hr_link upload;           /* client → server, the direction the features travel with the
                                  client as head: what the merged LUT records */
     hr_link download;         /* server → client (measured = 0 when not measured) */
-    double rtt_ms;            /* median round trip of an empty probe */
+    double rtt_ms;            /* median round trip of an empty probe: the links'
+                                 latency_ms (the fixed cost of one transfer) */
     double rtt_min_ms;
+    /* Per direction (0 download, 1 upload): the least-squares intercept b of
+     * the size fit, kept for information only. Extrapolated from 0.1..5 MB
+     * messages it misjudges the fixed cost of a small message (a shaper's
+     * burst allowance, TCP's window growth), which is what a split sends,
+     * so latency_ms is the measured empty round trip instead. */
+    double fit_intercept_ms[2];
     int nsamples;
     hr_link_sample *samples;  /* owned: every timed round trip, in order */
     /* Per direction (0 download, 1 upload): 1 when the least-squares slope was

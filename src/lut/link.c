@@ -13,7 +13,8 @@ const char *hr_bandwidth_source_text(hr_bandwidth_source s)
     case HR_BW_MBIT: return "bandwidth_mbit_s given in Mbit/s";
     case HR_BW_FIT:
         return "bandwidth_mbit_s = 8000 / k, k the fitted slope in ms per MB (1 MB = 1e6 bytes); latency_ms = the "
-               "fitted intercept b";
+               "fixed cost of one transfer: the median round trip of an empty message where it was measured (lut "
+               "measure --remote), else the fitted intercept b";
     case HR_BW_ORIGINAL_MBPS:
         return "the original merged LUT's bandwidth_mbps (a hard-coded 100), read as Mbit/s as the original's "
                "optimizer used it";

@@ -269,6 +269,9 @@ static void test_link_bench(void **state)
     assert_true(b.upload.measured && b.upload.bandwidth_mbit_s > 0 && b.upload.k_ms_per_mb > 0);
     assert_true(b.download.measured && b.download.bandwidth_mbit_s > 0);
     assert_true(b.rtt_ms > 0 && b.rtt_min_ms <= b.rtt_ms);
+    /* the fixed cost of a transfer is the measured empty round trip, not the fit's intercept */
+    assert_true(b.upload.latency_ms == b.rtt_ms && b.download.latency_ms == b.rtt_ms);
+    assert_true(isfinite(b.fit_intercept_ms[0]) && b.fit_intercept_ms[1] >= 0);
     for (int i = 0; i < b.nsamples; i++)
         assert_true(b.samples[i].ms > 0 && b.samples[i].mb > 0);
     hr_remote_device_from_chan(c, &dev);
@@ -278,6 +281,9 @@ static void test_link_bench(void **state)
     json_t *root = json_load_file(path, 0, NULL);
     assert_non_null(root);
     assert_true(json_number_value(json_object_get(json_object_get(root, "client_to_server"), "bandwidth_mbit_s")) > 0);
+    assert_true(fabs(json_number_value(json_object_get(json_object_get(root, "client_to_server"), "latency_ms")) -
+                     b.rtt_ms) <= 1e-8 * b.rtt_ms);
+    assert_non_null(json_object_get(json_object_get(root, "client_to_server"), "fit_intercept_ms"));
     /* the per-message cost from the bursts: finite, never negative, both directions alike */
     assert_true(b.upload.per_message_ms >= 0 && isfinite(b.upload.per_message_ms));
     assert_true(b.download.per_message_ms == b.upload.per_message_ms);

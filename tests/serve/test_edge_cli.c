@@ -194,6 +194,17 @@ static void test_emulated_runs(void **state)
     assert_true(json_is_number(json_object_get(em, "host_ms_per_frame")));
     json_decref(j);
 
+    /* a longer pipelined pass than the sequential one: each pass times its own frames */
+    EXPECT("infer --in-process --config tiny.json --frames 2 --pipelined-frames 7 --warmup 1 --lut lutrpi.json "
+           "--edge rpi4 -o pf.json", 0, out_text, "fps pipelined");
+    j = load_json("pf.json");
+    assert_int_equal(json_integer_value(get(j, "metadata", "pipelined_frames")), 7);
+    assert_int_equal(json_integer_value(get(j, "sequential", "frames")), 2);
+    assert_int_equal(json_integer_value(get(j, "pipelined", "frames")), 7);
+    assert_int_equal(json_integer_value(get(j, "edge_emulation", "frames")), 7);
+    json_decref(j);
+    EXPECT("infer --in-process --config tiny.json --pipelined-frames 0", 2, err_text, "--pipelined-frames: '0'");
+
     /* local: everything, the classifier included, from the flat LUT */
     EXPECT("infer --config local.json --frames 3 --warmup 1 --lut lut4.json --edge-slowdown 4 -o l.json", 0, out_text,
            "edge emulated (slowdown x 4, LUT times)");
