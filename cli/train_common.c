@@ -141,11 +141,16 @@ int hr_cli_apply_alpha_file(const char *cmd, hr_model *m, const char *path, int 
         return 0;
     }
     /* set non-zero values first, so pruning never meets a block whose other
-     * branches are still pending */
+     * branches are still pending; the original's virtual identities are
+     * counted in the first pass, for one note */
+    hr_virtual_ids virt = {0};
     for (int pass = 0; pass < 2 && ok; pass++)
         for (int i = 0; i < hr_model_num_blocks(m) && ok; i++) {
             hr_block_info bi = hr_model_block(m, i);
             for (int br = 0; br < HR_BRANCH_COUNT && ok; br++) {
+                if (hr_branch_is_virtual(bi.existing, (hr_branch)br) && pass == 0 &&
+                    json_object_get(obj, hr_alpha_name(m, i, (hr_branch)br, name, sizeof name)))
+                    hr_virtual_ids_add(&virt, bi.name);
                 if (!(bi.existing >> br & 1u))
                     continue;
                 json_t *v = json_object_get(obj, hr_alpha_name(m, i, (hr_branch)br, name, sizeof name));
@@ -163,6 +168,10 @@ int hr_cli_apply_alpha_file(const char *cmd, hr_model *m, const char *path, int 
                 }
             }
         }
+    if (ok && virt.count) {
+        char note[512];
+        hr_ctx_log(hr_model_ctx(m), HR_LOG_WARN, "%s", hr_virtual_ids_note(&virt, path, note, sizeof note));
+    }
     json_decref(root);
     return ok;
 }

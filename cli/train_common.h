@@ -36,7 +36,8 @@ int hr_cli_parse_f64(const char *cmd, const char *flag, const char *s, double lo
  * ({"domain_k": {"stage1.0.hyper_dense": v, …}}) or a flat {name: v}
  * object. domain < 0 takes a flat object or a file with one domain. Entries
  * for branches the model lacks (the original's virtual identities) are
- * ignored; every existing branch must be present. Applies them with
+ * ignored, with one note through the model's context log; every existing
+ * branch must be present. Applies them with
  * hr_model_set_alpha (0 prunes). Prints errors; returns 1 on success. */
 int hr_cli_apply_alpha_file(const char *cmd, hr_model *m, const char *path, int domain);
 

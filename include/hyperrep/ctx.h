@@ -35,6 +35,10 @@ typedef enum hr_log_level { HR_LOG_DEBUG, HR_LOG_INFO, HR_LOG_WARN, HR_LOG_ERROR
 
 typedef void (*hr_log_fn)(void *user, hr_log_level level, const char *msg);
 
+/* The default log sink: "hyperrep: <level>: <msg>" on stderr (user unused).
+ * Also the fallback of the params structs that take a log function. */
+void hr_log_stderr(void *user, hr_log_level level, const char *msg);
+
 typedef struct hr_ctx_params {
     int threads;              /* worker threads including the caller; >= 1 */
     uint64_t seed;            /* base seed for random initialisation */

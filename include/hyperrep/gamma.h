@@ -3,6 +3,8 @@
 #ifndef HYPERREP_GAMMA_H
 #define HYPERREP_GAMMA_H
 
+#include <stddef.h>
+
 #include "hyperrep/error.h"
 
 #ifdef __cplusplus
@@ -53,6 +55,35 @@ int hr_gamma_valid(int gamma, unsigned live, hr_mask_kind mask);
 int hr_gamma_deploy(unsigned live);
 /* Writes "dense+1x1" style text for a branch mask into buf; returns buf. */
 char *hr_branch_mask_str(unsigned mask, char *buf, unsigned long size);
+
+/* ---- the original tool's virtual identity (SPEC §13.7) ----
+ *
+ * The original HyperRepVGG gives every block a hyper_identity α, also the
+ * blocks that have no identity branch (stride 2 or a change of width), where
+ * it multiplies nothing: its files carry e.g. "stage1.0.hyper_identity": 1.0.
+ * Every reader of α or of branch names (checkpoints, α files, pruned lists,
+ * deployments) accepts such a value, ignores it and notes it once per file;
+ * it never counts as a branch (pruned sets, FLOPs, rankings, the
+ * last-live-branch rule). */
+
+/* 1 when `branch` of a block whose branches are `existing` (HR_BR_*) is the
+ * virtual identity: the identity of a block that has none. */
+int hr_branch_is_virtual(unsigned existing, hr_branch branch);
+
+/* The virtual identities one reader met, for its single note. Initialise
+ * with {0}. */
+typedef struct hr_virtual_ids {
+    int count;
+    int cut;            /* blocks holds only the first names, ending in "…" */
+    char blocks[128];   /* the block names, ", "-separated */
+} hr_virtual_ids;
+
+/* Counts one more virtual identity, of block `block`. */
+void hr_virtual_ids_add(hr_virtual_ids *v, const char *block);
+/* The note "<what>: ignored N hyper_identity entries of blocks without an
+ * identity branch (the original tool's virtual identity): stage1.0, …" in
+ * buf; returns buf ("" when v->count is 0). */
+const char *hr_virtual_ids_note(const hr_virtual_ids *v, const char *what, char *buf, size_t size);
 
 #ifdef __cplusplus
 }

@@ -106,6 +106,9 @@ hr_status hr_model_init_random(hr_model *model, uint64_t seed, hr_error *err);
  * (rbr_reparam), per block. Missing tensors, wrong shapes and unexpected
  * branches are errors naming the tensor; unknown extra names are errors too
  * (a checkpoint for another architecture). Blocks without hyper_* get α = 1.
+ * A hyper_identity of a block without an identity branch (the original
+ * tool's virtual identity, gamma.h) is accepted and its value ignored; one
+ * note per load names them through the context's log (HR_LOG_WARN).
  * Drops applied γs. */
 hr_status hr_model_load(hr_model *model, const hr_tensor_map *map, hr_error *err);
 /* Adds every weight of the model (training-time form, with hyper_* α) to map. */

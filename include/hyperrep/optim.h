@@ -38,6 +38,7 @@
 
 #include <limits.h>
 
+#include "hyperrep/ctx.h"
 #include "hyperrep/error.h"
 #include "hyperrep/gamma.h"
 #include "hyperrep/lut.h"
@@ -256,14 +257,19 @@ hr_status hr_optim_grid(const hr_optim_problem *p, hr_optim_result *out, hr_erro
 typedef struct hr_pruned_params {
     double threshold;        /* α files: pruned when |α| < threshold; 0.01 */
     const char *domain;      /* α files holding several domains: "3" or "domain_3"; NULL */
+    hr_log_fn log;           /* receives the note on the original's virtual
+                                identities (HR_LOG_WARN); NULL: hr_log_stderr */
+    void *log_user;
 } hr_pruned_params;
 
 hr_pruned_params hr_pruned_params_default(void);
 
 /* Removes the branches named (e.g. "stage2.3.hyper_dense") from live, which
- * holds lut->nblocks masks. HR_ERR_INVALID_ARG for a malformed name, a block
- * the LUT lacks, a branch the block does not have, or a block left without
- * branches; live is untouched on failure. */
+ * holds lut->nblocks masks. The original's virtual identity (gamma.h: the
+ * identity of a block without one) is skipped: it is never a branch.
+ * HR_ERR_INVALID_ARG for a malformed name, a block the LUT lacks, another
+ * branch the block does not have, or a block left without branches; live is
+ * untouched on failure. */
 hr_status hr_pruned_apply_names(const hr_lut *lut, const char *const *names, int count, unsigned *live,
                                 hr_error *err);
 
@@ -276,6 +282,8 @@ hr_status hr_pruned_apply_names(const hr_lut *lut, const char *const *names, int
  *     there are several); a branch is pruned when |α| < threshold, and α of
  *     branches the block does not have are ignored (the original writes 1.0
  *     for a stride-2 block's missing identity).
+ * The original's virtual identities (gamma.h), in a list or a map, are
+ * skipped; a load that met any sends one note naming them to params.log.
  * Errors name the file and the offending entry (HR_ERR_IO, HR_ERR_FORMAT,
  * HR_ERR_INVALID_ARG, HR_ERR_NOT_FOUND for an unknown domain). live is
  * untouched on failure. */

@@ -167,9 +167,10 @@ typedef struct hr_deploy_part hr_deploy_part;
  * must outlive it): weights from `weights` (NULL: random from seed, the
  * same weights hr_model_init_random gives), then the α of the configuration
  * (a branch set to 0 is pruned; an α for a branch the block lacks must be
- * 0), then each of the part's blocks gets its γ under the configuration's
- * mask, the training-time weights of those blocks are freed and batch 1 is
- * planned. The weights map is not kept. Errors of the model (a γ invalid for
+ * 0, except the original tool's virtual identity, gamma.h: ignored with one
+ * note through ctx's log), then each of the part's blocks gets its γ under
+ * the configuration's mask, the training-time weights of those blocks are
+ * freed and batch 1 is planned. The weights map is not kept. Errors of the model (a γ invalid for
  * a block's live branches names the block; weights of another architecture
  * name the tensor), HR_ERR_INVALID_ARG for a local configuration asked for a
  * head or tail, or a raw one whose input_mean / input_std do not have one

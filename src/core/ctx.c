@@ -85,11 +85,11 @@ static void default_free(void *user, void *ptr)
     free(ptr);
 }
 
-static void default_log(void *user, hr_log_level level, const char *msg)
+void hr_log_stderr(void *user, hr_log_level level, const char *msg)
 {
     static const char *names[] = {"debug", "info", "warning", "error"};
     (void)user;
-    fprintf(stderr, "hyperrep: %s: %s\n", names[level], msg);
+    fprintf(stderr, "hyperrep: %s: %s\n", (unsigned)level < HR_LOG_LEVEL_COUNT ? names[level] : "log", msg);
 }
 
 hr_ctx_params hr_ctx_params_default(void)
@@ -209,7 +209,7 @@ hr_status hr_ctx_create(const hr_ctx_params *params, hr_ctx **out, hr_error *err
         ctx->allocator.free = default_free;
     }
     if (!ctx->params.log)
-        ctx->params.log = default_log;
+        ctx->params.log = hr_log_stderr;
     pthread_mutex_init(&ctx->mu, NULL);
     pthread_cond_init(&ctx->wake, NULL);
     pthread_cond_init(&ctx->done_cv, NULL);

@@ -89,3 +89,36 @@ char *hr_branch_mask_str(unsigned mask, char *buf, unsigned long size)
         snprintf(buf, size, "none");
     return buf;
 }
+
+int hr_branch_is_virtual(unsigned existing, hr_branch branch)
+{
+    return branch == HR_BRANCH_IDENTITY && !(existing & HR_BR_IDENTITY);
+}
+
+void hr_virtual_ids_add(hr_virtual_ids *v, const char *block)
+{
+    size_t len = strlen(v->blocks), room = sizeof v->blocks - len;
+    v->count++;
+    if (v->cut)
+        return;
+    /* a name goes in only while room for ", …" (5 bytes and the NUL) stays after it */
+    if (strlen(block) + 2 + 6 <= room) {
+        snprintf(v->blocks + len, room, "%s%s", len ? ", " : "", block);
+    } else {
+        snprintf(v->blocks + len, room, "%s…", len ? ", " : "");
+        v->cut = 1;
+    }
+}
+
+const char *hr_virtual_ids_note(const hr_virtual_ids *v, const char *what, char *buf, size_t size)
+{
+    if (!size)
+        return buf;
+    buf[0] = '\0';
+    if (v->count > 0)
+        snprintf(buf, size,
+                 "%s: ignored %d hyper_identity entr%s of blocks without an identity branch (the original tool's "
+                 "virtual identity, never a branch here): %s",
+                 what, v->count, v->count == 1 ? "y" : "ies", v->blocks);
+    return buf;
+}

@@ -14,6 +14,7 @@ typedef struct loader {
     const hr_tensor_map *map;
     unsigned char *used;      /* one flag per map entry */
     hr_error *err;
+    hr_virtual_ids virt;      /* the original's virtual identities met, for one note */
 } loader;
 
 static size_t entry_index(const loader *L, const hr_named_tensor *t)
@@ -141,6 +142,10 @@ static hr_status probe_block(loader *L, hr__block *b)
         if (b->index < 0 || b->deploy_only)
             return hr_error_set(L->err, HR_ERR_FORMAT, "tensor '%s.%s': %s has no trainable hyper-weights", b->name,
                                 suffix[br], b->index < 0 ? "stage0" : "a deploy-form block");
+        if (hr_branch_is_virtual(existing, (hr_branch)br)) {
+            hr_virtual_ids_add(&L->virt, b->name); /* the original's virtual identity: value ignored */
+            continue;
+        }
         if (!(existing & (1u << br)))
             return hr_error_set(L->err, HR_ERR_FORMAT, "tensor '%s.%s' given, but the block has no %s branch",
                                 b->name, suffix[br], hr_branch_name((hr_branch)br));
@@ -211,9 +216,18 @@ static hr_status finish_load(loader *L)
     return st;
 }
 
+/* The one note of a load that met the original's virtual identities. The
+ * map has no file name, so the note says "weights". */
+static void note_virtual(const loader *L)
+{
+    char note[512];
+    if (L->virt.count)
+        hr_ctx_log(L->m->ctx, HR_LOG_WARN, "%s", hr_virtual_ids_note(&L->virt, "weights", note, sizeof note));
+}
+
 hr_status hr_model_load(hr_model *m, const hr_tensor_map *map, hr_error *err)
 {
-    loader L = {m, map, NULL, err};
+    loader L = {m, map, NULL, err, {0}};
     size_t n = hr_tensor_map_count(map);
     hr_status st = HR_OK;
 
@@ -229,6 +243,8 @@ hr_status hr_model_load(hr_model *m, const hr_tensor_map *map, hr_error *err)
     }
     if (!st)
         st = finish_load(&L);
+    if (!st)
+        note_virtual(&L);
     free(L.used);
     return st;
 }
@@ -336,7 +352,7 @@ static void build_order(const hr_model *m, int *order)
 hr_status hr_model_build_deploy(hr_model *m, hr_tensor_map *map, uint64_t seed, const int *gammas, hr_mask_kind mask,
                                 hr_error *err)
 {
-    loader L = {m, map, NULL, err};
+    loader L = {m, map, NULL, err, {0}};
     size_t n = map ? hr_tensor_map_count(map) : 0;
     int *order = NULL, *chosen = NULL;
     hr_status st = HR_OK;
@@ -394,6 +410,8 @@ hr_status hr_model_build_deploy(hr_model *m, hr_tensor_map *map, uint64_t seed, 
     }
     if (!st)
         st = map ? finish_load(&L) : hr__model_init_random_classifier(m, seed, err);
+    if (!st)
+        note_virtual(&L);
 out:
     free(L.used);
     free(order);

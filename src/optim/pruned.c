@@ -16,12 +16,15 @@ hr_pruned_params hr_pruned_params_default(void)
     hr_pruned_params p;
     p.threshold = 0.01;
     p.domain = NULL;
+    p.log = NULL;
+    p.log_user = NULL;
     return p;
 }
 
 /* Splits "stage2.3.hyper_dense" into block index and branch. Returns
  * HR_ERR_INVALID_ARG naming the problem; *branch_missing = 1 (and HR_OK)
- * when the block exists but lacks that branch and lenient is set. */
+ * when the block exists but lacks that branch and either lenient is set or
+ * the branch is the original's virtual identity (never an error). */
 static hr_status parse_name(const hr_lut *lut, const unsigned *existing, const char *name, int lenient, int *block,
                             hr_branch *branch, int *branch_missing, hr_error *err)
 {
@@ -52,7 +55,7 @@ static hr_status parse_name(const hr_lut *lut, const unsigned *existing, const c
         return hr_error_set(err, HR_ERR_INVALID_ARG, "'%s' names block %s, which the LUT does not have", name, blk);
     *branch = (hr_branch)b;
     if (!(existing[*block] & (1u << b))) {
-        if (lenient) {
+        if (lenient || hr_branch_is_virtual(existing[*block], (hr_branch)b)) {
             *branch_missing = 1;
             return HR_OK;
         }
@@ -95,8 +98,10 @@ static hr_status begin(const hr_lut *lut, const unsigned *live, unsigned **work,
     return HR_OK;
 }
 
-hr_status hr_pruned_apply_names(const hr_lut *lut, const char *const *names, int count, unsigned *live,
-                                hr_error *err)
+/* hr_pruned_apply_names, counting the virtual identities it skipped into
+ * virt (may be NULL). */
+static hr_status apply_names(const hr_lut *lut, const char *const *names, int count, unsigned *live,
+                             hr_virtual_ids *virt, hr_error *err)
 {
     unsigned *work, *existing;
     hr_status st;
@@ -110,7 +115,11 @@ hr_status hr_pruned_apply_names(const hr_lut *lut, const char *const *names, int
         hr_branch br;
         if (!names[i])
             st = hr_error_set(err, HR_ERR_INVALID_ARG, "pruned name %d is missing", i);
-        else if (!(st = parse_name(lut, existing, names[i], 0, &block, &br, &missing, err)))
+        else if ((st = parse_name(lut, existing, names[i], 0, &block, &br, &missing, err)))
+            break;
+        else if (missing && virt) /* parse_name lets only the virtual identity through */
+            hr_virtual_ids_add(virt, lut->blocks[block].name);
+        else if (!missing)
             st = prune_one(lut, work, block, br, names[i], err);
     }
     if (!st)
@@ -120,8 +129,15 @@ hr_status hr_pruned_apply_names(const hr_lut *lut, const char *const *names, int
     return st;
 }
 
+hr_status hr_pruned_apply_names(const hr_lut *lut, const char *const *names, int count, unsigned *live,
+                                hr_error *err)
+{
+    return apply_names(lut, names, count, live, NULL, err);
+}
+
 /* A JSON array of names, every element a string. */
-static hr_status apply_array(const hr_lut *lut, json_t *arr, const char *what, unsigned *live, hr_error *err)
+static hr_status apply_array(const hr_lut *lut, json_t *arr, const char *what, unsigned *live, hr_virtual_ids *virt,
+                             hr_error *err)
 {
     size_t n = json_array_size(arr), i;
     const char **names = malloc(sizeof(char *) * (n ? n : 1));
@@ -141,7 +157,7 @@ static hr_status apply_array(const hr_lut *lut, json_t *arr, const char *what, u
         }
         names[i] = json_string_value(v);
     }
-    st = hr_pruned_apply_names(lut, names, (int)n, live, err);
+    st = apply_names(lut, names, (int)n, live, virt, err);
     if (st)
         hr_error_prefix(err, "%s", what);
     free(names);
@@ -172,8 +188,10 @@ static hr_status pick_domain(json_t *root, const char *domain, json_t **map, hr_
 }
 
 /* An α map: pruned where |α| < threshold; α of branches the block lacks are
- * ignored (the original records 1.0 for a stride-2 block's identity). */
-static hr_status apply_alpha(const hr_lut *lut, json_t *map, double threshold, unsigned *live, hr_error *err)
+ * ignored (the original records 1.0 for a stride-2 block's identity, its
+ * virtual identity, which virt counts). */
+static hr_status apply_alpha(const hr_lut *lut, json_t *map, double threshold, unsigned *live, hr_virtual_ids *virt,
+                             hr_error *err)
 {
     unsigned *work, *existing;
     const char *key;
@@ -197,6 +215,8 @@ static hr_status apply_alpha(const hr_lut *lut, json_t *map, double threshold, u
         }
         if ((st = parse_name(lut, existing, key, 1, &block, &br, &missing, err)))
             break;
+        if (missing && hr_branch_is_virtual(existing[block], br))
+            hr_virtual_ids_add(virt, lut->blocks[block].name);
         if (!missing && fabs(a) < threshold && (st = prune_one(lut, work, block, br, key, err)))
             break;
     }
@@ -213,6 +233,7 @@ hr_status hr_pruned_load(const char *path, const hr_lut *lut, const hr_pruned_pa
     hr_pruned_params defaults = hr_pruned_params_default();
     json_error_t jerr;
     json_t *root, *sub;
+    hr_virtual_ids virt = {0};
     hr_status st;
 
     if (!path || !lut || !live)
@@ -234,13 +255,13 @@ hr_status hr_pruned_load(const char *path, const hr_lut *lut, const hr_pruned_pa
     }
     /* Without JSON_DECODE_ANY the root is an array or an object. */
     if (json_is_array(root)) {
-        st = apply_array(lut, root, "pruned list", live, err);
+        st = apply_array(lut, root, "pruned list", live, &virt, err);
     } else if ((sub = json_object_get(root, "stage1_accuracy")) && json_is_object(sub) &&
                (sub = json_object_get(sub, "pruned_weights"))) {
-        st = json_is_array(sub) ? apply_array(lut, sub, "stage1_accuracy.pruned_weights", live, err)
+        st = json_is_array(sub) ? apply_array(lut, sub, "stage1_accuracy.pruned_weights", live, &virt, err)
                                 : hr_error_set(err, HR_ERR_FORMAT, "stage1_accuracy.pruned_weights is not a list");
     } else if ((sub = json_object_get(root, "pruned_weights"))) {
-        st = json_is_array(sub) ? apply_array(lut, sub, "pruned_weights", live, err)
+        st = json_is_array(sub) ? apply_array(lut, sub, "pruned_weights", live, &virt, err)
                                 : hr_error_set(err, HR_ERR_FORMAT, "pruned_weights is not a list");
     } else {
         json_t *map = root, *first = json_object_iter_value(json_object_iter(root));
@@ -251,10 +272,15 @@ hr_status hr_pruned_load(const char *path, const hr_lut *lut, const hr_pruned_pa
             st = hr_error_set(err, HR_ERR_INVALID_ARG, "--domain %s given but the α file holds a single map",
                               params->domain);
         if (!st)
-            st = apply_alpha(lut, map, params->threshold, live, err);
+            st = apply_alpha(lut, map, params->threshold, live, &virt, err);
     }
     json_decref(root);
-    if (st)
+    if (st) {
         hr_error_prefix(err, "%s", path);
+    } else if (virt.count) {
+        char note[512];
+        (params->log ? params->log : hr_log_stderr)(params->log_user, HR_LOG_WARN,
+                                                    hr_virtual_ids_note(&virt, path, note, sizeof note));
+    }
     return st;
 }

@@ -675,10 +675,14 @@ void hr_deploy_part_destroy(hr_deploy_part *p)
 
 /* α of the configuration onto the model: non-zero values first, then the
  * zeros, so pruning one branch never meets a block whose other branches are
- * still at a zero the configuration is about to lift. */
+ * still at a zero the configuration is about to lift. A non-zero α of the
+ * original's virtual identity is ignored, with one note (a zero there is
+ * how resolved configurations spell a branch the block lacks). */
 static hr_status apply_alpha(hr_model *m, const hr_deploy_config *cfg, hr_error *err)
 {
     hr_status st;
+    hr_virtual_ids virt = {0};
+    char note[512];
     for (int pass = 0; pass < 2; pass++)
         for (int k = 0; k < cfg->nblocks; k++) {
             hr_block_info bi = hr_model_block(m, k);
@@ -686,6 +690,10 @@ static hr_status apply_alpha(hr_model *m, const hr_deploy_config *cfg, hr_error 
                 float v = cfg->alpha[k * HR_BRANCH_COUNT + br];
                 if (!(cfg->alpha_given[k] >> br & 1u) || (pass == 0) != (v != 0.0f))
                     continue;
+                if (v != 0.0f && hr_branch_is_virtual(bi.existing, (hr_branch)br)) {
+                    hr_virtual_ids_add(&virt, bi.name);
+                    continue;
+                }
                 if (!(bi.existing >> br & 1u)) {
                     if (v != 0.0f)
                         return hr_error_set(err, HR_ERR_INVALID_ARG,
@@ -697,6 +705,8 @@ static hr_status apply_alpha(hr_model *m, const hr_deploy_config *cfg, hr_error 
                     return st;
             }
         }
+    if (virt.count)
+        hr_ctx_log(hr_model_ctx(m), HR_LOG_WARN, "%s", hr_virtual_ids_note(&virt, "deploy: alpha", note, sizeof note));
     return HR_OK;
 }
 

@@ -70,10 +70,18 @@ static void test_names(void **state)
     expect_names_fail((const char *[]){"stage2.3.hyper_3x3"}, 1, "unknown branch 'hyper_3x3'");
     expect_names_fail((const char *[]){"stage2.3"}, 1, "unknown branch '3'");
     expect_names_fail((const char *[]){"hyper_dense"}, 1, "is not a hyper-weight name");
-    expect_names_fail((const char *[]){"stage1.0.hyper_identity"}, 1, "block stage1.0 has no identity branch");
     expect_names_fail((const char *[]){"stage1.0.hyper_dense", "stage1.0.hyper_1x1"}, 2,
                       "leaves block stage1.0 without a live branch");
     expect_names_fail((const char *[]){"stage2.3.hyper_1x1", NULL}, 2, "pruned name 1 is missing");
+
+    /* the original's virtual identity (stage1.0 has none) is never a
+     * branch: skipped, and it does not count towards emptying its block */
+    const char *virt[] = {"stage1.0.hyper_identity", "stage1.0.hyper_dense"};
+    memcpy(live, existing, sizeof live);
+    HR_ASSERT_OK(hr_pruned_apply_names(lut, virt, 2, live, &err), &err);
+    assert_int_equal(live[0], HR_BR_1X1);
+    for (int k = 1; k < 27; k++)
+        assert_int_equal(live[k], existing[k]);
 }
 
 static void test_files(void **state)
