@@ -21,11 +21,13 @@
 # (OUT/lut, OUT/configs, OUT/runs, the logs).
 #
 #   bench/codesign_measured.sh BUILD OUT [RESULTS=results] [--domain K=0]
-# Settings (environment): HR_CM_FRAMES (200 measured frames per pass),
+# Settings (environment): HR_CM_FRAMES (200 measured frames in the sequential
+# pass; the pipelined pass gets HR_CM_PIPE_SECONDS=1.5 s at the predicted rate,
+# at least HR_CM_FRAMES),
 # HR_CM_WARMUP (10), HR_CM_WINDOW (48: frames in flight in the pipelined pass;
 # it must cover the round trip, or the window, not the cycle, sets the rate),
-# HR_CM_RUNS (5), HR_CM_RATE and HR_CM_DELAY_MS (default: the pipeline's link,
-# the delay one-way), HR_CM_EDGE (default: the pipeline's edge profile),
+# HR_CM_RUNS (5), HR_CM_RATE and HR_CM_DELAY_MS (default: the pipeline's link;
+# the delay is one-way, half the profile's latency, which is a round trip), HR_CM_EDGE (default: the pipeline's edge profile),
 # HR_CM_LUT_WARMUP (2), HR_CM_LUT_REPEAT (8), HR_CM_LINK_SIZES
 # (0.05,0.1,0.25,0.5,1 MB), HR_CM_LUT (a testbed LUT measured before: skip
 # step 1), HR_CM_PREFIX (hrcm), HR_CM_PORT (6016).
@@ -39,7 +41,7 @@ while [ $# -gt 0 ]; do
         --domain) [ $# -ge 2 ] || { echo "codesign_measured: --domain needs a value" >&2; exit 2; }
                   DOMAIN=$2; shift 2 ;;
         --domain=*) DOMAIN=${1#--domain=}; shift ;;
-        -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) POS+=("$1"); shift ;;
     esac
 done
@@ -119,7 +121,8 @@ LUT=$OUT/lut/hardware_lut_complete.json
 
 # 2. The configurations, re-solved on that LUT, and their accuracy.
 python3 $PY plan "$HR" "$LUT" "$RESULTS" "$DOMAIN" "$OUT" | tee "$OUT/logs/plan.log" >&2
-names=$(python3 -c 'import json,sys; print(" ".join(c["name"] for c in json.load(open(sys.argv[1]))["configs"]))' "$OUT/plan.json")
+# Configurations that deploy the same thing are streamed once (plan.json "deployments").
+names=$(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["deployments"]))' "$OUT/plan.json")
 
 # 3. Streaming: one server, the configurations interleaved within each run.
 $TB server --prefix "$PREFIX" -- "$HR" serve --listen "$SERVER_ADDR" --insecure-listen-any --workers 1 \
@@ -146,7 +149,7 @@ import json, sys
 json.dump({"link": {"rate": "$RATE", "one_way_delay_ms": float("$DELAY_MS"), "delay_via": "${DELAY_VIA:-none}",
                     "pipeline_profile": "$SC_LINK_PROFILE"},
            "edge": "${EDGE_FLAGS[*]:-}", "server_cpu": int("${HR_SERVER_CPU:-0}"), "edge_cpu": int("${HR_EDGE_CPU:-1}"),
-           "threads": 1, "frames": $FRAMES, "warmup": $WARMUP, "window": $WINDOW, "runs": $RUNS,
+           "threads": 1, "frames": $FRAMES, "pipe_seconds": ${HR_CM_PIPE_SECONDS:-1.5}, "warmup": $WARMUP, "window": $WINDOW, "runs": $RUNS,
            "lut_repeat": $LUT_REPEAT, "lut_warmup": $LUT_WARMUP, "link_sizes_mb": "$LINK_SIZES",
            "transport": "plain TCP (--insecure-listen-any) inside the testbed namespaces",
            "cpus": $(nproc), "loadavg_start": "$load_start", "loadavg_end": "$load_end",
