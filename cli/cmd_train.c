@@ -62,15 +62,9 @@ static int save_weights(const base_opts *o, hr_model *m, hr_trainer *t, const ch
                         double test_acc, double minutes)
 {
     hr_error err = {0};
-    hr_tensor_map *map = NULL;
     const char *keys[20], *vals[20];
     char buf[20][64];
-    int n = 0, ok;
-    if (hr_tensor_map_create(&map, &err) || hr_trainer_sync(t, &err) || hr_model_export(m, map, &err)) {
-        hr_cli_fail("train-base", "%s", err.msg);
-        hr_tensor_map_destroy(map);
-        return 0;
-    }
+    int n = 0;
     keys[n] = "model", vals[n++] = o->arch;
     keys[n] = "data", vals[n++] = o->dp.source;
     keys[n] = "schedule", vals[n++] = hr_lr_schedule_name((hr_lr_schedule)o->schedule);
@@ -85,77 +79,11 @@ static int save_weights(const base_opts *o, hr_model *m, hr_trainer *t, const ch
     kv(keys, vals, buf, &n, "seed", "%.0f", (double)o->seed);
     kv(keys, vals, buf, &n, "test_accuracy", "%.4f", test_acc);
     kv(keys, vals, buf, &n, "train_minutes", "%.3f", minutes);
-    ok = hr_safetensors_save(path, map, keys, vals, (size_t)n, &err) == HR_OK;
-    if (!ok)
+    if (hr_train_weights_save(path, m, t, keys, vals, (size_t)n, &err)) {
         hr_cli_fail("train-base", "%s", err.msg);
-    hr_tensor_map_destroy(map);
-    return ok;
-}
-
-/* Loads a checkpoint: the model's tensors into the model; *state keeps the
- * whole file (momentum.* for the trainer). The epoch count and minutes are
- * tensors train.epochs_done and train.minutes. */
-static int load_checkpoint(const char *path, hr_model *m, hr_tensor_map **state, int64_t *epochs_done,
-                           double *minutes)
-{
-    hr_error err = {0};
-    hr_tensor_map *all = NULL, *weights = NULL;
-    int ok = 0;
-    if (hr_safetensors_load(path, &all, &err) || hr_tensor_map_create(&weights, &err)) {
-        hr_cli_fail("train-base", "%s", err.msg);
-        goto done;
-    }
-    const hr_named_tensor *ep = hr_tensor_map_find(all, "train.epochs_done");
-    const hr_named_tensor *mn = hr_tensor_map_find(all, "train.minutes");
-    if (!ep || hr_named_tensor_numel(ep) != 1 || !(ep->data[0] >= 0)) {
-        hr_cli_fail("train-base", "%s: not a train-base checkpoint (no train.epochs_done)", path);
-        goto done;
-    }
-    *epochs_done = (int64_t)ep->data[0];
-    *minutes = mn && hr_named_tensor_numel(mn) == 1 ? mn->data[0] : 0;
-    for (size_t i = 0; i < hr_tensor_map_count(all); i++) {
-        const hr_named_tensor *t = hr_tensor_map_at(all, i);
-        if (strncmp(t->name, "momentum.", 9) == 0 || strncmp(t->name, "train.", 6) == 0)
-            continue;
-        if (hr_tensor_map_add(weights, t->name, t->ndim, t->shape, t->data, &err)) {
-            hr_cli_fail("train-base", "%s", err.msg);
-            goto done;
-        }
-    }
-    if (hr_model_load(m, weights, &err)) {
-        hr_cli_fail("train-base", "%s: %s", path, err.msg);
-        goto done;
-    }
-    *state = all;
-    all = NULL;
-    ok = 1;
-done:
-    hr_tensor_map_destroy(all);
-    hr_tensor_map_destroy(weights);
-    return ok;
-}
-
-static int save_checkpoint(const base_opts *o, hr_model *m, hr_trainer *t, const char *path, int64_t epochs_done,
-                           double minutes)
-{
-    hr_error err = {0};
-    hr_tensor_map *map = NULL;
-    float e = (float)epochs_done, mn = (float)minutes;
-    int ok;
-    int64_t one[1] = {1};
-    if (hr_tensor_map_create(&map, &err) || hr_trainer_sync(t, &err) || hr_model_export(m, map, &err) ||
-        hr_trainer_export_state(t, map, &err) || hr_tensor_map_add(map, "train.epochs_done", 1, one, &e, &err) ||
-        hr_tensor_map_add(map, "train.minutes", 1, one, &mn, &err)) {
-        hr_cli_fail("train-base", "%s", err.msg);
-        hr_tensor_map_destroy(map);
         return 0;
     }
-    const char *keys[2] = {"model", "note"}, *vals[2] = {o->arch, "train-base checkpoint"};
-    ok = hr_safetensors_save(path, map, keys, vals, 2, &err) == HR_OK;
-    if (!ok)
-        hr_cli_fail("train-base", "%s", err.msg);
-    hr_tensor_map_destroy(map);
-    return ok;
+    return 1;
 }
 
 int hr_cmd_train_base(int argc, char **argv)
@@ -249,8 +177,8 @@ int hr_cmd_train_base(int argc, char **argv)
     int64_t start_epoch = 0;
     double prev_minutes = 0;
     if (o.resume) {
-        if (!load_checkpoint(ckpt, m, &state, &start_epoch, &prev_minutes))
-            goto done;
+        if (hr_train_checkpoint_load(ckpt, m, &state, &start_epoch, &prev_minutes, &err))
+            goto fail;
         fprintf(stderr, "train-base: resuming %s after epoch %lld\n", ckpt, (long long)start_epoch);
     } else if (hr_model_init_random(m, o.seed, &err)) {
         hr_cli_fail("train-base", "%s", err.msg);
@@ -330,8 +258,8 @@ int hr_cmd_train_base(int argc, char **argv)
                                               loss_sum / (double)seen, "train_acc",
                                               100.0 * (double)correct / (double)seen, "test_acc", test_acc,
                                               "images_per_s", (double)seen / train_s, "minutes", minutes));
-        if (!save_checkpoint(&o, m, t, ckpt, e + 1, minutes))
-            goto done;
+        if (hr_train_checkpoint_save(ckpt, m, t, o.arch, e + 1, minutes, &err))
+            goto fail;
         if (o.stop_after > 0 && e + 1 >= o.stop_after && e + 1 < o.epochs) {
             fprintf(stderr, "train-base: stopped after epoch %lld; %s holds the state (--resume continues)\n",
                     (long long)(e + 1), ckpt);

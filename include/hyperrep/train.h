@@ -221,6 +221,30 @@ hr_status hr_trainer_threshold(hr_trainer *t, double threshold, int *npruned, in
 hr_status hr_trainer_export_state(const hr_trainer *t, hr_tensor_map *map, hr_error *err);
 hr_status hr_trainer_import_state(hr_trainer *t, const hr_tensor_map *map, hr_error *err);
 
+/* ---- checkpoints (train-base) ---- */
+
+/* The model's tensors (training-time form, α included; synchronised from t
+ * first when t is not NULL) as a safetensors file at path, atomically, with
+ * n metadata pairs. Errors of the export and the write. */
+hr_status hr_train_weights_save(const char *path, hr_model *m, hr_trainer *t, const char *const *keys,
+                                const char *const *vals, size_t n, hr_error *err);
+
+/* A checkpoint: the model, t's momentum buffers ("momentum.*"), and the
+ * progress as tensors "train.epochs_done" and "train.minutes"; metadata
+ * model = arch. HR_ERR_INVALID_ARG for epochs_done outside 0..2^24 or
+ * minutes not a finite non-negative number. */
+hr_status hr_train_checkpoint_save(const char *path, hr_model *m, hr_trainer *t, const char *arch,
+                                   int64_t epochs_done, double minutes, hr_error *err);
+
+/* Loads a checkpoint: its model tensors into m; *state receives the whole
+ * file (for hr_trainer_import_state; the caller destroys it). HR_ERR_FORMAT
+ * naming the file for a file without train.epochs_done, an epoch count that
+ * is not an integer in 0..2^24 (a NaN, an infinity, 1e30), or minutes that
+ * are not a finite non-negative number; errors of the load name the tensor.
+ * Nothing is kept on failure (*state NULL). */
+hr_status hr_train_checkpoint_load(const char *path, hr_model *m, hr_tensor_map **state, int64_t *epochs_done,
+                                   double *minutes, hr_error *err);
+
 /* ---- learning-rate schedules ---- */
 
 typedef enum hr_lr_schedule { HR_LR_CONSTANT, HR_LR_COSINE, HR_LR_STEP, HR_LR_SCHEDULE_COUNT } hr_lr_schedule;

@@ -19,6 +19,7 @@
 #include "hr_test.h"
 #include "hyperrep/model.h"
 #include "hyperrep/train.h"
+#include "hyperrep/weights.h"
 #include "model/model_internal.h"
 
 static hr_ctx *make_ctx(int threads)
@@ -402,13 +403,80 @@ static void test_errors(void **state)
     hr_ctx_destroy(ctx);
 }
 
+/* Checkpoints: a round trip keeps the weights, the momentum and the
+ * progress; a progress that is not an epoch count is refused by name. */
+static void test_checkpoint(void **state)
+{
+    (void)state;
+    hr_ctx *ctx = make_ctx(1);
+    hr_model *m = make_model(ctx, "repvgg-tiny", 23, 0), *m2 = make_model(ctx, "repvgg-tiny", 29, 0);
+    hr_trainer_params p = hr_trainer_params_default(HR_TRAIN_FULL);
+    hr_trainer *t;
+    hr_tensor_map *st = NULL, *mine = NULL, *theirs = NULL;
+    hr_error err = {0};
+    hr_train_stats ts;
+    int64_t ep = -1;
+    double minutes = -1;
+    batch b = make_batch(m, 4, 61);
+    const char *path = hr_test_tmp_path("ckpt.safetensors");
+    p.batch = 4;
+    HR_ASSERT_OK(hr_trainer_create(m, &p, &t, &err), &err);
+    HR_ASSERT_OK(hr_trainer_step(t, &b.t, b.labels, 0.05f, &ts, &err), &err);
+    HR_ASSERT_OK(hr_train_checkpoint_save(path, m, t, "repvgg-tiny", 3, 1.5, &err), &err);
+    HR_ASSERT_OK(hr_train_checkpoint_load(path, m2, &st, &ep, &minutes, &err), &err);
+    assert_int_equal(ep, 3);
+    assert_true(minutes == 1.5);
+    assert_non_null(hr_tensor_map_find(st, "train.epochs_done"));
+    /* the loaded model exports what the saved one does */
+    HR_ASSERT_OK(hr_tensor_map_create(&mine, &err), &err);
+    HR_ASSERT_OK(hr_tensor_map_create(&theirs, &err), &err);
+    HR_ASSERT_OK(hr_model_export(m, mine, &err), &err);
+    HR_ASSERT_OK(hr_model_export(m2, theirs, &err), &err);
+    assert_int_equal(hr_tensor_map_count(mine), hr_tensor_map_count(theirs));
+    for (size_t i = 0; i < hr_tensor_map_count(mine); i++) {
+        const hr_named_tensor *a = hr_tensor_map_at(mine, i), *c = hr_tensor_map_find(theirs, a->name);
+        assert_non_null(c);
+        assert_memory_equal(a->data, c->data, sizeof(float) * (size_t)hr_named_tensor_numel(a));
+    }
+    hr_tensor_map_destroy(st);
+    st = NULL;
+    /* out-of-range progress: refused when saving, and when read from a file */
+    assert_int_equal(hr_train_checkpoint_save(path, m, t, "repvgg-tiny", -1, 0, &err), HR_ERR_INVALID_ARG);
+    static const float bad[] = {INFINITY, NAN, 1e30f, 2.5f, -1.0f};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int64_t one[1] = {1};
+        hr_tensor_map *f = NULL;
+        HR_ASSERT_OK(hr_tensor_map_create(&f, &err), &err);
+        HR_ASSERT_OK(hr_model_export(m, f, &err), &err);
+        HR_ASSERT_OK(hr_tensor_map_add(f, "train.epochs_done", 1, one, &bad[i], &err), &err);
+        HR_ASSERT_OK(hr_safetensors_save(path, f, NULL, NULL, 0, &err), &err);
+        hr_tensor_map_destroy(f);
+        ep = 77;
+        assert_int_equal(hr_train_checkpoint_load(path, m2, &st, &ep, &minutes, &err), HR_ERR_FORMAT);
+        assert_non_null(strstr(err.msg, "train.epochs_done"));
+        assert_null(st);
+        assert_int_equal(ep, 77);
+    }
+    /* trained weights alone are not a checkpoint */
+    HR_ASSERT_OK(hr_train_weights_save(path, m, t, NULL, NULL, 0, &err), &err);
+    assert_int_equal(hr_train_checkpoint_load(path, m2, &st, &ep, &minutes, &err), HR_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "not a train-base checkpoint"));
+    hr_tensor_map_destroy(mine);
+    hr_tensor_map_destroy(theirs);
+    free(b.x);
+    hr_trainer_destroy(t);
+    hr_model_destroy(m);
+    hr_model_destroy(m2);
+    hr_ctx_destroy(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_alpha_gradients_fd), cmocka_unit_test(test_full_gradients_fd),
         cmocka_unit_test(test_predict_matches_model), cmocka_unit_test(test_thread_independence),
         cmocka_unit_test(test_sgd_semantics), cmocka_unit_test(test_full_training_learns),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_errors), cmocka_unit_test(test_checkpoint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
