@@ -39,51 +39,41 @@ static const char *base_help =
     "  --stop-after E       stop after epoch E (checkpoint written; --resume goes on)\n"
     "  -o PATH              output weights (safetensors)\n";
 
-typedef struct base_opts {
-    const char *arch, *out;
-    hr_data_params dp;
-    int64_t epochs, batch, threads;
-    double lr, momentum, wd;
-    int schedule, augment, resume;
-    int64_t stop_after;
-    uint64_t seed;
-} base_opts;
+/* Progress of the library's training, as the terminal shows it. */
+typedef struct base_view {
+    hr_progress pr;
+    int64_t epoch;       /* the epoch the bar shows; -1 before the first */
+    int64_t epochs;
+    char label[64];
+} base_view;
 
-static void kv(const char **keys, const char **vals, char (*buf)[64], int *n, const char *k, const char *fmt, double v)
+static void base_step(void *user, int64_t epoch, int64_t done, int64_t total, double loss, double acc, double rate)
 {
-    keys[*n] = k;
-    snprintf(buf[*n], 64, fmt, v);
-    vals[*n] = buf[*n];
-    (*n)++;
+    base_view *v = user;
+    (void)total;
+    if (epoch != v->epoch) {
+        v->epoch = epoch;
+        snprintf(v->label, sizeof v->label, "epoch %lld/%lld", (long long)(epoch + 1), (long long)v->epochs);
+        hr_progress_start(&v->pr, v->label);
+    }
+    hr_progress_update(&v->pr, done, total, loss, acc, rate);
 }
 
-/* The trained weights with the settings as metadata. */
-static int save_weights(const base_opts *o, hr_model *m, hr_trainer *t, const char *path, int64_t epochs_done,
-                        double test_acc, double minutes)
+static void base_epoch(void *user, const hr_train_epoch_report *r)
 {
-    hr_error err = {0};
-    const char *keys[20], *vals[20];
-    char buf[20][64];
-    int n = 0;
-    keys[n] = "model", vals[n++] = o->arch;
-    keys[n] = "data", vals[n++] = o->dp.source;
-    keys[n] = "schedule", vals[n++] = hr_lr_schedule_name((hr_lr_schedule)o->schedule);
-    kv(keys, vals, buf, &n, "epochs", "%.0f", (double)o->epochs);
-    kv(keys, vals, buf, &n, "epochs_done", "%.0f", (double)epochs_done);
-    kv(keys, vals, buf, &n, "batch", "%.0f", (double)o->batch);
-    kv(keys, vals, buf, &n, "lr", "%g", o->lr);
-    kv(keys, vals, buf, &n, "momentum", "%g", o->momentum);
-    kv(keys, vals, buf, &n, "weight_decay", "%g", o->wd);
-    kv(keys, vals, buf, &n, "augment", "%.0f", (double)o->augment);
-    kv(keys, vals, buf, &n, "threads", "%.0f", (double)o->threads);
-    kv(keys, vals, buf, &n, "seed", "%.0f", (double)o->seed);
-    kv(keys, vals, buf, &n, "test_accuracy", "%.4f", test_acc);
-    kv(keys, vals, buf, &n, "train_minutes", "%.3f", minutes);
-    if (hr_train_weights_save(path, m, t, keys, vals, (size_t)n, &err)) {
-        hr_cli_fail("train-base", "%s", err.msg);
-        return 0;
-    }
-    return 1;
+    base_view *v = user;
+    if (v->epoch == r->epoch - 1)
+        hr_progress_end(&v->pr);
+    printf("epoch %lld: loss %.4f train_acc %.2f%% test_acc %.2f%% images/s %.0f minutes %.2f\n", (long long)r->epoch,
+           r->loss, r->train_acc, r->test_acc, r->images_per_s, r->minutes);
+    fflush(stdout);
+}
+
+static void base_log(void *user, hr_log_level level, const char *msg)
+{
+    (void)user;
+    (void)level;
+    fprintf(stderr, "train-base: %s\n", msg);
 }
 
 int hr_cmd_train_base(int argc, char **argv)
@@ -98,211 +88,91 @@ int hr_cmd_train_base(int argc, char **argv)
         {"resume", no_argument, 0, 'r'},        {"output", required_argument, 0, 'o'},
         {"stop-after", required_argument, 0, 'X'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-    base_opts o;
+    hr_train_base_params o = hr_train_base_params_default();
+    hr_train_base_result res;
+    base_view view;
     int64_t v;
-    int c, rc = 1;
+    int c, sched, rc = 1;
     hr_error err = {0};
-    hr_ctx *ctx = NULL;
-    hr_data *d = NULL;
-    hr_model *m = NULL;
-    hr_trainer *t = NULL;
-    hr_batch_iter *tr = NULL, *te = NULL;
-    hr_tensor_map *state = NULL;
-    float *logits = NULL;
-    json_t *hist = NULL;
-    char ckpt[4096], jpath[4096];
+    char jpath[4096];
 
-    memset(&o, 0, sizeof o);
-    o.dp = hr_data_params_default();
-    o.epochs = 10, o.batch = 128, o.threads = 2, o.lr = 0.1, o.momentum = 0.9, o.wd = 5e-4;
-    o.schedule = HR_LR_COSINE, o.seed = 42;
     optind = 1;
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
         switch (c) {
         case 'm': o.arch = optarg; break;
-        case 'd': o.dp.source = optarg; break;
-        case 'o': o.out = optarg; break;
+        case 'd': o.data.source = optarg; break;
+        case 'o': o.output = optarg; break;
         case 'A': o.augment = 1; break;
         case 'r': o.resume = 1; break;
         case 'e': if (!hr_cli_parse_i64("train-base", "--epochs", optarg, 1, 100000, &o.epochs)) return 2; break;
         case 'X': if (!hr_cli_parse_i64("train-base", "--stop-after", optarg, 1, 100000, &o.stop_after)) return 2; break;
         case 'b': if (!hr_cli_parse_i64("train-base", "--batch", optarg, 2, 65536, &o.batch)) return 2; break;
-        case 't': if (!hr_cli_parse_i64("train-base", "--threads", optarg, 1, 1024, &o.threads)) return 2; break;
+        case 't': if (!hr_cli_parse_i64("train-base", "--threads", optarg, 1, 1024, &v)) return 2; o.threads = (int)v; break;
         case 'S': if (!hr_cli_parse_i64("train-base", "--seed", optarg, 0, INT64_MAX, &v)) return 2; o.seed = (uint64_t)v; break;
         case 'n':
-            if (!hr_cli_parse_i64("train-base", "--max-samples", optarg, 1, INT64_MAX, &o.dp.load.max_samples))
+            if (!hr_cli_parse_i64("train-base", "--max-samples", optarg, 1, INT64_MAX, &o.data.load.max_samples))
                 return 2;
             break;
         case 'l': if (!hr_cli_parse_f64("train-base", "--lr", optarg, 0, 100, &o.lr)) return 2; break;
         case 'M': if (!hr_cli_parse_f64("train-base", "--momentum", optarg, 0, 0.999999, &o.momentum)) return 2; break;
-        case 'W': if (!hr_cli_parse_f64("train-base", "--weight-decay", optarg, 0, 1, &o.wd)) return 2; break;
+        case 'W': if (!hr_cli_parse_f64("train-base", "--weight-decay", optarg, 0, 1, &o.weight_decay)) return 2; break;
         case 's':
-            if ((o.schedule = hr_lr_schedule_parse(optarg)) < 0) {
+            if ((sched = hr_lr_schedule_parse(optarg)) < 0) {
                 hr_cli_fail("train-base", "--schedule: '%s' is not cosine, step or constant", optarg);
                 return 2;
             }
+            o.schedule = (hr_lr_schedule)sched;
             break;
         case 'h': fputs(base_help, stdout); return 0;
         default: fputs(base_help, stderr); return 2;
         }
     }
-    if (optind < argc || !o.arch || !o.out) {
+    if (optind < argc || !o.arch || !o.output) {
         hr_cli_fail("train-base", optind < argc ? "unexpected argument '%s'" : "--model and -o are required%s",
                     optind < argc ? argv[optind] : "");
         return 2;
     }
-    snprintf(ckpt, sizeof ckpt, "%s.ckpt", o.out);
-    snprintf(jpath, sizeof jpath, "%s.json", o.out);
-    o.dp.seed = o.seed;
-
-    hr_ctx_params cp = hr_ctx_params_default();
-    cp.threads = (int)o.threads;
-    cp.seed = o.seed;
-    if (hr_ctx_create(&cp, &ctx, &err) || hr_data_open(ctx, &o.dp, &d, &err) ||
-        hr_model_create(ctx, o.arch, NULL, &m, &err)) {
+    snprintf(jpath, sizeof jpath, "%s.json", o.output);
+    memset(&view, 0, sizeof view);
+    view.epoch = -1;
+    view.epochs = o.epochs;
+    o.on_step = base_step;
+    o.on_epoch = base_epoch;
+    o.log = base_log;
+    o.user = &view;
+    if (hr_train_base(&o, &res, &err)) {
         hr_cli_fail("train-base", "%s", err.msg);
-        goto done;
+        return 1;
     }
-    int64_t chw[3];
-    hr_dataset_shape(hr_data_pool(d, HR_POOL_TRAIN), chw);
-    if (chw[0] != hr_model_in_channels(m) || chw[1] != hr_model_input_size(m) || chw[2] != hr_model_input_size(m) ||
-        hr_dataset_num_classes(hr_data_pool(d, HR_POOL_TRAIN)) != hr_model_num_classes(m)) {
-        hr_cli_fail("train-base", "%s takes %lldx%lldx%lld inputs and %lld classes; %s has %lldx%lldx%lld and %d",
-                    o.arch, (long long)hr_model_in_channels(m), (long long)hr_model_input_size(m),
-                    (long long)hr_model_input_size(m), (long long)hr_model_num_classes(m), o.dp.source,
-                    (long long)chw[0], (long long)chw[1], (long long)chw[2],
-                    hr_dataset_num_classes(hr_data_pool(d, HR_POOL_TRAIN)));
-        goto done;
+    if (res.stopped) {
+        hr_train_base_result_deinit(&res);
+        return 0;
     }
-    int64_t start_epoch = 0;
-    double prev_minutes = 0;
-    if (o.resume) {
-        if (hr_train_checkpoint_load(ckpt, m, &state, &start_epoch, &prev_minutes, &err))
-            goto fail;
-        fprintf(stderr, "train-base: resuming %s after epoch %lld\n", ckpt, (long long)start_epoch);
-    } else if (hr_model_init_random(m, o.seed, &err)) {
-        hr_cli_fail("train-base", "%s", err.msg);
-        goto done;
-    }
-    hr_trainer_params tp = hr_trainer_params_default(HR_TRAIN_FULL);
-    tp.batch = o.batch;
-    tp.momentum = (float)o.momentum;
-    tp.weight_decay = (float)o.wd;
-    hr_batch_params bp = hr_batch_params_default();
-    bp.batch_size = o.batch;
-    bp.shuffle = 1;
-    bp.drop_last = 1; /* BN statistics of a tiny last batch are noise */
-    bp.seed = o.seed;
-    bp.hflip = o.augment;
-    bp.shift = o.augment ? 2 : 0;
-    hr_batch_params ep = hr_batch_params_default();
-    ep.batch_size = o.batch;
-    if (hr_trainer_create(m, &tp, &t, &err) || (state && hr_trainer_import_state(t, state, &err)) ||
-        hr_data_iter_create(ctx, d, HR_DOMAIN_CLEAN, HR_PART_TRAIN, &bp, &tr, &err) ||
-        hr_batch_iter_create(ctx, hr_data_pool(d, HR_POOL_TEST), NULL, 0, &ep, &te, &err)) {
-        hr_cli_fail("train-base", "%s", err.msg);
-        goto done;
-    }
-    logits = malloc(sizeof(float) * (size_t)(o.batch * hr_model_num_classes(m)));
-    hist = json_array();
-    if (!logits || !hist) {
-        hr_cli_fail("train-base", "out of memory");
-        goto done;
-    }
-    const int64_t per_epoch = hr_batch_iter_batches(tr), total = per_epoch * o.epochs;
-    double test_acc = 0, t_start = hr_cli_now_ms();
-    fprintf(stderr, "train-base: %s on %s: %lld training images, %lld test, batch %lld, %lld epochs, %s lr %g, "
-            "%lld threads\n", o.arch, hr_data_source(d), (long long)hr_batch_iter_samples(tr),
-            (long long)hr_dataset_size(hr_data_pool(d, HR_POOL_TEST)), (long long)o.batch, (long long)o.epochs,
-            hr_lr_schedule_name((hr_lr_schedule)o.schedule), o.lr, (long long)o.threads);
-    for (int64_t e = start_epoch; e < o.epochs; e++) {
-        hr_progress pr;
-        hr_batch b;
-        hr_status st;
-        char label[64];
-        double loss_sum = 0, t0 = hr_cli_now_ms();
-        int64_t correct = 0, seen = 0, step = e * per_epoch;
-        snprintf(label, sizeof label, "epoch %lld/%lld", (long long)(e + 1), (long long)o.epochs);
-        hr_progress_start(&pr, label);
-        if (hr_batch_iter_seek(tr, e, 0, &err))
-            goto fail;
-        while ((st = hr_batch_iter_next(tr, &b, &err)) == HR_OK && b.n > 0) {
-            hr_train_stats s;
-            float lr = (float)hr_lr_at((hr_lr_schedule)o.schedule, o.lr, step++, total);
-            if (hr_trainer_step(t, &b.x, b.labels, lr, &s, &err))
-                goto fail;
-            if (!isfinite(s.loss)) {
-                hr_cli_fail("train-base", "epoch %lld: the loss diverged (%g); try a smaller --lr", (long long)(e + 1),
-                            s.loss);
-                goto done;
-            }
-            loss_sum += s.loss * (double)s.n;
-            correct += s.correct;
-            seen += s.n;
-            hr_progress_update(&pr, step - e * per_epoch, per_epoch, loss_sum / (double)seen,
-                               100.0 * (double)correct / (double)seen,
-                               (double)seen / ((hr_cli_now_ms() - t0) / 1000.0));
-        }
-        if (st)
-            goto fail;
-        hr_progress_end(&pr);
-        double train_s = (hr_cli_now_ms() - t0) / 1000.0;
-        if (hr_eval_trainer(t, te, logits, &test_acc, NULL, &err))
-            goto fail;
-        double minutes = prev_minutes + (hr_cli_now_ms() - t_start) / 60000.0;
-        printf("epoch %lld: loss %.4f train_acc %.2f%% test_acc %.2f%% images/s %.0f minutes %.2f\n",
-               (long long)(e + 1), loss_sum / (double)seen, 100.0 * (double)correct / (double)seen, test_acc,
-               (double)seen / train_s, minutes);
-        fflush(stdout);
-        json_array_append_new(hist, json_pack("{s:I, s:f, s:f, s:f, s:f, s:f}", "epoch", (json_int_t)(e + 1), "loss",
-                                              loss_sum / (double)seen, "train_acc",
-                                              100.0 * (double)correct / (double)seen, "test_acc", test_acc,
-                                              "images_per_s", (double)seen / train_s, "minutes", minutes));
-        if (hr_train_checkpoint_save(ckpt, m, t, o.arch, e + 1, minutes, &err))
-            goto fail;
-        if (o.stop_after > 0 && e + 1 >= o.stop_after && e + 1 < o.epochs) {
-            fprintf(stderr, "train-base: stopped after epoch %lld; %s holds the state (--resume continues)\n",
-                    (long long)(e + 1), ckpt);
-            rc = 0;
-            goto done;
-        }
-    }
-    if (start_epoch >= o.epochs && hr_eval_trainer(t, te, logits, &test_acc, NULL, &err))
-        goto fail;
-    double minutes = prev_minutes + (hr_cli_now_ms() - t_start) / 60000.0;
-    if (!save_weights(&o, m, t, o.out, o.epochs, test_acc, minutes))
-        goto done;
     char ts[32];
-    json_t *info = json_pack("{s:s, s:s, s:s, s:{s:s, s:I, s:I, s:f, s:f, s:f, s:s, s:b, s:I, s:I, s:I}, s:f, s:f, s:o}",
-                             "command", "train-base", "timestamp", hr_cli_timestamp(ts, sizeof ts), "weights", o.out,
+    json_t *hist = json_array();
+    for (int i = 0; hist && i < res.nhistory; i++) {
+        const hr_train_epoch_report *r = &res.history[i];
+        json_array_append_new(hist, json_pack("{s:I, s:f, s:f, s:f, s:f, s:f}", "epoch", (json_int_t)r->epoch, "loss",
+                                              r->loss, "train_acc", r->train_acc, "test_acc", r->test_acc,
+                                              "images_per_s", r->images_per_s, "minutes", r->minutes));
+    }
+    json_t *info = json_pack("{s:s, s:s, s:s, s:{s:s, s:I, s:I, s:f, s:f, s:f, s:s, s:b, s:I, s:I, s:I}, s:f, s:f, s:o*}",
+                             "command", "train-base", "timestamp", hr_cli_timestamp(ts, sizeof ts), "weights", o.output,
                              "settings", "model", o.arch, "epochs", (json_int_t)o.epochs, "batch", (json_int_t)o.batch,
-                             "lr", o.lr, "momentum", o.momentum, "weight_decay", o.wd, "schedule",
-                             hr_lr_schedule_name((hr_lr_schedule)o.schedule), "augment", o.augment, "threads",
-                             (json_int_t)o.threads, "seed", (json_int_t)o.seed, "max_samples",
-                             (json_int_t)o.dp.load.max_samples, "test_accuracy", test_acc, "minutes", minutes,
-                             "history", hist);
-    hist = NULL;
+                             "lr", o.lr, "momentum", o.momentum, "weight_decay", o.weight_decay, "schedule",
+                             hr_lr_schedule_name(o.schedule), "augment", o.augment, "threads", (json_int_t)o.threads,
+                             "seed", (json_int_t)o.seed, "max_samples", (json_int_t)o.data.load.max_samples,
+                             "test_accuracy", res.test_acc, "minutes", res.minutes, "history", hist);
     if (!info) {
         hr_cli_fail("train-base", "out of memory");
-        goto done;
+    } else {
+        json_object_set_new(info, "data", json_string(res.data_source));
+        rc = hr_cli_write_run_info("train-base", jpath, info) ? 0 : 1;
+        json_decref(info);
+        printf("accuracy=%.2f%% epochs=%lld minutes=%.2f weights=%s\n", res.test_acc, (long long)o.epochs,
+               res.minutes, o.output);
     }
-    json_object_set_new(info, "data", json_string(hr_data_source(d)));
-    rc = hr_cli_write_run_info("train-base", jpath, info) ? 0 : 1;
-    json_decref(info);
-    printf("accuracy=%.2f%% epochs=%lld minutes=%.2f weights=%s\n", test_acc, (long long)o.epochs, minutes, o.out);
-    goto done;
-fail:
-    hr_cli_fail("train-base", "%s", err.msg);
-done:
-    json_decref(hist);
-    free(logits);
-    hr_batch_iter_destroy(tr);
-    hr_batch_iter_destroy(te);
-    hr_trainer_destroy(t);
-    hr_tensor_map_destroy(state);
-    hr_model_destroy(m);
-    hr_data_destroy(d);
-    hr_ctx_destroy(ctx);
+    hr_train_base_result_deinit(&res);
     return rc;
 }
 

@@ -59,34 +59,6 @@ void hr_progress_end(hr_progress *p)
         fputc('\n', stderr);
 }
 
-hr_status hr_eval_trainer(hr_trainer *t, hr_batch_iter *it, float *logits, double *acc, int64_t *n, hr_error *err)
-{
-    hr_batch b;
-    hr_status st;
-    int64_t correct = 0, total = 0, K = hr_model_num_classes(hr_trainer_model(t));
-    if ((st = hr_batch_iter_seek(it, 0, 0, err)))
-        return st;
-    while ((st = hr_batch_iter_next(it, &b, err)) == HR_OK && b.n > 0) {
-        hr_tensor tl = hr_tensor_view(logits, 2, (int64_t[]){b.n, K});
-        if ((st = hr_trainer_predict(t, &b.x, &tl, err)))
-            return st;
-        for (int64_t i = 0; i < b.n; i++) {
-            int64_t best = 0;
-            for (int64_t k = 1; k < K; k++)
-                if (logits[i * K + k] > logits[i * K + best])
-                    best = k;
-            correct += best == b.labels[i];
-        }
-        total += b.n;
-    }
-    if (st)
-        return st;
-    *acc = total ? 100.0 * (double)correct / (double)total : 0.0;
-    if (n)
-        *n = total;
-    return HR_OK;
-}
-
 int hr_cli_parse_f64(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out)
 {
     char *end;

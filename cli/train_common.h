@@ -25,10 +25,6 @@ void hr_progress_update(hr_progress *p, int64_t done, int64_t total, double loss
 /* Ends the bar's line on a terminal. */
 void hr_progress_end(hr_progress *p);
 
-/* Top-1 accuracy (percent) of the trainer's inference-mode forward over every
- * batch of it (from its start); logits holds batch x classes floats. */
-hr_status hr_eval_trainer(hr_trainer *t, hr_batch_iter *it, float *logits, double *acc, int64_t *n, hr_error *err);
-
 /* Parses a number in [lo, hi] from a flag; prints an error naming the flag. */
 int hr_cli_parse_f64(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out);
 

@@ -46,6 +46,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hyperrep/data.h"
 #include "hyperrep/error.h"
 #include "hyperrep/model.h"
 #include "hyperrep/tensor.h"
@@ -256,6 +257,70 @@ const char *hr_lr_schedule_name(hr_lr_schedule s);
  * constant: base; cosine: base · (1 + cos(π · done / total)) / 2;
  * step: base · 0.1^k, k the number of the milestones 50 % and 75 % passed. */
 double hr_lr_at(hr_lr_schedule s, double base, int64_t done, int64_t total);
+
+/* ---- evaluation and base training (train-base) ---- */
+
+/* Top-1 accuracy (percent) of the trainer's inference-mode forward over every
+ * batch of it (from its start); logits holds batch x classes floats; *n
+ * (may be NULL) receives the image count. Errors of the iterator and the
+ * forward. */
+hr_status hr_eval_trainer(hr_trainer *t, hr_batch_iter *it, float *logits, double *acc, int64_t *n, hr_error *err);
+
+/* One epoch's figures. */
+typedef struct hr_train_epoch_report {
+    int64_t epoch, epochs;     /* 1-based epoch of epochs */
+    double loss;               /* mean training loss of the epoch */
+    double train_acc;          /* percent, on the training batches as they were trained */
+    double test_acc;           /* percent, clean test set after the epoch */
+    double images_per_s;
+    double minutes;            /* since the run began, earlier sessions of a resumed run included */
+} hr_train_epoch_report;
+
+typedef struct hr_train_base_params {
+    const char *arch;          /* required */
+    const char *output;        /* the weights (safetensors); the checkpoint is output + ".ckpt" */
+    hr_data_params data;       /* its seed is replaced by seed */
+    int64_t epochs, batch;     /* 10, 128 */
+    int threads;               /* 2 */
+    double lr, momentum, weight_decay; /* 0.1, 0.9, 5e-4 */
+    hr_lr_schedule schedule;   /* cosine */
+    int augment;               /* horizontal flips and shifts of 2 pixels */
+    int resume;                /* go on from output + ".ckpt" */
+    int64_t stop_after;        /* > 0: stop after this epoch (checkpoint kept; resume goes on) */
+    uint64_t seed;             /* 42: weights, shuffling, data */
+    /* Progress, on the calling thread (may be NULL): each training step
+     * (done of total steps of the epoch; running loss, accuracy %, images/s)
+     * and each finished epoch. Messages (the start, a resume, a stop) go to
+     * log at HR_LOG_INFO (NULL: hr_log_stderr). */
+    void (*on_step)(void *user, int64_t epoch, int64_t done, int64_t total, double loss, double acc, double rate);
+    void (*on_epoch)(void *user, const hr_train_epoch_report *r);
+    hr_log_fn log;
+    void *user;
+} hr_train_base_params;
+
+hr_train_base_params hr_train_base_params_default(void);
+
+typedef struct hr_train_base_result {
+    double test_acc;           /* percent, after the last epoch run */
+    double minutes;
+    int64_t epochs_done;
+    int stopped;               /* 1: stop_after ended it; no weights written, the checkpoint holds the state */
+    char data_source[512];
+    int64_t train_images, test_images;
+    hr_train_epoch_report *history; /* the epochs this call ran (owned) */
+    int nhistory;
+} hr_train_base_result;
+
+void hr_train_base_result_deinit(hr_train_base_result *r);
+
+/* Trains p->arch from random weights (or the checkpoint, with resume) with
+ * SGD on the clean training part, evaluates the clean test set and writes a
+ * checkpoint after every epoch, and writes the trained weights (settings as
+ * metadata) to p->output. HR_ERR_INVALID_ARG for settings out of range or a
+ * loss that diverges (naming the epoch); HR_ERR_SHAPE for data the model does
+ * not take; errors of the data, the checkpoint and the writes. *out is
+ * filled on success (deinit it) and cleared on failure. */
+hr_status hr_train_base(const hr_train_base_params *p, hr_train_base_result *out, hr_error *err);
 
 #ifdef __cplusplus
 }
