@@ -150,7 +150,7 @@ int hr_cmd_importance(int argc, char **argv)
             branch *b = &brs[i * 3 + o];
             b->block = i;
             b->br = order[o];
-            hr_alpha_name(m, i, (hr_branch)b->br, b->name, sizeof b->name);
+            hr_model_alpha_name(m, i, (hr_branch)b->br, b->name, sizeof b->name);
             if (b->br == HR_BRANCH_DENSE)
                 b->type = "dense", b->flops = 2 * cin * cout * 9 * hw / g;
             else if (b->br == HR_BRANCH_1X1)

@@ -76,7 +76,7 @@ static json_t *alpha_object(const hr_model *m, const float *a)
         for (int br = 0; br < HR_BRANCH_COUNT; br++) {
             /* train-hyper's convention: a block without identity carries 1.0 */
             double v = (bi.existing >> br & 1u) ? a[i * 3 + br] : 1.0;
-            if (json_object_set_new(o, hr_alpha_name(m, i, (hr_branch)br, name, sizeof name), json_real(v))) {
+            if (json_object_set_new(o, hr_model_alpha_name(m, i, (hr_branch)br, name, sizeof name), json_real(v))) {
                 json_decref(o);
                 return NULL;
             }

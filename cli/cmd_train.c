@@ -463,7 +463,7 @@ int hr_cmd_train_hyper(int argc, char **argv)
         ok = ok && csv;
         for (int i = 0; ok && i < nb && ncols < 1024; i++)
             for (int br = 0; br < HR_BRANCH_COUNT; br++) {
-                hr_alpha_name(m, i, (hr_branch)br, colbuf[ncols], 48);
+                hr_model_alpha_name(m, i, (hr_branch)br, colbuf[ncols], 48);
                 cols[ncols] = colbuf[ncols];
                 ncols++;
             }
@@ -493,7 +493,7 @@ int hr_cmd_train_hyper(int argc, char **argv)
                 for (int br = 0; br < HR_BRANCH_COUNT; br++) {
                     /* blocks without an identity: 1.0, as the original's untrained virtual α */
                     double val = (bi.existing >> br & 1u) ? r->alpha[i * 3 + br] : 1.0;
-                    json_object_set_new(a, hr_alpha_name(m, i, (hr_branch)br, name, sizeof name), json_real(val));
+                    json_object_set_new(a, hr_model_alpha_name(m, i, (hr_branch)br, name, sizeof name), json_real(val));
                     mat[nrows * ncols + i * 3 + br] = (bi.existing >> br & 1u) ? val : 0.0;
                     if (cap - len < 64 && !(csv = realloc(csv, cap *= 2))) {
                         ok = 0;
@@ -518,7 +518,7 @@ int hr_cmd_train_hyper(int argc, char **argv)
                 hr_block_info bi = hr_model_block(m, i);
                 for (int br = 0; br < HR_BRANCH_COUNT; br++)
                     if ((bi.live >> br & 1u) && r->alpha[i * 3 + br] == 0.0f)
-                        json_array_append_new(pt, json_string(hr_alpha_name(m, i, (hr_branch)br, name, sizeof name)));
+                        json_array_append_new(pt, json_string(hr_model_alpha_name(m, i, (hr_branch)br, name, sizeof name)));
             }
             json_object_set_new(rj, key, json_pack("{s:i, s:s, s:s, s:f, s:o, s:o, s:o, s:f, s:f, s:f, s:f, s:o, s:i}",
                 "group_id", k, "domain_name", di->name, "domain_desc", di->description, "initial_acc",

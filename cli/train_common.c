@@ -73,79 +73,14 @@ int hr_cli_parse_f64(const char *cmd, const char *flag, const char *s, double lo
     return 1;
 }
 
-const char *hr_alpha_name(const hr_model *m, int block, hr_branch br, char *buf, size_t size)
-{
-    snprintf(buf, size, "%s.hyper_%s", hr_model_block(m, block).name, hr_branch_name(br));
-    return buf;
-}
-
 int hr_cli_apply_alpha_file(const char *cmd, hr_model *m, const char *path, int domain)
 {
-    json_error_t je;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je), *obj = NULL;
     hr_error err = {0};
-    char name[64];
-    int ok = 1;
-    if (!root) {
-        hr_cli_fail(cmd, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+    if (hr_alpha_file_apply(m, path, domain, &err)) {
+        hr_cli_fail(cmd, "%s", err.msg);
         return 0;
     }
-    if (!json_is_object(root)) {
-        hr_cli_fail(cmd, "%s: expected a JSON object", path);
-        json_decref(root);
-        return 0;
-    }
-    if (json_object_get(root, hr_alpha_name(m, 0, HR_BRANCH_DENSE, name, sizeof name))) {
-        obj = root; /* flat */
-    } else if (domain >= 0) {
-        snprintf(name, sizeof name, "domain_%d", domain);
-        obj = json_object_get(root, name);
-        if (!json_is_object(obj)) {
-            hr_cli_fail(cmd, "%s: no object \"%s\"", path, name);
-            json_decref(root);
-            return 0;
-        }
-    } else if (json_object_size(root) == 1) {
-        obj = json_object_iter_value(json_object_iter(root));
-    } else {
-        hr_cli_fail(cmd, "%s holds several domains: choose one with --domain", path);
-        json_decref(root);
-        return 0;
-    }
-    /* set non-zero values first, so pruning never meets a block whose other
-     * branches are still pending; the original's virtual identities are
-     * counted in the first pass, for one note */
-    hr_virtual_ids virt = {0};
-    for (int pass = 0; pass < 2 && ok; pass++)
-        for (int i = 0; i < hr_model_num_blocks(m) && ok; i++) {
-            hr_block_info bi = hr_model_block(m, i);
-            for (int br = 0; br < HR_BRANCH_COUNT && ok; br++) {
-                if (hr_branch_is_virtual(bi.existing, (hr_branch)br) && pass == 0 &&
-                    json_object_get(obj, hr_alpha_name(m, i, (hr_branch)br, name, sizeof name)))
-                    hr_virtual_ids_add(&virt, bi.name);
-                if (!(bi.existing >> br & 1u))
-                    continue;
-                json_t *v = json_object_get(obj, hr_alpha_name(m, i, (hr_branch)br, name, sizeof name));
-                if (!json_is_number(v)) {
-                    hr_cli_fail(cmd, "%s: %s is missing or not a number", path, name);
-                    ok = 0;
-                    break;
-                }
-                double a = json_number_value(v);
-                if ((pass == 0) != (a != 0.0))
-                    continue;
-                if (hr_model_set_alpha(m, i, (hr_branch)br, (float)a, &err)) {
-                    hr_cli_fail(cmd, "%s: %s", path, err.msg);
-                    ok = 0;
-                }
-            }
-        }
-    if (ok && virt.count) {
-        char note[512];
-        hr_ctx_log(hr_model_ctx(m), HR_LOG_WARN, "%s", hr_virtual_ids_note(&virt, path, note, sizeof note));
-    }
-    json_decref(root);
-    return ok;
+    return 1;
 }
 
 int hr_cli_write_text(const char *cmd, const char *path, const char *text, size_t len)

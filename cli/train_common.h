@@ -28,17 +28,8 @@ void hr_progress_end(hr_progress *p);
 /* Parses a number in [lo, hi] from a flag; prints an error naming the flag. */
 int hr_cli_parse_f64(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out);
 
-/* α of one domain from a JSON file in the original tool's format
- * ({"domain_k": {"stage1.0.hyper_dense": v, …}}) or a flat {name: v}
- * object. domain < 0 takes a flat object or a file with one domain. Entries
- * for branches the model lacks (the original's virtual identities) are
- * ignored, with one note through the model's context log; every existing
- * branch must be present. Applies them with
- * hr_model_set_alpha (0 prunes). Prints errors; returns 1 on success. */
+/* hr_alpha_file_apply (hyperrep/train.h), printing its error; 1 on success. */
 int hr_cli_apply_alpha_file(const char *cmd, hr_model *m, const char *path, int domain);
-
-/* "stage1.0.hyper_dense" into buf. */
-const char *hr_alpha_name(const hr_model *m, int block, hr_branch br, char *buf, size_t size);
 
 /* Writes json to path atomically (pretty, keys in insertion order). Prints
  * an error; returns 1 on success. */

@@ -114,6 +114,10 @@ hr_status hr_model_load(hr_model *model, const hr_tensor_map *map, hr_error *err
 /* Adds every weight of the model (training-time form, with hyper_* α) to map. */
 hr_status hr_model_export(const hr_model *model, hr_tensor_map *map, hr_error *err);
 
+/* The name of a branch's α as checkpoints and α files spell it,
+ * "stage2.1.hyper_dense", into buf (truncated to size); returns buf. */
+const char *hr_model_alpha_name(const hr_model *model, int block, hr_branch branch, char *buf, size_t size);
+
 /* Sets the trained α of a branch (value 0 prunes it). HR_ERR_INVALID_ARG when
  * the branch does not exist or it would leave the block without a live
  * branch. Drops the block's applied γ. */

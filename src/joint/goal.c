@@ -342,7 +342,7 @@ static hr_status reload(hr_model *m, const float *a, const hr_trainer_params *tp
     for (int k = 0; k < nb; k++)
         for (int br = 0; br < HR_BRANCH_COUNT; br++) {
             char name[96];
-            snprintf(name, sizeof name, "%s.hyper_%s", hr_model_block(m, k).name, hr_branch_name((hr_branch)br));
+            hr_model_alpha_name(m, k, (hr_branch)br, name, sizeof name);
             par[k * 3 + br] = hr_trainer_find_param(*t, name);
         }
     return HR_OK;

@@ -250,7 +250,7 @@ static json_t *final_json(const hr_model *m, const hr_optim_problem *prob, const
         }
         for (int br = 0; ok && br < HR_BRANCH_COUNT; br++)
             if ((bi.existing >> br & 1u) && !(live >> br & 1u)) {
-                snprintf(name, sizeof name, "%s.hyper_%s", bi.name, hr_branch_name((hr_branch)br));
+                hr_model_alpha_name(m, k, (hr_branch)br, name, sizeof name);
                 ok = !json_array_append_new(pr, json_string(name));
             }
         if (fin->alpha && ok)
@@ -344,8 +344,7 @@ hr_status hr_joint_report_save(const char *path, const hr_joint_report *rep, hr_
     put(st1, "initial_val_accuracy", json_real(s1->initial_val), &ok);
     put(st1, "final_val_accuracy", json_real(s1->final_val), &ok);
     for (int i = 0; ok && i < s1->npruned; i++) {
-        snprintf(name, sizeof name, "%s.hyper_%s", hr_model_block(m, s1->pruned_block[i]).name,
-                 hr_branch_name(s1->pruned_branch[i]));
+        hr_model_alpha_name(m, s1->pruned_block[i], s1->pruned_branch[i], name, sizeof name);
         ok = !json_array_append_new(pw, json_string(name));
     }
     put(st1, "pruned_weights", pw, &ok);
@@ -359,7 +358,7 @@ hr_status hr_joint_report_save(const char *path, const hr_joint_report *rep, hr_
             hr_block_info bi = hr_model_block(m, k);
             for (int br = 0; ok && br < HR_BRANCH_COUNT; br++)
                 if ((bi.existing >> br & 1u) && s1->alpha_initial[k * 3 + br] == 0.0f) {
-                    snprintf(name, sizeof name, "%s.hyper_%s", bi.name, hr_branch_name((hr_branch)br));
+                    hr_model_alpha_name(m, k, (hr_branch)br, name, sizeof name);
                     ok = !json_array_append_new(ip, json_string(name));
                 }
         }
@@ -536,7 +535,7 @@ hr_status hr_joint_save_alpha(const char *path, const hr_model *model, const hr_
         for (int br = 0; br < HR_BRANCH_COUNT; br++) {
             if (!(bi.existing >> br & 1u))
                 continue;
-            snprintf(name, sizeof name, "%s.hyper_%s", bi.name, hr_branch_name((hr_branch)br));
+            hr_model_alpha_name(model, k, (hr_branch)br, name, sizeof name);
             if ((st = hr_tensor_map_add(map, name, 1, &one, &res->alpha[k * 3 + br], err)))
                 goto done;
         }

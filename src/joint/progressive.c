@@ -675,11 +675,6 @@ static int live_in_block(const float *a, int block)
     return n;
 }
 
-static void branch_name(const hr_model *m, int block, hr_branch br, char *buf, size_t size)
-{
-    snprintf(buf, size, "%s.hyper_%s", hr_model_block(m, block).name, hr_branch_name(br));
-}
-
 /* The literally unpruned model's α (round −1 of the final choice): the
  * starting α with every existing branch it holds at 0 set back to its base
  * value 1. Returns 1 when that differs from the starting α. */
@@ -917,7 +912,7 @@ hr_status hr_joint_progressive(hr_model *model, const hr_data *data, int domain,
         for (int i = 0; i < out->nrounds; i++)
             for (int k = 0; k < out->rounds[i].ncand; k++) {
                 hr_joint_candidate *c = &out->rounds[i].cand[k];
-                branch_name(model, c->block, c->branch, c->name, sizeof c->name);
+                hr_model_alpha_name(model, c->block, c->branch, c->name, sizeof c->name);
             }
         logf_(p, "domain %d: resumed from %s after %d rounds%s", domain, p->checkpoint, out->nrounds,
               out->complete ? " (finished)" : "");
@@ -970,7 +965,7 @@ hr_status hr_joint_progressive(hr_model *model, const hr_data *data, int domain,
             hr_joint_candidate *c = &r->cand[i];
             c->block = pool[i] / 3;
             c->branch = (hr_branch)(pool[i] % 3);
-            branch_name(model, c->block, c->branch, c->name, sizeof c->name);
+            hr_model_alpha_name(model, c->block, c->branch, c->name, sizeof c->name);
             c->skipped = live_in_block(out->alpha, c->block) <= 1;
             if (!c->skipped)
                 s.cand[s.ntest++] = *c;

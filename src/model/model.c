@@ -161,6 +161,12 @@ int hr_model_find_block(const hr_model *m, const char *name)
     return -1;
 }
 
+const char *hr_model_alpha_name(const hr_model *m, int block, hr_branch br, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s.hyper_%s", hr_model_block(m, block).name, hr_branch_name(br));
+    return buf;
+}
+
 int64_t hr_model_block_params(const hr_model *m, int i)
 {
     const hr__block *b = i < 0 ? &m->stage0 : &m->blocks[i];

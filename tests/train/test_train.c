@@ -470,13 +470,80 @@ static void test_checkpoint(void **state)
     hr_ctx_destroy(ctx);
 }
 
+/* Trained α files: JSON (flat, per domain) and safetensors, recognised by
+ * content; what is missing or malformed is named. */
+static void test_alpha_file(void **state)
+{
+    (void)state;
+    hr_ctx *ctx = make_ctx(1);
+    hr_model *m = make_model(ctx, "repvgg-tiny", 31, 0);
+    hr_error err = {0};
+    char name[96], buf[4096];
+    size_t n = 0;
+    int nb = hr_model_num_blocks(m);
+    /* flat JSON: every existing branch 0.5 + block/10, the 1x1 of block 1 at 0 */
+    n += (size_t)snprintf(buf + n, sizeof buf - n, "{\"domain_2\": {");
+    for (int k = 0; k < nb; k++)
+        for (int br = 0; br < HR_BRANCH_COUNT; br++) {
+            hr_block_info bi = hr_model_block(m, k);
+            if (!(bi.existing >> br & 1u) && !hr_branch_is_virtual(bi.existing, (hr_branch)br))
+                continue;
+            double v = k == 1 && br == HR_BRANCH_1X1 ? 0.0 : 0.5 + k / 10.0;
+            n += (size_t)snprintf(buf + n, sizeof buf - n, "%s\"%s\": %g", n > 14 ? ", " : "",
+                                  hr_model_alpha_name(m, k, (hr_branch)br, name, sizeof name), v);
+        }
+    snprintf(buf + n, sizeof buf - n, "}}");
+    const char *path = hr_test_tmp_path("alpha.json");
+    hr_test_write_file(path, buf, strlen(buf));
+    HR_ASSERT_OK(hr_alpha_file_apply(m, path, 2, &err), &err);
+    assert_true(m->blocks[1].alpha[HR_BRANCH_1X1] == 0.0f);
+    assert_true(fabsf(m->blocks[2].alpha[HR_BRANCH_DENSE] - 0.7f) < 1e-6f);
+    /* one domain in the file: taken without a choice; another asked for: not found */
+    HR_ASSERT_OK(hr_alpha_file_apply(m, path, -1, &err), &err);
+    assert_int_equal(hr_alpha_file_apply(m, path, 3, &err), HR_ERR_NOT_FOUND);
+    assert_non_null(strstr(err.msg, "domain_3"));
+    /* safetensors, as the joint writes it */
+    hr_tensor_map *map;
+    const int64_t one = 1;
+    HR_ASSERT_OK(hr_tensor_map_create(&map, &err), &err);
+    for (int k = 0; k < nb; k++)
+        for (int br = 0; br < HR_BRANCH_COUNT; br++)
+            if (hr_model_block(m, k).existing >> br & 1u) {
+                float v = 0.25f + (float)k;
+                HR_ASSERT_OK(hr_tensor_map_add(map, hr_model_alpha_name(m, k, (hr_branch)br, name, sizeof name), 1,
+                                               &one, &v, &err), &err);
+            }
+    const char *st_path = hr_test_tmp_path("alpha.safetensors");
+    HR_ASSERT_OK(hr_safetensors_save(st_path, map, NULL, NULL, 0, &err), &err);
+    HR_ASSERT_OK(hr_alpha_file_apply(m, st_path, 7, &err), &err);
+    assert_true(m->blocks[1].alpha[HR_BRANCH_1X1] == 1.25f);
+    hr_tensor_map_destroy(map);
+    /* malformed */
+    const char *bad_value = "{\"stage1.0.hyper_dense\": \"x\"}", *two = "{\"domain_0\": {}, \"domain_1\": {}}";
+    hr_test_write_file(path, bad_value, strlen(bad_value));
+    assert_int_equal(hr_alpha_file_apply(m, path, -1, &err), HR_ERR_FORMAT);
+    if (!strstr(err.msg, "hyper_dense is missing or not a number"))
+        fail_msg("%s", err.msg);
+    hr_test_write_file(path, two, strlen(two));
+    assert_int_equal(hr_alpha_file_apply(m, path, -1, &err), HR_ERR_INVALID_ARG);
+    assert_non_null(strstr(err.msg, "several domains"));
+    hr_test_write_file(path, "  ", 2);
+    assert_int_equal(hr_alpha_file_apply(m, path, -1, &err), HR_ERR_FORMAT);
+    hr_test_write_file(path, "\x10\0\0\0\0\0\0\0{}", 10);
+    assert_int_not_equal(hr_alpha_file_apply(m, path, -1, &err), HR_OK);
+    assert_non_null(strstr(err.msg, path));
+    assert_int_equal(hr_alpha_file_apply(m, hr_test_tmp_path("absent.json"), -1, &err), HR_ERR_IO);
+    hr_model_destroy(m);
+    hr_ctx_destroy(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_alpha_gradients_fd), cmocka_unit_test(test_full_gradients_fd),
         cmocka_unit_test(test_predict_matches_model), cmocka_unit_test(test_thread_independence),
         cmocka_unit_test(test_sgd_semantics), cmocka_unit_test(test_full_training_learns),
-        cmocka_unit_test(test_errors), cmocka_unit_test(test_checkpoint),
+        cmocka_unit_test(test_errors), cmocka_unit_test(test_checkpoint), cmocka_unit_test(test_alpha_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
