@@ -7,6 +7,7 @@
 
 #include "hyperrep/error.h"
 #include "hyperrep/model.h"
+#include "hyperrep/weights.h"
 
 typedef struct hr_cli_command {
     const char *name;
@@ -62,8 +63,12 @@ int hr_cli_read_gamma_file(const char *cmd, const hr_model *m, const char *path,
 /* Monotonic clock in milliseconds. */
 double hr_cli_now_ms(void);
 
-/* Loads a weight file by extension: .safetensors or .pth. */
-hr_status hr_cli_load_weights(const char *path, hr_tensor_map **out, hr_error *err);
+/* The library's hr_weights_load under its old name, for cmd_infer.c until
+ * the edge runtime's move takes it over. */
+static inline hr_status hr_cli_load_weights(const char *path, hr_tensor_map **out, hr_error *err)
+{
+    return hr_weights_load(path, out, err);
+}
 
 /* --edge PROFILE / --edge-slowdown F: the run-time edge emulation of infer
  * and client (SPEC 13.2), one meaning in both (cli/edge_flags.c). */

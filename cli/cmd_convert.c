@@ -50,7 +50,7 @@ int hr_cmd_convert(int argc, char **argv)
         return 2;
     }
     const char *in = argv[optind], *out = argv[optind + 1];
-    if (hr_cli_load_weights(in, &map, &err)) {
+    if (hr_weights_load(in, &map, &err)) {
         hr_cli_fail("convert", "%s", err.msg);
         return 1;
     }

@@ -116,7 +116,7 @@ int hr_cmd_eval(int argc, char **argv)
     hr_ctx_params cp = hr_ctx_params_default();
     cp.threads = (int)threads;
     if (hr_ctx_create(&cp, &ctx, &err) || hr_model_create(ctx, arch, NULL, &m, &err) ||
-        hr_cli_load_weights(weights, &map, &err) || hr_model_load(m, map, &err)) {
+        hr_weights_load(weights, &map, &err) || hr_model_load(m, map, &err)) {
         hr_cli_fail("eval", "%s", err.msg);
         goto done;
     }

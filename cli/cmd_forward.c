@@ -122,7 +122,7 @@ int hr_cmd_forward(int argc, char **argv)
     cp.seed = (uint64_t)seed;
     if (hr_ctx_create(&cp, &ctx, &err) || hr_model_create(ctx, arch, &mp, &m, &err))
         goto fail;
-    if (weights && hr_cli_load_weights(weights, &map, &err)) {
+    if (weights && hr_weights_load(weights, &map, &err)) {
         hr_error_prefix(&err, "%s", weights);
         goto fail;
     }

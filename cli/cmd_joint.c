@@ -286,7 +286,7 @@ int hr_cmd_joint(int argc, char **argv)
     cp.threads = (int)threads;
     cp.seed = jp.seed;
     if (hr_ctx_create(&cp, &ctx, &err) || hr_model_create(ctx, arch, NULL, &m, &err) ||
-        hr_cli_load_weights(weights, &map, &err) || hr_model_load(m, map, &err)) {
+        hr_weights_load(weights, &map, &err) || hr_model_load(m, map, &err)) {
         hr_cli_fail("joint", "%s", err.msg);
         goto done;
     }

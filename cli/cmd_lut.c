@@ -349,7 +349,7 @@ static int cmd_measure(int argc, char **argv)
     if (hr_ctx_create(&cp, &ctx, &err) || hr_model_create(ctx, arch, &mp, &m, &err))
         goto fail;
     if (weights) {
-        if (hr_cli_load_weights(weights, &map, &err) || hr_model_load(m, map, &err)) {
+        if (hr_weights_load(weights, &map, &err) || hr_model_load(m, map, &err)) {
             hr_error_prefix(&err, "%s", weights);
             goto fail;
         }

@@ -321,7 +321,7 @@ int hr_cmd_train_hyper(int argc, char **argv)
     cp.threads = (int)threads;
     cp.seed = seed;
     if (hr_ctx_create(&cp, &ctx, &err) || hr_model_create(ctx, arch, NULL, &m, &err) ||
-        hr_cli_load_weights(weights, &map, &err) || hr_model_load(m, map, &err) ||
+        hr_weights_load(weights, &map, &err) || hr_model_load(m, map, &err) ||
         hr_data_open(ctx, &dp, &d, &err)) {
         hr_cli_fail("train-hyper", "%s", err.msg);
         goto done;

@@ -74,14 +74,6 @@ double hr_cli_now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
-hr_status hr_cli_load_weights(const char *path, hr_tensor_map **out, hr_error *err)
-{
-    size_t n = strlen(path);
-    if (n >= 4 && (strcmp(path + n - 4, ".pth") == 0 || (n >= 3 && strcmp(path + n - 3, ".pt") == 0)))
-        return hr_pth_load(path, out, err);
-    return hr_safetensors_load(path, out, err);
-}
-
 int main(int argc, char **argv)
 {
 #if defined(__GLIBC__)

@@ -94,6 +94,12 @@ hr_status hr_safetensors_save_bytes(const hr_tensor_map *map, void **data, size_
  * prefix is stripped. Non-tensor entries (numbers, strings) are ignored. */
 hr_status hr_pth_load(const char *path, hr_tensor_map **out, hr_error *err);
 
+/* Model weights from either format, recognised by content: a zip archive
+ * ("PK\3\4", torch.save's format) is read with hr_pth_load, anything else
+ * with hr_safetensors_load. Errors as theirs; HR_ERR_IO when the file cannot
+ * be opened. */
+hr_status hr_weights_load(const char *path, hr_tensor_map **out, hr_error *err);
+
 /* .npy files (format 1.0-3.0), float32 little-endian (`<f4`), C order,
  * 0..HR_MAX_DIMS dims. hr_npy_load allocates *data with malloc (caller frees);
  * shape receives ndim entries. */

@@ -334,6 +334,32 @@ static void test_fixture_state_dict(void **state)
     }
 }
 
+/* hr_weights_load tells the formats apart by content: a .pth under a name
+ * without its extension is still read as one, and safetensors as
+ * safetensors. */
+static void test_weights_load_by_content(void **state)
+{
+    (void)state;
+    size_t size;
+    unsigned char *raw = hr_test_read_all(FIX "conv_bn.pth", &size);
+    const char *path = hr_test_tmp_path("checkpoint.bin");
+    hr_tensor_map *m = NULL;
+    hr_error err = {0};
+    hr_test_write_file(path, raw, size);
+    free(raw);
+    HR_ASSERT_OK(hr_weights_load(path, &m, &err), &err);
+    check_conv_bn(m);
+    const char *st = hr_test_tmp_path("checkpoint2.bin");
+    HR_ASSERT_OK(hr_safetensors_save(st, m, NULL, NULL, 0, &err), &err);
+    hr_tensor_map_destroy(m);
+    m = NULL;
+    HR_ASSERT_OK(hr_weights_load(st, &m, &err), &err);
+    check_conv_bn(m);
+    hr_tensor_map_destroy(m);
+    assert_int_equal(hr_weights_load(hr_test_tmp_path("absent.pth"), &m, &err), HR_ERR_IO);
+    assert_non_null(strstr(err.msg, "absent.pth"));
+}
+
 static void test_fixture_dtypes(void **state)
 {
     hr_tensor_map *m = load_ok(FIX "dtypes.pth");
@@ -765,6 +791,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixture_state_dict), cmocka_unit_test(test_fixture_dtypes),
+        cmocka_unit_test(test_weights_load_by_content),
         cmocka_unit_test(test_fixture_refused),    cmocka_unit_test(test_fixture_truncated),
         cmocka_unit_test(test_fixture_bitflips),   cmocka_unit_test(test_handmade_ok),
         cmocka_unit_test(test_handmade_bad),       cmocka_unit_test(test_pickle_globals),
