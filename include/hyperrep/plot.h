@@ -4,7 +4,8 @@
  * NAME.gp`. When gnuplot is installed the script is also run through a pipe
  * and draws NAME.png (pngcairo) and NAME.pdf (pdfcairo); without gnuplot the
  * data and script are still written and the caller is told so (rendered = 0)
- * and can print hr_plot_render_hint().
+ * and can print hr_plot_render_hint(). hr_plot_results draws every figure a
+ * pipeline's results directory supports and writes the report over them.
  *
  *   hr_plot_params pp = hr_plot_params_default();
  *   hr_plot_buf d = {0}, s = {0};
@@ -19,6 +20,7 @@
 
 #include <stddef.h>
 
+#include "hyperrep/ctx.h"
 #include "hyperrep/error.h"
 #include "hyperrep/lut.h"
 #include "hyperrep/joint.h"
@@ -161,6 +163,62 @@ void hr_plot_sensitivity_out_deinit(hr_plot_sensitivity_out *out);
 hr_status hr_plot_sensitivity(const char *dir, const hr_lut *lut, const char *joint_path, int domain,
                               const hr_sensitivity_params *params, const hr_plot_params *pp,
                               hr_plot_sensitivity_out *out, hr_error *err);
+
+/* ---- a results directory: every figure and the report (SPEC §9) ---- */
+
+/* domain_K_joint.json is read for K = 0 .. HR_PLOT_MAX_DOMAINS - 1. */
+#define HR_PLOT_MAX_DOMAINS 64
+
+typedef struct hr_plot_results_params {
+    const char *results;     /* the pipeline's results directory (required) */
+    const char *out;         /* output directory, created with its parents when missing;
+                                NULL (default): RESULTS/visualization */
+    hr_plot_params plot;     /* rendering and the gnuplot program; default hr_plot_params_default() */
+    int sensitivity_domain;  /* the domain of the sensitivity figure, 0 .. HR_PLOT_MAX_DOMAINS - 1;
+                                -1 (default): the lowest with a domain_K_joint.json */
+    hr_log_fn log;           /* the note that gnuplot is missing (HR_LOG_WARN) and every failure
+                                after the first (HR_LOG_ERROR); NULL: hr_log_stderr */
+    void *log_user;
+} hr_plot_results_params;
+
+hr_plot_results_params hr_plot_results_params_default(void);
+
+/* What hr_plot_results drew. */
+typedef struct hr_plot_results_summary {
+    int figures;             /* figures written (NAME.dat + NAME.gp) and listed in the report */
+    int unrendered;          /* of those, drawn as data and script only (render 0 or no gnuplot) */
+    char out[4096];          /* the output directory used */
+} hr_plot_results_summary;
+
+/* Every figure the results in params->results support, and the report over
+ * them. Each result file is looked for at the top of the directory, then in
+ * joint_optimization/, task1_trained_weights_* and task2_importance_rankings_*
+ * (ours or the original tool's); hardware_lut_complete.json only at the top.
+ * What is drawn, each through hr_plot_figure / hr_plot_heatmap into out:
+ *   lut_<device>, roofline_<device>   hardware_lut_complete.json
+ *   convergence                       initial_throughput_config.json (the gradient method's history)
+ *   hyper_weights, importance         trained_hyper_weights.json, importance_scores.json
+ *   accuracy_throughput[_domain_K], domain_accuracy, domain_throughput, domain_flops,
+ *   domain_vs_baseline                domain_K_joint.json (+ training_results.json)
+ *   sensitivity                       hr_plot_sensitivity for params->sensitivity_domain
+ *   predicted_measured                infer results under RESULTS/real/ or RESULTS/infer*.json
+ * then report.md and report.html (the PNGs inlined as base64; a figure not
+ * rendered is named with the command that renders it). Every file is
+ * written atomically. When params->plot.render is set but gnuplot does not
+ * run, the data and scripts are written and the log says how to render them.
+ *
+ * Failures: the first one's message goes into err and its status is
+ * returned; later ones go to params->log. A malformed input file (the
+ * message names it as "path:line:column: ...") stops the run before any
+ * figure is drawn; a figure that fails leaves the others drawn and no
+ * report written. summary (nullable) is filled in either case.
+ * Returns HR_OK; HR_ERR_INVALID_ARG (no results directory, sensitivity_domain
+ * out of range, a bad output directory name); HR_ERR_IO (the output directory
+ * cannot be created, a file cannot be written or read back, gnuplot failed);
+ * HR_ERR_FORMAT (a malformed JSON file or LUT); HR_ERR_NOT_FOUND (nothing to
+ * plot, or no domain_K_joint.json for sensitivity_domain); HR_ERR_NOMEM; and
+ * the statuses of hr_lut_load and hr_plot_sensitivity. */
+hr_status hr_plot_results(const hr_plot_results_params *params, hr_plot_results_summary *summary, hr_error *err);
 
 #ifdef __cplusplus
 }
