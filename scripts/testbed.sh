@@ -19,7 +19,8 @@
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-RELAY="$SCRIPT_DIR/delay_relay.py"
+REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
+PY_RELAY="$SCRIPT_DIR/delay_relay.py"
 PYTHON=${HR_PYTHON:-python3}
 RUN_BASE=${HR_TESTBED_RUNDIR:-/run}
 SRV_IP=10.77.0.1
@@ -85,11 +86,53 @@ rate_bps() {
     }'
 }
 
-# pid_is_relay PID: true when PID is alive and is a delay_relay.py, so a pid
-# recorded long ago and since reused by an unrelated process is never killed.
+# pid_is_relay PID: true when PID is alive and is a delay relay (the C
+# hyperrep-delay-relay or scripts/delay_relay.py), so a pid recorded long ago
+# and since reused by an unrelated process is never killed.
 pid_is_relay() {
     [[ $1 =~ ^[0-9]+$ ]] && [[ -r /proc/$1/cmdline ]] &&
-        tr '\0' ' ' <"/proc/$1/cmdline" | grep -q 'delay_relay\.py'
+        tr '\0' ' ' <"/proc/$1/cmdline" | grep -qE 'hyperrep-delay-relay|delay_relay\.py'
+}
+
+# pick_relay: which delay relay `up` runs, as RELAY_CMD (an array) and
+# RELAY_DESC; returns 1 with the reason in RELAY_ERR when there is none.
+# The C relay (tools/delay_relay, built as BUILD/hyperrep-delay-relay) costs
+# a half to a fifth of the Python one's CPU per message, and at thousands of
+# messages a second that CPU comes out of the two cores being measured
+# (docs/TESTBED.md); scripts/delay_relay.py is the fallback. Looked for in
+# order: HR_RELAY=PATH (a *.py runs under $PYTHON), $HR_BUILD/, build/.
+pick_relay() {
+    local c
+    RELAY_CMD=() RELAY_DESC="" RELAY_ERR=""
+    if [[ -n ${HR_RELAY:-} ]]; then
+        if [[ ! -f $HR_RELAY ]]; then
+            RELAY_ERR="HR_RELAY=$HR_RELAY: no such file"
+        elif [[ $HR_RELAY == *.py ]]; then
+            RELAY_CMD=("$PYTHON" "$HR_RELAY") RELAY_DESC="Python relay $HR_RELAY (HR_RELAY)"
+            command -v "$PYTHON" >/dev/null || RELAY_ERR="HR_RELAY=$HR_RELAY needs $PYTHON, which is not found"
+        elif [[ ! -x $HR_RELAY ]]; then
+            RELAY_ERR="HR_RELAY=$HR_RELAY is not executable"
+        else
+            RELAY_CMD=("$HR_RELAY") RELAY_DESC="C relay $HR_RELAY (HR_RELAY)"
+        fi
+        [[ -z $RELAY_ERR ]]
+        return
+    fi
+    for c in ${HR_BUILD:+"$HR_BUILD/hyperrep-delay-relay"} "$REPO_DIR/build/hyperrep-delay-relay"; do
+        if [[ -f $c && -x $c ]]; then
+            RELAY_CMD=("$c") RELAY_DESC="C relay $c"
+            return 0
+        fi
+    done
+    if [[ ! -f $PY_RELAY ]]; then
+        RELAY_ERR="no delay relay: hyperrep-delay-relay is not built (HR_BUILD or build/) and $PY_RELAY is missing"
+    elif ! command -v "$PYTHON" >/dev/null; then
+        RELAY_ERR="no delay relay: hyperrep-delay-relay is not built (HR_BUILD or build/) and $PYTHON, which $PY_RELAY needs, is not found"
+    else
+        RELAY_CMD=("$PYTHON" "$PY_RELAY")
+        RELAY_DESC="Python relay $PY_RELAY (no hyperrep-delay-relay in ${HR_BUILD:+HR_BUILD=$HR_BUILD or }build/; it costs more CPU per message)"
+    fi
+    [[ -z $RELAY_ERR ]]
 }
 
 # stop_pids PID...: SIGTERM, up to 3 s of grace, then SIGKILL.
@@ -190,12 +233,12 @@ shape() {
 
 start_relay() {
     local port=$1 relay_port=$2 delay=$3 ready="$STATE_DIR/relay.ready"
-    [[ -f $RELAY ]] || die "the delay relay $RELAY is missing"
-    command -v "$PYTHON" >/dev/null || die "$PYTHON not found (needed by the delay relay; install python3 or set HR_PYTHON)"
+    pick_relay || die "$RELAY_ERR"
+    note "delay relay: $RELAY_DESC"
     rm -f "$ready"
     # Detached from our stdout/stderr so a caller reading this script's output
     # through a pipe sees EOF when `up` ends, not when the relay does.
-    ip netns exec "$EDGE_NS" "$PYTHON" "$RELAY" --listen "127.0.0.1:$relay_port" \
+    ip netns exec "$EDGE_NS" "${RELAY_CMD[@]}" --listen "127.0.0.1:$relay_port" \
         --to "$SRV_IP:$port" --delay-ms "$delay" --ready-file "$ready" \
         </dev/null >>"$STATE_DIR/relay.log" 2>&1 &
     RELAY_PID=$!
@@ -339,7 +382,7 @@ cmd_status() {
     done
     if [[ -n ${ST_RELAY_PID:-} ]]; then
         if pid_is_relay "$ST_RELAY_PID"; then
-            echo "-- relay pid $ST_RELAY_PID running; last log lines:"
+            echo "-- relay pid $ST_RELAY_PID running ($(tr '\0' ' ' <"/proc/$ST_RELAY_PID/cmdline" 2>/dev/null | cut -d' ' -f1-2)); last log lines:"
         else
             echo "-- relay pid $ST_RELAY_PID NOT running; last log lines:"
         fi
@@ -413,10 +456,10 @@ cmd_check() {
                 missing+=("the tbf qdisc is unavailable (kernel without sch_tbf?)")
             elif tc -n "$ns" qdisc add dev "${ns}b" root netem delay 1ms 2>/dev/null; then
                 notes+=("netem: available (delay added by netem on both veth ends)")
+            elif pick_relay; then
+                notes+=("netem: missing (delay added by the user-space relay: $RELAY_DESC)")
             else
-                notes+=("netem: missing (delay added by the user-space relay scripts/delay_relay.py)")
-                command -v "$PYTHON" >/dev/null ||
-                    missing+=("netem is missing and so is $PYTHON, which the delay relay needs")
+                missing+=("netem is missing, and $RELAY_ERR")
             fi
             ip netns del "$ns" || true
             trap - EXIT
