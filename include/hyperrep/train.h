@@ -337,6 +337,69 @@ void hr_train_base_result_deinit(hr_train_base_result *r);
  * filled on success (deinit it) and cleared on failure. */
 hr_status hr_train_base(const hr_train_base_params *p, hr_train_base_result *out, hr_error *err);
 
+/* ---- Code 1: α per domain (train-hyper) ---- */
+
+/* One domain's run; the arrays hold `epochs` values. */
+typedef struct hr_train_hyper_domain {
+    int trained;
+    double initial_val, initial_test;   /* percent, the starting α (after the threshold rule) */
+    double best_val, best_test;         /* the best validation epoch's (the start when none beats it) */
+    int best_epoch;                     /* 0: the starting α */
+    double *train_loss, *val, *test, *l1; /* per epoch: mean loss, accuracies, Σ|α| */
+    float *alpha;                       /* the best α, [nblocks][3] (0 where a branch is pruned or missing) */
+    int64_t train_images, val_images, test_images;
+} hr_train_hyper_domain;
+
+typedef struct hr_train_hyper_params {
+    const char *arch, *weights;   /* required; weights: .safetensors or .pth */
+    const char *alpha_file;       /* starting α (hr_alpha_file_apply; NULL: the weights' own) */
+    int alpha_domain;             /* which domain of alpha_file (-1: a file of one domain) */
+    hr_data_params data;          /* its seed is replaced by seed */
+    int only_domain;              /* -1: every domain */
+    int64_t epochs, batch;        /* 3, 32 */
+    int threads;                  /* 2 */
+    double lr, momentum, l1;      /* 0.01, 0.9, 0.001 */
+    double pruning_threshold;     /* SPEC §13.7: 0.01; 0 off */
+    uint64_t seed;                /* 42; domain k shuffles with seed + k */
+    /* Progress, on the calling thread (each may be NULL): a domain's start
+     * (its sizes and initial accuracies filled), each step, each epoch
+     * (rate in images/s), a domain's end. */
+    void (*on_domain)(void *user, int domain, const hr_train_hyper_domain *d);
+    void (*on_step)(void *user, int domain, int64_t epoch, int64_t done, int64_t total, double loss, double acc,
+                    double rate);
+    void (*on_epoch)(void *user, int domain, int64_t epoch, const hr_train_hyper_domain *d, double rate);
+    void (*on_domain_done)(void *user, int domain, const hr_train_hyper_domain *d);
+    void *user;
+} hr_train_hyper_params;
+
+hr_train_hyper_params hr_train_hyper_params_default(void);
+
+typedef struct hr_train_hyper_result {
+    char arch[64], data_source[512];
+    int nblocks;
+    int64_t epochs;
+    char (*names)[96];            /* [nblocks × 3] α names, "stage1.0.hyper_dense" */
+    unsigned *existing, *live;    /* [nblocks] branch masks (HR_BR_*) of the model as loaded */
+    hr_train_hyper_domain domain[HR_NUM_DOMAINS];
+} hr_train_hyper_result;
+
+void hr_train_hyper_result_deinit(hr_train_hyper_result *r);
+
+/* Code 1 on every domain (or only_domain). HR_ERR_INVALID_ARG for settings
+ * out of range; errors of the weights, the α file, the data and training,
+ * prefixed with the domain. *out is filled on success (deinit it) and
+ * cleared on failure. */
+hr_status hr_train_hyper(const hr_train_hyper_params *p, hr_train_hyper_result *out, hr_error *err);
+
+/* The original tool's Code 1 files in dir (which must exist), atomically:
+ * trained_hyper_weights.json {domain_k: {name: α}} (blocks without an
+ * identity carry hyper_identity 1.0, as the original's untrained virtual
+ * α), training_results.json {domain_k: {group_id, domain_name, domain_desc,
+ * initial_acc, train_loss[], val_acc[], l1_penalty[], best_acc,
+ * improvement, initial_val_acc, best_val_acc, test_acc[], best_epoch,
+ * pruned_by_threshold[]}} and hyper_weights_matrix.csv (domains × α). */
+hr_status hr_train_hyper_save(const hr_train_hyper_result *r, const char *dir, hr_error *err);
+
 #ifdef __cplusplus
 }
 #endif
