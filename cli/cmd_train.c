@@ -94,7 +94,6 @@ int hr_cmd_train_base(int argc, char **argv)
     int64_t v;
     int c, sched, rc = 1;
     hr_error err = {0};
-    char jpath[4096];
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
@@ -132,7 +131,6 @@ int hr_cmd_train_base(int argc, char **argv)
                     optind < argc ? argv[optind] : "");
         return 2;
     }
-    snprintf(jpath, sizeof jpath, "%s.json", o.output);
     memset(&view, 0, sizeof view);
     view.epoch = -1;
     view.epochs = o.epochs;
@@ -148,30 +146,9 @@ int hr_cmd_train_base(int argc, char **argv)
         hr_train_base_result_deinit(&res);
         return 0;
     }
-    char ts[32];
-    json_t *hist = json_array();
-    for (int i = 0; hist && i < res.nhistory; i++) {
-        const hr_train_epoch_report *r = &res.history[i];
-        json_array_append_new(hist, json_pack("{s:I, s:f, s:f, s:f, s:f, s:f}", "epoch", (json_int_t)r->epoch, "loss",
-                                              r->loss, "train_acc", r->train_acc, "test_acc", r->test_acc,
-                                              "images_per_s", r->images_per_s, "minutes", r->minutes));
-    }
-    json_t *info = json_pack("{s:s, s:s, s:s, s:{s:s, s:I, s:I, s:f, s:f, s:f, s:s, s:b, s:I, s:I, s:I}, s:f, s:f, s:o*}",
-                             "command", "train-base", "timestamp", hr_cli_timestamp(ts, sizeof ts), "weights", o.output,
-                             "settings", "model", o.arch, "epochs", (json_int_t)o.epochs, "batch", (json_int_t)o.batch,
-                             "lr", o.lr, "momentum", o.momentum, "weight_decay", o.weight_decay, "schedule",
-                             hr_lr_schedule_name(o.schedule), "augment", o.augment, "threads", (json_int_t)o.threads,
-                             "seed", (json_int_t)o.seed, "max_samples", (json_int_t)o.data.load.max_samples,
-                             "test_accuracy", res.test_acc, "minutes", res.minutes, "history", hist);
-    if (!info) {
-        hr_cli_fail("train-base", "out of memory");
-    } else {
-        json_object_set_new(info, "data", json_string(res.data_source));
-        rc = hr_cli_write_run_info("train-base", jpath, info) ? 0 : 1;
-        json_decref(info);
-        printf("accuracy=%.2f%% epochs=%lld minutes=%.2f weights=%s\n", res.test_acc, (long long)o.epochs,
-               res.minutes, o.output);
-    }
+    printf("accuracy=%.2f%% epochs=%lld minutes=%.2f weights=%s\n", res.test_acc, (long long)o.epochs, res.minutes,
+           o.output);
+    rc = 0;
     hr_train_base_result_deinit(&res);
     return rc;
 }
@@ -261,6 +238,13 @@ static void hyper_epoch(void *user, int k, int64_t e, const hr_train_hyper_domai
     fflush(stdout);
 }
 
+static void hyper_log(void *user, hr_log_level level, const char *msg)
+{
+    (void)user;
+    (void)level;
+    fprintf(stderr, "hyperrep train-hyper: %s\n", msg);
+}
+
 static void hyper_done(void *user, int k, const hr_train_hyper_domain *d)
 {
     (void)user;
@@ -288,7 +272,7 @@ int hr_cmd_train_hyper(int argc, char **argv)
     int64_t v;
     int c, rc = 1;
     hr_error err = {0};
-    char dirbuf[512], path[4096];
+    char dirbuf[512];
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
@@ -331,6 +315,7 @@ int hr_cmd_train_hyper(int argc, char **argv)
     p.on_step = hyper_step;
     p.on_epoch = hyper_epoch;
     p.on_domain_done = hyper_done;
+    p.log = hyper_log;
     p.user = &view;
     if (hr_train_hyper(&p, &res, &err)) {
         hr_cli_fail("train-hyper", "%s", err.msg);
@@ -340,59 +325,17 @@ int hr_cmd_train_hyper(int argc, char **argv)
         snprintf(dirbuf, sizeof dirbuf, "task1_trained_weights_%s", res.arch);
         outdir = dirbuf;
     }
-    if (!hr_cli_mkdirs("train-hyper", outdir))
-        goto done;
-    if (hr_train_hyper_save(&res, outdir, &err)) {
+    if (hr_train_hyper_save(&p, &res, outdir, &err)) {
         hr_cli_fail("train-hyper", "%s", err.msg);
         goto done;
     }
-    {
-        const int nb = res.nblocks, ncols = nb * 3;
-        const char *rows[HR_NUM_DOMAINS], **cols = malloc(sizeof(char *) * (size_t)ncols);
-        char rowbuf[HR_NUM_DOMAINS][16], ts[32];
-        double *mat = calloc((size_t)(HR_NUM_DOMAINS * ncols), sizeof(double));
-        int nrows = 0, ok = cols && mat;
-        for (int i = 0; ok && i < ncols; i++)
-            cols[i] = res.names[i];
-        for (int k = 0; ok && k < HR_NUM_DOMAINS; k++) {
-            if (!res.domain[k].trained)
-                continue;
-            snprintf(rowbuf[nrows], sizeof rowbuf[nrows], "domain_%d", k);
-            rows[nrows] = rowbuf[nrows];
-            for (int i = 0; i < ncols; i++)
-                mat[nrows * ncols + i] = (res.existing[i / 3] >> (i % 3) & 1u) ? res.domain[k].alpha[i] : 0.0;
-            nrows++;
-        }
-        json_t *info = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:I, s:I, s:f, s:f, s:f, s:I, s:I, s:I, s:s, s:f}, "
-                                 "s:s}", "command", "train-hyper", "timestamp", hr_cli_timestamp(ts, sizeof ts), "model",
-                                 res.arch, "weights", p.weights, "data", res.data_source, "initial_alpha",
-                                 p.alpha_file ? p.alpha_file : "model", "settings", "epochs", (json_int_t)p.epochs,
-                                 "batch", (json_int_t)p.batch, "lr", p.lr, "momentum", p.momentum, "l1", p.l1,
-                                 "threads", (json_int_t)p.threads, "seed", (json_int_t)p.seed, "max_samples",
-                                 (json_int_t)p.data.load.max_samples, "bn", "inference", "pruning_threshold",
-                                 p.pruning_threshold, "accuracies", "percent; val_acc[] and selection on each domain's "
-                                 "validation part, initial_acc, best_acc and test_acc[] on its test part");
-        if (!ok || !info) {
-            hr_cli_fail("train-hyper", "out of memory");
-            ok = 0;
-        }
-        snprintf(path, sizeof path, "%s/run_info.json", outdir);
-        ok = ok && hr_cli_write_run_info("train-hyper", path, info);
-        ok = ok && hr_cli_heatmap("train-hyper", outdir, "hyper_weights_heatmap", "hyper-weights (alpha) per domain",
-                                  rows, nrows, cols, ncols, mat);
-        json_decref(info);
-        free(cols), free(mat);
-        if (ok) {
-            printf("%-8s %-34s %9s %9s %11s\n", "domain", "name", "initial", "best", "improvement");
-            for (int k = 0; k < HR_NUM_DOMAINS; k++)
-                if (res.domain[k].trained)
-                    printf("%-8d %-34s %8.2f%% %8.2f%% %+10.2f\n", k, hr_domain_get(k)->name,
-                           res.domain[k].initial_test, res.domain[k].best_test,
-                           res.domain[k].best_test - res.domain[k].initial_test);
-            printf("outputs in %s/\n", outdir);
-            rc = 0;
-        }
-    }
+    printf("%-8s %-34s %9s %9s %11s\n", "domain", "name", "initial", "best", "improvement");
+    for (int k = 0; k < HR_NUM_DOMAINS; k++)
+        if (res.domain[k].trained)
+            printf("%-8d %-34s %8.2f%% %8.2f%% %+10.2f\n", k, hr_domain_get(k)->name, res.domain[k].initial_test,
+                   res.domain[k].best_test, res.domain[k].best_test - res.domain[k].initial_test);
+    printf("outputs in %s/\n", outdir);
+    rc = 0;
 done:
     hr_train_hyper_result_deinit(&res);
     return rc;

@@ -127,37 +127,21 @@ int hr_cli_write_run_info(const char *cmd, const char *path, json_t *info)
 
 int hr_cli_mkdirs(const char *cmd, const char *path)
 {
-    char buf[4096];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof buf) {
-        hr_cli_fail(cmd, "bad directory name '%s'", path);
+    hr_error err = {0};
+    if (hr_mkdirs(path, &err)) {
+        hr_cli_fail(cmd, "%s", err.msg);
         return 0;
     }
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++)
-        if (buf[i] == '/' || buf[i] == 0) {
-            char c = buf[i];
-            buf[i] = 0;
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
-                hr_cli_fail(cmd, "cannot create directory %s: %s", buf, strerror(errno));
-                return 0;
-            }
-            buf[i] = c;
-        }
     return 1;
 }
 
 int hr_cli_heatmap(const char *cmd, const char *dir, const char *name, const char *title, const char *const *rows,
                    int nrows, const char *const *cols, int ncols, const double *values)
 {
-    hr_plot_params pp = hr_plot_params_default();
-    hr_plot_heatmap_spec spec = {title, "branch (block.branch)", "domain", title, rows, nrows, cols, ncols, values, 0};
     hr_error err = {0};
     char hint[4400];
     int rendered = 0;
-    pp.width = 300 + 16 * ncols < 800 ? 800 : 300 + 16 * ncols;
-    pp.height = 200 + 28 * nrows < 400 ? 400 : 200 + 28 * nrows;
-    if (hr_plot_heatmap(dir, name, &spec, &pp, &rendered, &err) != HR_OK) {
+    if (hr_plot_domain_heatmap(dir, name, title, rows, nrows, cols, ncols, values, &rendered, &err) != HR_OK) {
         hr_cli_fail(cmd, "%s", err.msg);
         return 0;
     }

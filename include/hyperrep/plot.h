@@ -94,6 +94,14 @@ typedef struct hr_plot_heatmap_spec {
 hr_status hr_plot_heatmap(const char *dir, const char *name, const hr_plot_heatmap_spec *spec,
                           const hr_plot_params *params, int *rendered, hr_error *err);
 
+/* A domains × branches matrix (rows: domains, columns: α names) as Code 1
+ * and Code 2 draw it: hr_plot_heatmap with the default parameters, x label
+ * "branch (block.branch)", y label "domain", sized to the matrix (800×400
+ * at least). *rendered as hr_plot_heatmap. */
+hr_status hr_plot_domain_heatmap(const char *dir, const char *name, const char *title, const char *const *rows,
+                                 int nrows, const char *const *cols, int ncols, const double *values, int *rendered,
+                                 hr_error *err);
+
 /* Base64 (RFC 4648, padded) of size bytes appended to out. HR_ERR_NOMEM on
  * a failed allocation. */
 hr_status hr_plot_base64(const void *data, size_t size, hr_plot_buf *out, hr_error *err);

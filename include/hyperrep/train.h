@@ -369,6 +369,7 @@ typedef struct hr_train_hyper_params {
                     double rate);
     void (*on_epoch)(void *user, int domain, int64_t epoch, const hr_train_hyper_domain *d, double rate);
     void (*on_domain_done)(void *user, int domain, const hr_train_hyper_domain *d);
+    hr_log_fn log;                /* notes of hr_train_hyper_save (NULL: hr_log_stderr) */
     void *user;
 } hr_train_hyper_params;
 
@@ -391,14 +392,17 @@ void hr_train_hyper_result_deinit(hr_train_hyper_result *r);
  * cleared on failure. */
 hr_status hr_train_hyper(const hr_train_hyper_params *p, hr_train_hyper_result *out, hr_error *err);
 
-/* The original tool's Code 1 files in dir (which must exist), atomically:
- * trained_hyper_weights.json {domain_k: {name: α}} (blocks without an
- * identity carry hyper_identity 1.0, as the original's untrained virtual
- * α), training_results.json {domain_k: {group_id, domain_name, domain_desc,
- * initial_acc, train_loss[], val_acc[], l1_penalty[], best_acc,
- * improvement, initial_val_acc, best_val_acc, test_acc[], best_epoch,
- * pruned_by_threshold[]}} and hyper_weights_matrix.csv (domains × α). */
-hr_status hr_train_hyper_save(const hr_train_hyper_result *r, const char *dir, hr_error *err);
+/* Code 1's outputs in dir (made when missing), each atomically: the
+ * original tool's trained_hyper_weights.json {domain_k: {name: α}} (blocks
+ * without an identity carry hyper_identity 1.0, as the original's untrained
+ * virtual α) and training_results.json {domain_k: {group_id, domain_name,
+ * domain_desc, initial_acc, train_loss[], val_acc[], l1_penalty[],
+ * best_acc, improvement, initial_val_acc, best_val_acc, test_acc[],
+ * best_epoch, pruned_by_threshold[]}}, hyper_weights_matrix.csv (domains ×
+ * α), the heatmap hyper_weights_heatmap (.dat, .gp and, with gnuplot, the
+ * figure; without, a note to p->log) and run_info.json (p's settings). */
+hr_status hr_train_hyper_save(const hr_train_hyper_params *p, const hr_train_hyper_result *r, const char *dir,
+                              hr_error *err);
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "hyperrep/error.h"
+#include "hyperrep/io.h"
 #include "hyperrep/tensor.h"
 
 #ifdef __cplusplus
@@ -107,9 +108,6 @@ hr_status hr_npy_load(const char *path, int *ndim, int64_t shape[HR_MAX_DIMS], f
 /* Writes atomically (temporary file + rename). */
 hr_status hr_npy_save(const char *path, int ndim, const int64_t *shape, const float *data, hr_error *err);
 
-/* Writes data to path atomically: to "path.tmp.<pid>" then rename(2).
- * Shared by every writer in hyperrep. */
-hr_status hr_write_file_atomic(const char *path, const void *data, size_t size, hr_error *err);
 
 #ifdef __cplusplus
 }

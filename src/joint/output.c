@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include "hyperrep/joint.h"
-#include "hyperrep/version.h"
+#include "core/json_io.h"
 #include "hyperrep/weights.h"
 
 hr_status hr_joint_stage2(const hr_lut *lut, const hr_joint_result *res, const hr_optim_params *oparams,
@@ -324,8 +324,7 @@ hr_status hr_joint_report_save(const char *path, const hr_joint_report *rep, hr_
         put(meta, "head", json_string(hr_device_name(hr_optim_problem_params(rep->problem)->head)), &ok);
     put(meta, "timestamp", json_string(ts), &ok);
     put(meta, "tool", json_string("hyperrep"), &ok);
-    put(meta, "software", json_pack("{s:s, s:s, s:s}", "name", "hyperrep", "version", hr_version(), "commit",
-                                    hr_git_commit()), &ok);
+    put(meta, "software", hr__software_json(), &ok);
     if (rep->lut_file)
         put(meta, "lut_file", json_string(rep->lut_file), &ok);
     put(meta, "accuracy", json_string("percent on the domain's test part; selection on its validation part"), &ok);

@@ -1,7 +1,7 @@
 /* Per-device LUTs (lut_server.json / lut_client.json): ours and the
  * original tool's, read strictly against the model they name. */
 #include "lut/lut_internal.h"
-#include "hyperrep/version.h"
+#include "core/json_io.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -508,8 +508,7 @@ hr_status hr_device_lut_save(const char *path, const hr_device_lut *lut, hr_erro
         hr__jset(&b, meta, "edge_profile", hr__edge_json(&lut->edge, &host));
         hr__jset(&b, meta, "host_roofline", host);
     }
-    hr__jset(&b, meta, "software", json_pack("{s:s, s:s, s:s}", "name", "hyperrep", "version", hr_version(), "commit",
-                                             hr_git_commit()));
+    hr__jset(&b, meta, "software", hr__software_json());
     hr__jset(&b, meta, "alpha", json_string("1 for each branch of the measured gamma (trained alpha untouched)"));
     if (lut->has_noise) {
         const hr_lut_noise *n = &lut->noise;

@@ -10,6 +10,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "core/json_io.h"
 #include "hyperrep/weights.h"
 
 /* Python's json module writes NaN/Infinity for non-finite floats; jansson
@@ -71,24 +72,7 @@ hr_status hr__json_load(const char *path, json_t **out, hr_error *err)
 
 hr_status hr__json_save(const char *path, const json_t *root, hr_error *err)
 {
-    const size_t flags = JSON_INDENT(2) | JSON_REAL_PRECISION(10);
-    size_t n = json_dumpb(root, NULL, 0, flags);
-    char *buf;
-    hr_status st;
-
-    if (n == 0)
-        return hr_error_set(err, HR_ERR_INTERNAL, "%s: cannot serialise the JSON document", path);
-    buf = malloc(n + 1);
-    if (!buf)
-        return hr_error_set(err, HR_ERR_NOMEM, "%s: out of memory", path);
-    if (json_dumpb(root, buf, n, flags) != n) {
-        free(buf);
-        return hr_error_set(err, HR_ERR_INTERNAL, "%s: cannot serialise the JSON document", path);
-    }
-    buf[n] = '\n';
-    st = hr_write_file_atomic(path, buf, n + 1, err);
-    free(buf);
-    return st;
+    return hr__json_write(path, root, err);
 }
 
 const char *hr__json_repr(const json_t *v, char *buf, size_t size)

@@ -2,7 +2,7 @@
  * the original tool's files, and writing with every field the original's
  * optimizer reads plus ours (SPEC §5). */
 #include "lut/lut_internal.h"
-#include "hyperrep/version.h"
+#include "core/json_io.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -698,8 +698,7 @@ hr_status hr_lut_save(const char *path, const hr_lut *lut, hr_error *err)
             hr__jset(&b, o, hr_device_name((hr_device)d),
                      lut->edge_profile[d][0] ? json_string(lut->edge_profile[d]) : json_null());
     }
-    hr__jset(&b, meta, "software", json_pack("{s:s, s:s, s:s}", "name", "hyperrep", "version", hr_version(), "commit",
-                                             hr_git_commit()));
+    hr__jset(&b, meta, "software", hr__software_json());
 
     for (int d = 0; d < HR_DEVICE_COUNT; d++) {
         o = json_object();

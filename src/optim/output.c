@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "hyperrep/version.h"
+#include "core/json_io.h"
 #include "hyperrep/weights.h"
 #include "optim/optim_internal.h"
 
@@ -221,7 +221,7 @@ static json_t *build(builder *b, const hr_optim_report *rep, const hr_optim_resu
     set(b, meta, "timestamp", json_string(ts));
     set(b, meta, "tool", json_string("hyperrep"));
     set(b, meta, "software",
-        json_pack("{s:s, s:s, s:s}", "name", "hyperrep", "version", hr_version(), "commit", hr_git_commit()));
+        hr__software_json());
     for (int m = 0; m < HR_METHOD_COUNT; m++)
         if (rep->results[m])
             append(b, methods, json_string(hr_optim_method_name((hr_optim_method)m)));

@@ -302,3 +302,14 @@ hr_status hr_plot_base64(const void *data, size_t size, hr_plot_buf *out, hr_err
     out->n = (size_t)(o - out->p);
     return HR_OK;
 }
+
+hr_status hr_plot_domain_heatmap(const char *dir, const char *name, const char *title, const char *const *rows,
+                                 int nrows, const char *const *cols, int ncols, const double *values, int *rendered,
+                                 hr_error *err)
+{
+    hr_plot_params pp = hr_plot_params_default();
+    hr_plot_heatmap_spec spec = {title, "branch (block.branch)", "domain", title, rows, nrows, cols, ncols, values, 0};
+    pp.width = 300 + 16 * ncols < 800 ? 800 : 300 + 16 * ncols;
+    pp.height = 200 + 28 * nrows < 400 ? 400 : 200 + 28 * nrows;
+    return hr_plot_heatmap(dir, name, &spec, &pp, rendered, err);
+}

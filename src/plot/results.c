@@ -634,24 +634,6 @@ static void note(hr__plot_run *run, hr_log_level level, const char *fmt, ...)
 }
 
 /* Creates path and its parents, as mkdir -p. */
-static hr_status make_dirs(const char *path, hr_error *err)
-{
-    char buf[4096];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof buf)
-        return hr_error_set(err, HR_ERR_INVALID_ARG, "bad directory name '%s'", path);
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++)
-        if (buf[i] == '/' || buf[i] == 0) {
-            char c = buf[i];
-            buf[i] = 0;
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return hr_error_set(err, HR_ERR_IO, "cannot create directory %s: %s", buf, strerror(errno));
-            buf[i] = c;
-        }
-    return HR_OK;
-}
-
 hr_plot_results_params hr_plot_results_params_default(void)
 {
     hr_plot_results_params p;
@@ -698,7 +680,7 @@ hr_status hr_plot_results(const hr_plot_results_params *params, hr_plot_results_
     run->sens_domain = params->sensitivity_domain;
     hr_plot_sensitivity_out_init(&run->sens);
 
-    if (make_dirs(run->out, &e) != HR_OK) {
+    if (hr_mkdirs(run->out, &e) != HR_OK) {
         hr__plot_fail(run, e.status, "%s", e.msg);
         goto out;
     }

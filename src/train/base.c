@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/json_io.h"
 #include "hyperrep/train.h"
 
 static double now_ms(void)
@@ -103,6 +104,34 @@ static hr_status save_weights(const hr_train_base_params *p, hr_model *m, hr_tra
         vals[n] = buf[n];
     }
     return hr_train_weights_save(p->output, m, t, keys, vals, n, err);
+}
+
+/* OUTPUT.json: the settings, the result and every epoch of this call. */
+static hr_status write_run_info(const hr_train_base_params *p, const hr_train_base_result *r, hr_error *err)
+{
+    char path[4096], ts[32];
+    json_t *hist = json_array(), *info;
+    hr_status st;
+    if ((size_t)snprintf(path, sizeof path, "%s.json", p->output) >= sizeof path)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "train-base: output path too long");
+    for (int i = 0; hist && i < r->nhistory; i++) {
+        const hr_train_epoch_report *e = &r->history[i];
+        json_array_append_new(hist, json_pack("{s:I, s:f, s:f, s:f, s:f, s:f}", "epoch", (json_int_t)e->epoch, "loss",
+                                              e->loss, "train_acc", e->train_acc, "test_acc", e->test_acc,
+                                              "images_per_s", e->images_per_s, "minutes", e->minutes));
+    }
+    info = json_pack("{s:s, s:s, s:s, s:{s:s, s:I, s:I, s:f, s:f, s:f, s:s, s:b, s:I, s:I, s:I}, s:f, s:f, s:o*, s:s}",
+                     "command", "train-base", "timestamp", hr__iso_timestamp(ts, sizeof ts), "weights", p->output,
+                     "settings", "model", p->arch, "epochs", (json_int_t)p->epochs, "batch", (json_int_t)p->batch, "lr",
+                     p->lr, "momentum", p->momentum, "weight_decay", p->weight_decay, "schedule",
+                     hr_lr_schedule_name(p->schedule), "augment", p->augment, "threads", (json_int_t)p->threads, "seed",
+                     (json_int_t)p->seed, "max_samples", (json_int_t)p->data.load.max_samples, "test_accuracy",
+                     r->test_acc, "minutes", r->minutes, "history", hist, "data", r->data_source);
+    if (!info)
+        return hr_error_set(err, HR_ERR_NOMEM, "%s: out of memory", path);
+    st = hr__run_info_write(path, info, err);
+    json_decref(info);
+    return st;
 }
 
 hr_status hr_train_base(const hr_train_base_params *p, hr_train_base_result *out, hr_error *err)
@@ -240,7 +269,8 @@ hr_status hr_train_base(const hr_train_base_params *p, hr_train_base_result *out
     out->epochs_done = p->epochs;
     out->test_acc = test_acc;
     out->minutes = prev_minutes + (now_ms() - t_start) / 60000.0;
-    st = save_weights(p, m, t, test_acc, out->minutes, err);
+    if (!(st = save_weights(p, m, t, test_acc, out->minutes, err)))
+        st = write_run_info(p, out, err);
 done:
     free(logits);
     hr_batch_iter_destroy(tr);

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/json_io.h"
+#include "hyperrep/plot.h"
 #include "hyperrep/train.h"
 
 static double now_ms(void)
@@ -251,26 +253,79 @@ done:
 static hr_status save_json(const char *dir, const char *file, json_t *root, hr_error *err)
 {
     char path[4096];
-    char *text;
-    hr_status st;
     if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, file) >= sizeof path)
         return hr_error_set(err, HR_ERR_INVALID_ARG, "%s: path too long", dir);
-    if (!root || !(text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10))))
-        return hr_error_set(err, HR_ERR_NOMEM, "%s: out of memory encoding JSON", path);
-    size_t n = strlen(text);
-    char *t2 = realloc(text, n + 2);
-    if (!t2) {
-        free(text);
+    if (!root)
         return hr_error_set(err, HR_ERR_NOMEM, "%s: out of memory", path);
-    }
-    t2[n] = '\n';
-    t2[n + 1] = '\0';
-    st = hr_write_file_atomic(path, t2, n + 1, err);
-    free(t2);
+    return hr__json_write(path, root, err);
+}
+
+/* run_info.json: the settings of the run. */
+static hr_status save_run_info(const hr_train_hyper_params *p, const hr_train_hyper_result *r, const char *dir,
+                               hr_error *err)
+{
+    char path[4096], ts[32];
+    json_t *info;
+    hr_status st;
+    if ((size_t)snprintf(path, sizeof path, "%s/run_info.json", dir) >= sizeof path)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "%s: path too long", dir);
+    info = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:I, s:I, s:f, s:f, s:f, s:I, s:I, s:I, s:s, s:f}, s:s}",
+                     "command", "train-hyper", "timestamp", hr__iso_timestamp(ts, sizeof ts), "model", r->arch,
+                     "weights", p->weights, "data", r->data_source, "initial_alpha",
+                     p->alpha_file ? p->alpha_file : "model", "settings", "epochs", (json_int_t)p->epochs, "batch",
+                     (json_int_t)p->batch, "lr", p->lr, "momentum", p->momentum, "l1", p->l1, "threads",
+                     (json_int_t)p->threads, "seed", (json_int_t)p->seed, "max_samples",
+                     (json_int_t)p->data.load.max_samples, "bn", "inference", "pruning_threshold",
+                     p->pruning_threshold, "accuracies", "percent; val_acc[] and selection on each domain's validation "
+                     "part, initial_acc, best_acc and test_acc[] on its test part");
+    if (!info)
+        return hr_error_set(err, HR_ERR_NOMEM, "%s: out of memory", path);
+    st = hr__run_info_write(path, info, err);
+    json_decref(info);
     return st;
 }
 
-hr_status hr_train_hyper_save(const hr_train_hyper_result *r, const char *dir, hr_error *err)
+/* The domains × α heatmap of the trained domains. */
+static hr_status save_heatmap(const hr_train_hyper_params *p, const hr_train_hyper_result *r, const char *dir,
+                              hr_error *err)
+{
+    const int ncols = r->nblocks * 3;
+    const char *rows[HR_NUM_DOMAINS], **cols = malloc(sizeof(char *) * (size_t)ncols);
+    char rowbuf[HR_NUM_DOMAINS][16], hint[4400], msg[4600];
+    double *mat = calloc((size_t)(HR_NUM_DOMAINS * ncols), sizeof(double));
+    int nrows = 0, rendered = 0;
+    hr_status st = HR_OK;
+    if (!cols || !mat) {
+        st = hr_error_set(err, HR_ERR_NOMEM, "%s: out of memory", dir);
+        goto done;
+    }
+    for (int i = 0; i < ncols; i++)
+        cols[i] = r->names[i];
+    for (int k = 0; k < HR_NUM_DOMAINS; k++) {
+        if (!r->domain[k].trained)
+            continue;
+        snprintf(rowbuf[nrows], sizeof rowbuf[nrows], "domain_%d", k);
+        rows[nrows] = rowbuf[nrows];
+        for (int i = 0; i < ncols; i++)
+            mat[nrows * ncols + i] = (r->existing[i / 3] >> (i % 3) & 1u) ? r->domain[k].alpha[i] : 0.0;
+        nrows++;
+    }
+    st = hr_plot_domain_heatmap(dir, "hyper_weights_heatmap", "hyper-weights (alpha) per domain", rows, nrows, cols,
+                                ncols, mat, &rendered, err);
+    if (!st && !rendered) {
+        snprintf(msg, sizeof msg, "gnuplot is not installed: wrote %s/hyper_weights_heatmap.dat and "
+                 "hyper_weights_heatmap.gp (%s)", dir, hr_plot_render_hint(dir, "hyper_weights_heatmap", hint,
+                                                                           sizeof hint));
+        (p->log ? p->log : hr_log_stderr)(p->user, HR_LOG_WARN, msg);
+    }
+done:
+    free(cols);
+    free(mat);
+    return st;
+}
+
+hr_status hr_train_hyper_save(const hr_train_hyper_params *p, const hr_train_hyper_result *r, const char *dir,
+                              hr_error *err)
 {
     const int nb = r->nblocks, ncols = nb * 3;
     json_t *wj = json_object(), *rj = json_object();
@@ -326,6 +381,8 @@ hr_status hr_train_hyper_save(const hr_train_hyper_result *r, const char *dir, h
     if (!ok)
         st = hr_error_set(err, HR_ERR_NOMEM, "%s: out of memory building the results", dir);
     if (!st)
+        st = hr_mkdirs(dir, err);
+    if (!st)
         st = save_json(dir, "trained_hyper_weights.json", wj, err);
     if (!st)
         st = save_json(dir, "training_results.json", rj, err);
@@ -336,6 +393,10 @@ hr_status hr_train_hyper_save(const hr_train_hyper_result *r, const char *dir, h
         else
             st = hr_write_file_atomic(path, csv, len, err);
     }
+    if (!st)
+        st = save_run_info(p, r, dir, err);
+    if (!st)
+        st = save_heatmap(p, r, dir, err);
     json_decref(wj);
     json_decref(rj);
     free(csv);

@@ -1,0 +1,28 @@
+/* JSON files and records shared by every module that writes one: the
+ * library-internal counterpart of the writers' many copies (issue 14 part 5:
+ * once each, in core). */
+#ifndef HR_CORE_JSON_IO_H
+#define HR_CORE_JSON_IO_H
+
+#include <jansson.h>
+
+#include "hyperrep/error.h"
+
+/* root as pretty JSON (2-space indent, 10 significant digits, insertion
+ * order) plus a newline, written to path atomically. HR_ERR_NOMEM,
+ * HR_ERR_INTERNAL when it cannot be serialised, errors of the write. */
+hr_status hr__json_write(const char *path, const json_t *root, hr_error *err);
+
+/* {"name": "hyperrep", "version", "commit"}: what every record says about
+ * the code that wrote it (a new reference; NULL when out of memory). */
+json_t *hr__software_json(void);
+
+/* The time now, UTC, ISO 8601 ("2026-12-07T05:12:00Z"), as run records
+ * (run_info.json and its kin) carry it; returns buf. */
+const char *hr__iso_timestamp(char *buf, size_t size);
+
+/* A run record: info plus "software" (hr__software_json), written with
+ * hr__json_write. info is modified (software added). */
+hr_status hr__run_info_write(const char *path, json_t *info, hr_error *err);
+
+#endif
