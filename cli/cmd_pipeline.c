@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "run.h"
 #include "mpi_dist.h"
 #include "train_common.h"
 
@@ -225,27 +226,53 @@ static void defaults(cfg *c, int quick)
 
 static int dry_run;
 
-/* Runs one subcommand in-process with a NULL-terminated argument list
- * (prints it only under --dry-run). */
-static int step(const char *label, int (*fn)(int, char **), char **argv)
+/* Prints a step as the command line that repeats it (quoted where a shell
+ * would split or expand an argument, so the line can be pasted). */
+static int show(const char *label, char **argv)
 {
     int argc = 0;
     while (argv[argc])
         argc++;
     printf("== %s:", label);
-    /* quoted where a shell would split or expand it, so the line can be pasted */
     for (int i = 0; i < argc; i++)
         printf(strpbrk(argv[i], " \t'\"$*?()&;|<>") ? " '%s'" : " %s", argv[i]);
     printf("\n");
     fflush(stdout);
-    if (dry_run)
-        return 1;
-    int rc = fn(argc, argv);
+    return argc;
+}
+
+static int step_done(const char *label, int rc)
+{
     fflush(stdout);
     if (rc != 0)
         hr_cli_fail("pipeline", "step '%s' failed (exit %d)", label, rc);
     return rc == 0;
 }
+
+/* Runs one subcommand in-process with a NULL-terminated argument list
+ * (prints it only under --dry-run). */
+static int step(const char *label, int (*fn)(int, char **), char **argv)
+{
+    int argc = show(label, argv);
+    return dry_run || step_done(label, fn(argc, argv));
+}
+
+/* A step the library runs from a parameter struct; argv is the command line
+ * that does the same, shown for the record. */
+static int step_lib(const char *label, char **argv, int (*run)(void *), void *params)
+{
+    show(label, argv);
+    return dry_run || step_done(label, run(params));
+}
+
+static int run_train_base(void *p) { return hr_cli_run_train_base(p); }
+typedef struct hyper_step {
+    hr_train_hyper_params p;
+    const char *outdir;
+} hyper_step;
+
+static int run_train_hyper(void *h) { return hr_cli_run_train_hyper(&((hyper_step *)h)->p, ((hyper_step *)h)->outdir); }
+static int run_plot(void *p) { return hr_cli_run_plot(p); }
 
 static int exists(const char *p)
 {
@@ -439,7 +466,16 @@ int hr_cmd_pipeline(int argc, char **argv)
     if (!exists(base) || dry_run) {
         char *a[] = {"train-base", "--model", cf.model, "--data", cf.data, "--epochs", be, "--batch", bb, "--threads",
                      thr, "--seed", seed, "-o", base, msf, ms, NULL};
-        if (!step("base model", hr_cmd_train_base, a))
+        hr_train_base_params tb = hr_train_base_params_default();
+        tb.arch = cf.model;
+        tb.data.source = cf.data;
+        tb.data.load.max_samples = cf.max_samples > 0 ? cf.max_samples : tb.data.load.max_samples;
+        tb.epochs = cf.base_epochs;
+        tb.batch = cf.base_batch;
+        tb.threads = (int)cf.threads;
+        tb.seed = (uint64_t)cf.seed;
+        tb.output = base;
+        if (!step_lib("base model", a, run_train_base, &tb))
             return 1;
     } else {
         printf("== base model: reusing %s\n", base);
@@ -448,7 +484,19 @@ int hr_cmd_pipeline(int argc, char **argv)
         char *a[] = {"train-hyper", "--model", cf.model, "--weights", base, "--data", cf.data, "--epochs", he, "--batch",
                      hb, "--lr", hlr, "--momentum", hm, "--l1", l1, "--threads", thr, "--seed", seed, "-o", t1, msf,
                      ms, NULL};
-        if (!step("code 1", hr_cmd_train_hyper, a))
+        hyper_step th = {hr_train_hyper_params_default(), t1};
+        th.p.arch = cf.model;
+        th.p.weights = base;
+        th.p.data.source = cf.data;
+        th.p.data.load.max_samples = cf.max_samples > 0 ? cf.max_samples : th.p.data.load.max_samples;
+        th.p.epochs = cf.hyper_epochs;
+        th.p.batch = cf.hyper_batch;
+        th.p.lr = cf.hyper_lr;
+        th.p.momentum = cf.hyper_momentum;
+        th.p.l1 = cf.l1;
+        th.p.threads = (int)cf.threads;
+        th.p.seed = (uint64_t)cf.seed;
+        if (!step_lib("code 1", a, run_train_hyper, &th))
             return 1;
     } else {
         printf("== code 1: reusing %s\n", t1w);
@@ -544,7 +592,9 @@ int hr_cmd_pipeline(int argc, char **argv)
         char odir[1024];
         snprintf(odir, sizeof odir, "%s", outdir);
         char *a[] = {"plot", "--results", odir, NULL};
-        if (!step("step 4", hr_cmd_plot, a))
+        hr_plot_results_params pr = hr_plot_results_params_default();
+        pr.results = odir;
+        if (!step_lib("step 4", a, run_plot, &pr))
             return 1;
     }
     {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "run.h"
 #include "hyperrep/plot.h"
 
 static const char help[] =
@@ -58,11 +59,8 @@ int hr_cmd_plot(int argc, char **argv)
                                          {"domain", required_argument, 0, 'd'},
                                          {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     hr_plot_results_params p = hr_plot_results_params_default();
-    hr_plot_results_summary sum;
-    hr_error err = {0};
     int c;
 
-    p.log = plot_log;
     optind = 1;
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
         switch (c) {
@@ -90,7 +88,15 @@ int hr_cmd_plot(int argc, char **argv)
         fputs(help, stderr);
         return 2;
     }
-    if (hr_plot_results(&p, &sum, &err) != HR_OK) {
+    return hr_cli_run_plot(&p);
+}
+
+int hr_cli_run_plot(hr_plot_results_params *p)
+{
+    hr_plot_results_summary sum;
+    hr_error err = {0};
+    p->log = plot_log;
+    if (hr_plot_results(p, &sum, &err) != HR_OK) {
         hr_cli_fail(CMD, "%s", err.msg);
         return 1;
     }

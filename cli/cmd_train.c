@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "run.h"
 #include "train_common.h"
 
 /* ------------------------------------------------------------ train-base */
@@ -76,6 +77,29 @@ static void base_log(void *user, hr_log_level level, const char *msg)
     fprintf(stderr, "train-base: %s\n", msg);
 }
 
+int hr_cli_run_train_base(hr_train_base_params *o)
+{
+    hr_train_base_result res;
+    base_view view;
+    hr_error err = {0};
+    memset(&view, 0, sizeof view);
+    view.epoch = -1;
+    view.epochs = o->epochs;
+    o->on_step = base_step;
+    o->on_epoch = base_epoch;
+    o->log = base_log;
+    o->user = &view;
+    if (hr_train_base(o, &res, &err)) {
+        hr_cli_fail("train-base", "%s", err.msg);
+        return 1;
+    }
+    if (!res.stopped)
+        printf("accuracy=%.2f%% epochs=%lld minutes=%.2f weights=%s\n", res.test_acc, (long long)o->epochs,
+               res.minutes, o->output);
+    hr_train_base_result_deinit(&res);
+    return 0;
+}
+
 int hr_cmd_train_base(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -89,11 +113,8 @@ int hr_cmd_train_base(int argc, char **argv)
         {"stop-after", required_argument, 0, 'X'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     hr_train_base_params o = hr_train_base_params_default();
-    hr_train_base_result res;
-    base_view view;
     int64_t v;
-    int c, sched, rc = 1;
-    hr_error err = {0};
+    int c, sched;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
@@ -131,26 +152,7 @@ int hr_cmd_train_base(int argc, char **argv)
                     optind < argc ? argv[optind] : "");
         return 2;
     }
-    memset(&view, 0, sizeof view);
-    view.epoch = -1;
-    view.epochs = o.epochs;
-    o.on_step = base_step;
-    o.on_epoch = base_epoch;
-    o.log = base_log;
-    o.user = &view;
-    if (hr_train_base(&o, &res, &err)) {
-        hr_cli_fail("train-base", "%s", err.msg);
-        return 1;
-    }
-    if (res.stopped) {
-        hr_train_base_result_deinit(&res);
-        return 0;
-    }
-    printf("accuracy=%.2f%% epochs=%lld minutes=%.2f weights=%s\n", res.test_acc, (long long)o.epochs, res.minutes,
-           o.output);
-    rc = 0;
-    hr_train_base_result_deinit(&res);
-    return rc;
+    return hr_cli_run_train_base(&o);
 }
 
 /* ----------------------------------------------------------- train-hyper */
@@ -252,6 +254,46 @@ static void hyper_done(void *user, int k, const hr_train_hyper_domain *d)
            d->best_test, d->best_epoch);
 }
 
+int hr_cli_run_train_hyper(hr_train_hyper_params *p, const char *outdir)
+{
+    hr_train_hyper_result res;
+    hyper_view view;
+    hr_error err = {0};
+    char dirbuf[512];
+    int rc = 1;
+    memset(&view, 0, sizeof view);
+    view.domain = -1;
+    view.epochs = p->epochs;
+    p->on_domain = hyper_domain;
+    p->on_step = hyper_step;
+    p->on_epoch = hyper_epoch;
+    p->on_domain_done = hyper_done;
+    p->log = hyper_log;
+    p->user = &view;
+    if (hr_train_hyper(p, &res, &err)) {
+        hr_cli_fail("train-hyper", "%s", err.msg);
+        return 1;
+    }
+    if (!outdir) {
+        snprintf(dirbuf, sizeof dirbuf, "task1_trained_weights_%s", res.arch);
+        outdir = dirbuf;
+    }
+    if (hr_train_hyper_save(p, &res, outdir, &err)) {
+        hr_cli_fail("train-hyper", "%s", err.msg);
+        goto done;
+    }
+    printf("%-8s %-34s %9s %9s %11s\n", "domain", "name", "initial", "best", "improvement");
+    for (int k = 0; k < HR_NUM_DOMAINS; k++)
+        if (res.domain[k].trained)
+            printf("%-8d %-34s %8.2f%% %8.2f%% %+10.2f\n", k, hr_domain_get(k)->name, res.domain[k].initial_test,
+                   res.domain[k].best_test, res.domain[k].best_test - res.domain[k].initial_test);
+    printf("outputs in %s/\n", outdir);
+    rc = 0;
+done:
+    hr_train_hyper_result_deinit(&res);
+    return rc;
+}
+
 int hr_cmd_train_hyper(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -266,13 +308,9 @@ int hr_cmd_train_hyper(int argc, char **argv)
         {"output", required_argument, 0, 'o'},  {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     hr_train_hyper_params p = hr_train_hyper_params_default();
-    hr_train_hyper_result res;
-    hyper_view view;
     const char *outdir = NULL;
     int64_t v;
-    int c, rc = 1;
-    hr_error err = {0};
-    char dirbuf[512];
+    int c;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
@@ -308,35 +346,5 @@ int hr_cmd_train_hyper(int argc, char **argv)
                     optind < argc ? argv[optind] : "");
         return 2;
     }
-    memset(&view, 0, sizeof view);
-    view.domain = -1;
-    view.epochs = p.epochs;
-    p.on_domain = hyper_domain;
-    p.on_step = hyper_step;
-    p.on_epoch = hyper_epoch;
-    p.on_domain_done = hyper_done;
-    p.log = hyper_log;
-    p.user = &view;
-    if (hr_train_hyper(&p, &res, &err)) {
-        hr_cli_fail("train-hyper", "%s", err.msg);
-        return 1;
-    }
-    if (!outdir) {
-        snprintf(dirbuf, sizeof dirbuf, "task1_trained_weights_%s", res.arch);
-        outdir = dirbuf;
-    }
-    if (hr_train_hyper_save(&p, &res, outdir, &err)) {
-        hr_cli_fail("train-hyper", "%s", err.msg);
-        goto done;
-    }
-    printf("%-8s %-34s %9s %9s %11s\n", "domain", "name", "initial", "best", "improvement");
-    for (int k = 0; k < HR_NUM_DOMAINS; k++)
-        if (res.domain[k].trained)
-            printf("%-8d %-34s %8.2f%% %8.2f%% %+10.2f\n", k, hr_domain_get(k)->name, res.domain[k].initial_test,
-                   res.domain[k].best_test, res.domain[k].best_test - res.domain[k].initial_test);
-    printf("outputs in %s/\n", outdir);
-    rc = 0;
-done:
-    hr_train_hyper_result_deinit(&res);
-    return rc;
+    return hr_cli_run_train_hyper(&p, outdir);
 }
