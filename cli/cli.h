@@ -63,13 +63,6 @@ int hr_cli_read_gamma_file(const char *cmd, const hr_model *m, const char *path,
 /* Monotonic clock in milliseconds. */
 double hr_cli_now_ms(void);
 
-/* The library's hr_weights_load under its old name, for cmd_infer.c until
- * the edge runtime's move takes it over. */
-static inline hr_status hr_cli_load_weights(const char *path, hr_tensor_map **out, hr_error *err)
-{
-    return hr_weights_load(path, out, err);
-}
-
 /* --edge PROFILE / --edge-slowdown F: the run-time edge emulation of infer
  * and client (SPEC 13.2), one meaning in both (cli/edge_flags.c). */
 typedef struct hr_cli_edge {

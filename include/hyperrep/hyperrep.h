@@ -35,8 +35,9 @@
  * optim.h (step 2: gradient method, grid search, exact solver), joint.h
  * (step 3), plot.h (step 4), proto.h (wire frames and messages), net.h
  * (TLS transport), remote.h (real mode: edge worker, remote LUT, split
- * training), serve.h (split-inference deployment), edge_emulate.h (a
- * slower edge played at run time), clock.h (monotonic clock, deadline
+ * training), serve.h (split-inference deployment), edge.h (the edge side
+ * of split inference: frames, passes, the load generator), edge_emulate.h
+ * (a slower edge played at run time), clock.h (monotonic clock, deadline
  * waits), version.h. */
 #ifndef HYPERREP_HYPERREP_H
 #define HYPERREP_HYPERREP_H
@@ -44,6 +45,7 @@
 #include "hyperrep/clock.h"
 #include "hyperrep/ctx.h"
 #include "hyperrep/data.h"
+#include "hyperrep/edge.h"
 #include "hyperrep/edge_emulate.h"
 #include "hyperrep/error.h"
 #include "hyperrep/gamma.h"
