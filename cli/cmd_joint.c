@@ -60,11 +60,13 @@ static const char *help =
     "                     half <= --threshold, A in J from the selection half; --guard\n"
     "                     point: validation accuracy within --goal-epsilon E (2) points\n"
     "                     of the start); a state that fails rolls the run back to the\n"
-    "                     last one that passed. --plain-l1: the paper's\n"
+    "                     last one that passed and halves the L1 strength, at most\n"
+    "                     --goal-backoffs (2) times; then it stops. --plain-l1: the paper's\n"
     "                     form (--l1 subgradient in the loss; stop at accuracy >= start -\n"
     "                     E - 0.5 and slack < 0.1). Checkpointed after every alternation\n"
     "                     like the rounds of progressive pruning\n"
     "  --goal-l1 X        strength of goal programming's proximal L1 step (0.1)\n"
+    "  --goal-backoffs N  guard failures goal programming answers by halving --goal-l1 (2)\n"
     "  --model M          architecture; --weights W its base weights (.safetensors/.pth)\n"
     "  --alpha FILE       starting alpha (code 1's trained_hyper_weights.json, domain K);\n"
     "                     default: the weights' own alpha\n"
@@ -98,7 +100,7 @@ static const char *help_more =
 enum {
     O_DOMAIN = 256, O_MODE, O_METHOD, O_MODEL, O_WEIGHTS, O_ALPHA, O_LUT, O_DATA, O_MAXS, O_ROUNDS, O_POOL,
     O_EPOCHS, O_THRESH, O_BATCH, O_LR, O_MOM, O_L1, O_SEED, O_THREADS, O_OBJ, O_HEAD, O_STEPS, O_MIN, O_MAX,
-    O_RESTART, O_STOP, O_ALT, O_GSTEPS, O_PLAIN_L1, O_GEPS, O_GUARD, O_GALPHA, O_PTHRESH, O_GL1
+    O_RESTART, O_STOP, O_ALT, O_GSTEPS, O_PLAIN_L1, O_GEPS, O_GUARD, O_GALPHA, O_PTHRESH, O_GL1, O_GBACK
 };
 
 static void log_line(void *user, const char *line)
@@ -129,7 +131,7 @@ int hr_cmd_joint(int argc, char **argv)
         {"restart", no_argument, 0, O_RESTART},       {"stop-after", required_argument, 0, O_STOP},
         {"alternations", required_argument, 0, O_ALT}, {"goal-steps", required_argument, 0, O_GSTEPS},
         {"plain-l1", no_argument, 0, O_PLAIN_L1}, {"goal-epsilon", required_argument, 0, O_GEPS},
-        {"goal-l1", required_argument, 0, O_GL1},
+        {"goal-l1", required_argument, 0, O_GL1},      {"goal-backoffs", required_argument, 0, O_GBACK},
         {"guard", required_argument, 0, O_GUARD},     {"guard-alpha", required_argument, 0, O_GALPHA},
         {"pruning-threshold", required_argument, 0, O_PTHRESH},
         {"output", required_argument, 0, 'o'},        {"help", no_argument, 0, 'h'},
@@ -208,6 +210,7 @@ int hr_cmd_joint(int argc, char **argv)
         case O_PLAIN_L1: gp.weighted_l1 = 0; break;
         case O_GEPS: if (!hr_cli_parse_f64("joint", "--goal-epsilon", optarg, -100, 100, &gp.epsilon)) return 2; break;
         case O_GL1: if (!hr_cli_parse_f64("joint", "--goal-l1", optarg, 0, 1e6, &gp.l1_strength)) return 2; break;
+        case O_GBACK: if (!hr_cli_parse_i64("joint", "--goal-backoffs", optarg, 0, HR_GOAL_MAX_ITER, &v)) return 2; gp.backoffs = (int)v; break;
         case O_GUARD:
             if ((v = hr_guard_mode_parse(optarg)) < 0) {
                 hr_cli_fail("joint", "--guard must be bound or point, not '%s'", optarg);
@@ -325,6 +328,7 @@ int hr_cmd_joint(int argc, char **argv)
              json_object_set_new(settings, "goal_steps", json_integer(gp.steps)) ||
              json_object_set_new(settings, "weighted_l1", json_boolean(gp.weighted_l1)) ||
              json_object_set_new(settings, "goal_l1", json_real(gp.l1_strength)) ||
+             json_object_set_new(settings, "goal_backoffs", json_integer(gp.backoffs)) ||
              json_object_set_new(settings, "goal_epsilon", json_real(gp.epsilon)))) {
             hr_cli_fail("joint", "out of memory");
             goto done;

@@ -312,6 +312,9 @@ typedef struct hr_goal_params {
                               (bench/joint_figures.md measures 0.03–1 on the pipeline's domains) */
     double pruning_threshold; /* |α| below it after phase A → exactly 0, pruned (never the last
                               live branch of a block); both modes; 0 turns the rule off: 0.01 */
+    int backoffs;          /* weighted mode: on a guard failure the state rolls back to the last
+                              one that passed, l1_strength halves and the run goes on, at most
+                              this many times; one more failure stops it: 2 (0: stop at the first) */
     int min_alternations;  /* weighted mode: alternations before the J rule may stop the run: 2 */
     double j_tol;          /* weighted mode: stop when J improves by less than this share of |J|
                               (and the guard holds): 0.005 */
@@ -331,6 +334,7 @@ typedef struct hr_goal_iter {
     double gflops;         /* code-2 FLOPs of the live branches after this phase A */
     int accepted;          /* 1: the guard passed (always 1 with plain L1) */
     double guard_drop;     /* the drop the guard judged (points; plain L1: validation drop) */
+    double l1_strength;    /* the proximal L1 strength this phase A used (weighted mode; 0 with plain L1) */
 } hr_goal_iter;
 
 typedef struct hr_goal_result {

@@ -39,6 +39,7 @@ hr_goal_params hr_goal_params_default(void)
     g.weighted_l1 = 1;
     g.l1_strength = 0.1;
     g.pruning_threshold = 0.01;
+    g.backoffs = 2;
     g.min_alternations = 2;
     g.j_tol = 0.005;
     return g;
@@ -281,12 +282,12 @@ static void goal_fingerprint(const hr_joint_params *jp, const hr_optim_params *o
     }
     snprintf(buf, size,
              "%s|guard %d %.17g %.17g|goal %d %d %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %d"
-             "|prune %.17g %.17g %d %.17g %d"
+             "|prune %.17g %.17g %d %.17g %d %d"
              "|optim %d %d %d %.17g %.17g %d %.17g %.17g|link %.17g %.17g|lut %016llx",
              jp->fingerprint ? jp->fingerprint : "", (int)jp->guard, jp->threshold, jp->guard_alpha, gp->alternations,
              gp->steps, gp->lr, gp->kappa, gp->mu,
              gp->epsilon, gp->omega, gp->beta_r, gp->lambda_i, gp->rho, gp->weighted_l1, gp->l1_strength,
-             gp->pruning_threshold, gp->min_alternations, gp->j_tol, gp->guard.check != NULL, (int)op->head,
+             gp->pruning_threshold, gp->min_alternations, gp->j_tol, gp->guard.check != NULL, gp->backoffs, (int)op->head,
              (int)op->mask, (int)op->lambda_init, op->lambda0, op->sigma, op->intensity_weights, op->z_offset,
              op->eff_omega, op->link_override ? op->link.bandwidth_mbit_s : lut->link.bandwidth_mbit_s,
              op->link_override ? op->link.latency_ms : lut->link.latency_ms, (unsigned long long)h);
@@ -555,6 +556,18 @@ hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const 
     memcpy(pass_x, x, sizeof *x * (size_t)(G.g.total + 2));
     int pass_npruned = npruned;
     double pass_acc = acc, pass_test = acc_test;
+    /* the strength and the back-offs spent, and the J of the last state that
+       passed: from the alternations a resumed run already made */
+    double l1_now = gp->l1_strength, pass_j = NAN;
+    int backoffs_used = 0;
+    for (int i = 0; i < out->niter; i++) {
+        if (!out->iter[i].accepted) {
+            backoffs_used++;
+            l1_now *= 0.5;
+        } else {
+            pass_j = out->iter[i].j;
+        }
+    }
 
     for (int it = first; it < gp->alternations && !done_before; it++) {
         if (jp->stop_after > 0 && new_iters == jp->stop_after) {
@@ -580,7 +593,7 @@ hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const 
                     goto done;
                 hr_trainer_update(t, (float)jp->lr);
                 if (weighted)
-                    prox_step(par, live, nb, jp->lr * gp->l1_strength, w);
+                    prox_step(par, live, nb, jp->lr * l1_now, w);
             }
             if (st)
                 goto done;
@@ -629,6 +642,7 @@ hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const 
         gi->gflops = live_gflops(model, alpha);
         gi->accepted = accept;
         gi->guard_drop = drop;
+        gi->l1_strength = weighted ? l1_now : 0;
         if (jp->log) {
             char line[320];
             snprintf(line, sizeof line, "goal iteration %d: validation %.2f%% test %.2f%%, xi %.4f, lambda %.3f, J %.4f, "
@@ -645,11 +659,15 @@ hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const 
                 snprintf(out->stop_reason, sizeof out->stop_reason,
                          "accuracy within epsilon + 0.5 of the reference and slack below 0.1");
         } else if (!accept) {
-            /* back to the last state that passed the guard */
-            stop = 1;
-            snprintf(out->stop_reason, sizeof out->stop_reason,
-                     "guard failed at alternation %d (drop %.2f points): rolled back to alternation %d", it + 1, drop,
-                     out->final_iteration);
+            /* back to the last state that passed the guard; with a back-off
+             * left, on with half the strength, else stop there */
+            stop = backoffs_used >= gp->backoffs;
+            if (stop)
+                snprintf(out->stop_reason, sizeof out->stop_reason,
+                         "guard failed at alternation %d (drop %.2f points, L1 strength %.3g): rolled back to "
+                         "alternation %d", it + 1, drop, l1_now, out->final_iteration);
+            backoffs_used++;
+            l1_now *= 0.5;
             memcpy(alpha, pass_alpha, sizeof(float) * (size_t)na);
             npruned = pass_npruned;
             acc = pass_acc, acc_test = pass_test;
@@ -664,14 +682,16 @@ hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const 
             memcpy(pass_x, x, sizeof *x * (size_t)(G.g.total + 2));
             pass_npruned = npruned;
             pass_acc = acc, pass_test = acc_test;
-            if (out->niter >= 2 && it + 1 >= gp->min_alternations) {
-                double jp_ = out->iter[out->niter - 2].j, gain = (jp_ - tm.j) / fmax(fabs(jp_), 1e-12);
+            /* J against the last state that passed before this one */
+            if (isfinite(pass_j) && it + 1 >= gp->min_alternations) {
+                double gain = (pass_j - tm.j) / fmax(fabs(pass_j), 1e-12);
                 if (gain < gp->j_tol) {
                     stop = 1;
                     snprintf(out->stop_reason, sizeof out->stop_reason,
                              "J improved by %.3g %% (< %.3g %%) and the guard holds", 100 * gain, 100 * gp->j_tol);
                 }
             }
+            pass_j = tm.j;
         }
         if (ck) {
             ck->alpha = alpha;

@@ -2,7 +2,7 @@
  * alternation so that an interrupted run resumes and ends exactly where an
  * uninterrupted one does:
  *
- * {"format": "hyperrep-goal-checkpoint", "version": 2, "fingerprint": "...",
+ * {"format": "hyperrep-goal-checkpoint", "version": 3, "fingerprint": "...",
  *  "domain": k, "nblocks": N, "alpha_initial": [3N], "alpha": [3N],
  *  "x": [θ…, λ, ξ], "pruned": [k·3 + branch, …], "final_iteration": j,
  *  "done": false, "stop_reason": "...",
@@ -40,11 +40,12 @@ hr_status hr__goal_checkpoint_save(const char *path, const hr__goal_state *s, hr
     for (int i = 0; ok && i < s->niter; i++) {
         const hr_goal_iter *g = &s->iter[i];
         ok = !json_array_append_new(
-            its, json_pack("{s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:i, s:f, s:b, s:f, s:o}", "iteration",
-                           g->iteration, "val_acc", g->val_acc, "test_acc", g->test_acc, "xi", g->xi, "lambda",
-                           g->lambda, "j", g->j, "t_eff", g->t_eff, "t_lat", g->t_lat, "t_cyc", g->t_cyc, "new_pruned",
-                           g->new_pruned, "num_pruned", g->num_pruned, "gflops", g->gflops, "accepted", g->accepted,
-                           "guard_drop", g->guard_drop, "alpha", hr__json_reals_f(s->iter_alpha + (size_t)i * na, na)));
+            its, json_pack("{s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:i, s:f, s:b, s:f, s:f, s:o}",
+                           "iteration", g->iteration, "val_acc", g->val_acc, "test_acc", g->test_acc, "xi", g->xi,
+                           "lambda", g->lambda, "j", g->j, "t_eff", g->t_eff, "t_lat", g->t_lat, "t_cyc", g->t_cyc,
+                           "new_pruned", g->new_pruned, "num_pruned", g->num_pruned, "gflops", g->gflops, "accepted",
+                           g->accepted, "guard_drop", g->guard_drop, "l1_strength", g->l1_strength, "alpha",
+                           hr__json_reals_f(s->iter_alpha + (size_t)i * na, na)));
     }
     json_t *pr = json_array();
     ok = ok && pr;
@@ -52,7 +53,7 @@ hr_status hr__goal_checkpoint_save(const char *path, const hr__goal_state *s, hr
         ok = !json_array_append_new(pr, json_integer(s->pruned[i]));
     if (ok)
         ok = !json_object_set_new(root, "format", json_string(GOAL_FORMAT)) &&
-             !json_object_set_new(root, "version", json_integer(2)) &&
+             !json_object_set_new(root, "version", json_integer(3)) &&
              !json_object_set_new(root, "fingerprint", json_string(s->fingerprint)) &&
              !json_object_set_new(root, "domain", json_integer(s->domain)) &&
              !json_object_set_new(root, "nblocks", json_integer(s->nblocks)) &&
@@ -187,15 +188,17 @@ hr_status hr__goal_checkpoint_load(const char *path, hr__goal_state *s, hr_error
     for (int i = 0; i < s->niter; i++) {
         const json_t *o = json_array_get(its, (size_t)i);
         hr_goal_iter *g = &s->iter[i];
-        static const char *k[8] = {"val_acc", "test_acc", "xi", "lambda", "j", "t_eff", "t_lat", "t_cyc"};
-        double *dst[8] = {&g->val_acc, &g->test_acc, &g->xi, &g->lambda, &g->j, &g->t_eff, &g->t_lat, &g->t_cyc};
+        static const char *k[9] = {"val_acc", "test_acc", "xi", "lambda", "j", "t_eff", "t_lat", "t_cyc",
+                                   "l1_strength"};
+        double *dst[9] = {&g->val_acc, &g->test_acc, &g->xi,    &g->lambda,     &g->j,
+                          &g->t_eff,   &g->t_lat,    &g->t_cyc, &g->l1_strength};
         g->iteration = (int)json_integer_value(json_object_get(o, "iteration"));
         if (g->iteration != i + 1) {
             st = hr_error_set(err, HR_ERR_FORMAT, "%s: checkpoint iteration %d is numbered %d", path, i + 1,
                               g->iteration);
             goto done;
         }
-        for (int j = 0; j < 8; j++) {
+        for (int j = 0; j < 9; j++) {
             const json_t *v = json_object_get(o, k[j]);
             if (!json_is_number(v)) {
                 st = hr_error_set(err, HR_ERR_FORMAT, "%s: checkpoint iteration %d: \"%s\" is not a number", path,

@@ -424,11 +424,12 @@ hr_status hr_joint_report_save(const char *path, const hr_joint_report *rep, hr_
         for (int i = 0; gok && i < rep->goal->niter; i++) {
             const hr_goal_iter *it = &rep->goal->iter[i];
             gok = !json_array_append_new(
-                hj, json_pack("{s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:i, s:f, s:b, s:f}", "iteration",
-                              it->iteration, "val_acc", it->val_acc, "test_acc", it->test_acc, "xi_A", it->xi,
-                              "lambda", it->lambda, "J", it->j, "T_eff_ms", it->t_eff, "T_lat_ms", it->t_lat,
+                hj, json_pack("{s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:i, s:f, s:b, s:f, s:f}",
+                              "iteration", it->iteration, "val_acc", it->val_acc, "test_acc", it->test_acc, "xi_A",
+                              it->xi, "lambda", it->lambda, "J", it->j, "T_eff_ms", it->t_eff, "T_lat_ms", it->t_lat,
                               "T_cyc_ms", it->t_cyc, "new_pruned", it->new_pruned, "num_pruned", it->num_pruned,
-                              "gflops", it->gflops, "accepted", it->accepted, "guard_drop", it->guard_drop));
+                              "gflops", it->gflops, "accepted", it->accepted, "guard_drop", it->guard_drop,
+                              "l1_strength", it->l1_strength));
         }
         put(gj, "iterations", hj, &gok);
         put(gj, "xi_A", json_real(rep->goal->xi), &gok);

@@ -389,6 +389,7 @@ static void test_rollback(void **state)
     gp.steps = 100;
     gp.alternations = 4;
     gp.l1_strength = 0.25; /* the hot 1x1 (weight 2.9) reaches 0 in the second alternation */
+    gp.backoffs = 0;       /* stop at the first failure */
     guard_state gs = {2, 0, 0};
     gp.guard.check = reject_from;
     gp.guard.user = &gs;
@@ -426,6 +427,45 @@ static void test_rollback(void **state)
     assert_true(r.s1.final_val == r.s1.initial_val);
     assert_true(r.s1.final_gflops == r.s1.initial_gflops);
     run_free(&r);
+}
+
+/* With back-offs, a failure rolls back, halves the strength and goes on;
+ * one failure more than the back-offs allow stops the run, in the state of
+ * the last alternation that passed. */
+static void test_backoff(void **state)
+{
+    (void)state;
+    if (!fx.data)
+        skip();
+    hr_goal_params gp = hr_goal_params_default();
+    gp.steps = 100;
+    gp.alternations = 5;
+    gp.l1_strength = 0.25;
+    gp.backoffs = 2;
+    guard_state gs = {2, 0, 0}; /* every alternation from the second fails */
+    gp.guard.check = reject_from;
+    gp.guard.user = &gs;
+    run r, one;
+    run_goal(0.15f, &gp, NULL, &r);
+    print_run("back-offs", &r);
+    assert_int_equal(r.g.niter, 4); /* 1 passes, 2 and 3 back off, 4 stops */
+    assert_int_equal(gs.calls, 4);
+    assert_int_equal(r.g.final_iteration, 1);
+    assert_true(r.g.iter[0].accepted);
+    for (int i = 1; i < 4; i++)
+        assert_false(r.g.iter[i].accepted);
+    assert_true(r.g.iter[0].l1_strength == 0.25 && r.g.iter[1].l1_strength == 0.25);
+    assert_true(r.g.iter[2].l1_strength == 0.125 && r.g.iter[3].l1_strength == 0.0625);
+    assert_non_null(strstr(r.g.stop_reason, "rolled back to alternation 1"));
+    /* the result is the first alternation's state */
+    hr_goal_params g1 = gp;
+    guard_state pass = {1000, 0, 0};
+    g1.alternations = 1;
+    g1.guard.user = &pass;
+    run_goal(0.15f, &g1, NULL, &one);
+    assert_memory_equal(r.s1.alpha, one.s1.alpha, sizeof(float) * 21);
+    run_free(&r);
+    run_free(&one);
 }
 
 /* Interrupted after every alternation and resumed each time: the same
@@ -816,7 +856,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prox),       cmocka_unit_test(test_threshold), cmocka_unit_test(test_weights),
-        cmocka_unit_test(test_prunes),     cmocka_unit_test(test_rollback),  cmocka_unit_test(test_resume),
+        cmocka_unit_test(test_prunes),     cmocka_unit_test(test_rollback), cmocka_unit_test(test_backoff),  cmocka_unit_test(test_resume),
         cmocka_unit_test(test_plain_reproduces), cmocka_unit_test(test_bound_guard),
         cmocka_unit_test(test_input_pruned),
     };
