@@ -7,56 +7,39 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "hr_test.h"
 #include "hyperrep/weights.h"
 
-static char out_text[1 << 16], err_text[1 << 16];
-
-/* Runs `hyperrep <args>`; stdout and stderr land in out_text and err_text. */
-static int run(const char *args)
-{
-    return hr_test_run_cli(NULL, args, out_text, sizeof out_text, err_text, sizeof err_text);
-}
-
-#define EXPECT(args, code, stream, needle)                                                                      \
-    do {                                                                                                        \
-        int rc_ = run(args);                                                                                    \
-        if (rc_ != (code) || !strstr(stream, needle)) {                                                         \
-            print_error("`hyperrep %s` -> %d (want %d)\nstdout: %s\nstderr: %s\n(looked for '%s')\n", args, rc_, \
-                        code, out_text, err_text, needle);                                                      \
-            fail();                                                                                             \
-        }                                                                                                       \
-    } while (0)
+HR_CLI_BUFFERS;
 
 static void test_models(void **state)
 {
     (void)state;
-    EXPECT("models", 0, out_text, "repvgg-b3g4");
-    EXPECT("models", 0, out_text, "110.961");
-    EXPECT("models repvgg-b3", 0, out_text, "stage4.0");
-    EXPECT("models repvgg-b3", 0, out_text, "52.418 GFLOPs");
-    EXPECT("models b3 --input-size 256", 0, out_text, "[3,256,256]");
-    EXPECT("models repvgg-nope", 1, err_text, "unknown model 'repvgg-nope'");
-    EXPECT("models --input-size 0 b3", 2, err_text, "--input-size");
-    EXPECT("models --help", 0, out_text, "usage: hyperrep models");
-    EXPECT("frobnicate", 2, err_text, "unknown command 'frobnicate'");
+    HR_EXPECT_CLI(NULL, "models", 0, out_text, "repvgg-b3g4");
+    HR_EXPECT_CLI(NULL, "models", 0, out_text, "110.961");
+    HR_EXPECT_CLI(NULL, "models repvgg-b3", 0, out_text, "stage4.0");
+    HR_EXPECT_CLI(NULL, "models repvgg-b3", 0, out_text, "52.418 GFLOPs");
+    HR_EXPECT_CLI(NULL, "models b3 --input-size 256", 0, out_text, "[3,256,256]");
+    HR_EXPECT_CLI(NULL, "models repvgg-nope", 1, err_text, "unknown model 'repvgg-nope'");
+    HR_EXPECT_CLI(NULL, "models --input-size 0 b3", 2, err_text, "--input-size");
+    HR_EXPECT_CLI(NULL, "models --help", 0, out_text, "usage: hyperrep models");
+    HR_EXPECT_CLI(NULL, "frobnicate", 2, err_text, "unknown command 'frobnicate'");
 }
 
 static void test_forward_gamma_errors(void **state)
 {
     (void)state;
     /* γ 13 needs an identity branch: stage1.0 (stride 2) has none. */
-    EXPECT("forward --model repvgg-tiny --gamma 13", 1, err_text, "stage1.0");
+    HR_EXPECT_CLI(NULL, "forward --model repvgg-tiny --gamma 13", 1, err_text, "stage1.0");
     /* γ 4 fits stage1.0 (dense+1x1) but not stage1.1 (all three live). */
-    EXPECT("forward --model repvgg-tiny --gamma FUSED_3_1", 1, err_text, "stage1.1");
-    EXPECT("forward --model repvgg-tiny --gamma 14", 2, err_text, "'14'");
-    EXPECT("forward --model repvgg-tiny --gamma deploy --repeat 3", 0, err_text, "forward_ms median=");
-    EXPECT("forward --model repvgg-tiny --repeat 2 --threads 2", 0, err_text, "n=2 threads=2");
-    EXPECT("forward --model repvgg-tiny --threads 0", 2, err_text, "--threads");
-    EXPECT("forward --gamma 1", 2, err_text, "--model is required");
+    HR_EXPECT_CLI(NULL, "forward --model repvgg-tiny --gamma FUSED_3_1", 1, err_text, "stage1.1");
+    HR_EXPECT_CLI(NULL, "forward --model repvgg-tiny --gamma 14", 2, err_text, "'14'");
+    HR_EXPECT_CLI(NULL, "forward --model repvgg-tiny --gamma deploy --repeat 3", 0, err_text, "forward_ms median=");
+    HR_EXPECT_CLI(NULL, "forward --model repvgg-tiny --repeat 2 --threads 2", 0, err_text, "n=2 threads=2");
+    HR_EXPECT_CLI(NULL, "forward --model repvgg-tiny --threads 0", 2, err_text, "--threads");
+    HR_EXPECT_CLI(NULL, "forward --gamma 1", 2, err_text, "--model is required");
 }
 
 static void test_forward_gamma_file(void **state)
@@ -74,7 +57,7 @@ static void test_forward_gamma_file(void **state)
     hr_test_write_file(cfg, json, strlen(json));
     snprintf(args, sizeof args, "forward --model repvgg-tiny --weights %s/tiny.pth --input %s/tiny_input.npy "
              "--output %s --gamma-file %s", HR_FIXTURES_DIR, HR_FIXTURES_DIR, out, cfg);
-    EXPECT(args, 0, err_text, "");
+    HR_EXPECT_CLI(NULL, args, 0, err_text, "");
     {
         hr_error err = {0};
         int nd, nd2;
@@ -92,13 +75,13 @@ static void test_forward_gamma_file(void **state)
     const char *unknown = "{\"stage9.1\": 13}";
     hr_test_write_file(bad, unknown, strlen(unknown));
     snprintf(args, sizeof args, "forward --model repvgg-tiny --gamma-file %s", bad);
-    EXPECT(args, 1, err_text, "block 'stage9.1' does not exist");
+    HR_EXPECT_CLI(NULL, args, 1, err_text, "block 'stage9.1' does not exist");
     const char *invalid = "{\"gamma_config\": {\"stage2.0\": 13}}";
     hr_test_write_file(bad, invalid, strlen(invalid));
-    EXPECT(args, 1, err_text, "stage2.0: gamma 13 (FUSED_ALL) is invalid");
+    HR_EXPECT_CLI(NULL, args, 1, err_text, "stage2.0: gamma 13 (FUSED_ALL) is invalid");
     const char *broken = "{\"stage1.1\": 13,\n  \"stage1.2\" 4}";
     hr_test_write_file(bad, broken, strlen(broken));
-    EXPECT(args, 1, err_text, "bad.json:2:");
+    HR_EXPECT_CLI(NULL, args, 1, err_text, "bad.json:2:");
 }
 
 static void test_forward_input_errors(void **state)
@@ -111,11 +94,11 @@ static void test_forward_input_errors(void **state)
     snprintf(path, sizeof path, "%s/x.npy", dir);
     HR_ASSERT_OK(hr_npy_save(path, 4, (int64_t[]){2, 3, 8, 8}, x, &err), &err);
     snprintf(args, sizeof args, "forward --model repvgg-tiny --input %s", path);
-    EXPECT(args, 1, err_text, "[2, 3, 8, 8] does not fit repvgg-tiny");
+    HR_EXPECT_CLI(NULL, args, 1, err_text, "[2, 3, 8, 8] does not fit repvgg-tiny");
     snprintf(args, sizeof args, "forward --model repvgg-tiny --input %s/nonexistent.npy", dir);
-    EXPECT(args, 1, err_text, "nonexistent.npy");
+    HR_EXPECT_CLI(NULL, args, 1, err_text, "nonexistent.npy");
     snprintf(args, sizeof args, "forward --model repvgg-tiny --weights %s/tiny_g2.pth", HR_FIXTURES_DIR);
-    EXPECT(args, 1, err_text, "tiny_g2.pth");
+    HR_EXPECT_CLI(NULL, args, 1, err_text, "tiny_g2.pth");
 }
 
 static void test_convert(void **state)
@@ -126,15 +109,15 @@ static void test_convert(void **state)
     snprintf(out, sizeof out, "%s/w.safetensors", dir);
     snprintf(junk, sizeof junk, "%s/junk.pth", dir);
     snprintf(args, sizeof args, "convert %s/tiny.pth %s --model repvgg-tiny", HR_FIXTURES_DIR, out);
-    EXPECT(args, 0, out_text, "130 tensors");
+    HR_EXPECT_CLI(NULL, args, 0, out_text, "130 tensors");
     assert_int_equal(access(out, F_OK), 0);
     hr_test_write_file(junk, "this is not a zip archive at all", 32);
     snprintf(out, sizeof out, "%s/never.safetensors", dir);
     snprintf(args, sizeof args, "convert %s %s", junk, out);
-    EXPECT(args, 1, err_text, "junk.pth");
+    HR_EXPECT_CLI(NULL, args, 1, err_text, "junk.pth");
     assert_int_not_equal(access(out, F_OK), 0); /* no partial output */
     snprintf(args, sizeof args, "convert %s/tiny.pth %s --model repvgg-b0", HR_FIXTURES_DIR, out);
-    EXPECT(args, 1, err_text, "tiny.pth");
+    HR_EXPECT_CLI(NULL, args, 1, err_text, "tiny.pth");
     assert_int_not_equal(access(out, F_OK), 0);
 }
 

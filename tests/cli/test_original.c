@@ -31,11 +31,7 @@
 #define VIRTUAL_NOTE "ignored 4 hyper_identity entries of blocks without an identity branch"
 #define VIRTUAL_BLOCKS "stage1.0, stage2.0, stage3.0, stage4.0"
 
-static char out_text[1 << 16], err_text[1 << 16];
-
-#define EXPECT(dir, args, code, in_stderr, needle)                                                          \
-    hr_test_expect_cli(dir, args, code, in_stderr, needle, out_text, sizeof out_text, err_text, sizeof err_text, \
-                       __FILE__, __LINE__)
+HR_CLI_BUFFERS;
 
 static json_t *load_json(const char *dir, const char *name)
 {
@@ -108,8 +104,10 @@ static void test_lut_merge(void **state)
 {
     const char *dir = hr_test_tmpdir();
     (void)state;
-    EXPECT(dir, "lut merge --server " ORIG "/lut_server.json --client " ORIG "/lut_client.json --stat mean --link "
-                ORIG "/lut_comm_model.json -o merged.json", 0, 0, "wrote merged.json: repvgg-b3, 27 blocks");
+    HR_EXPECT_CLI(dir,
+                  "lut merge --server " ORIG "/lut_server.json --client " ORIG
+                  "/lut_client.json --stat mean --link " ORIG "/lut_comm_model.json -o merged.json",
+                  0, out_text, "wrote merged.json: repvgg-b3, 27 blocks");
     json_t *got = load_json(dir, "merged.json"), *want = load_json(ORIG, "hardware_lut_complete.json");
     expect_same_json(json_object_get(got, "T_server"), json_object_get(want, "T_server"), "T_server");
     expect_same_json(json_object_get(got, "T_client"), json_object_get(want, "T_client"), "T_client");
@@ -132,14 +130,16 @@ static void test_optimize(void **state)
 {
     const char *dir = hr_test_tmpdir();
     (void)state;
-    EXPECT(dir, "optimize --lut " ORIG "/hardware_lut_complete.json --method all --steps 50 --quiet -o a.json", 0, 1,
-           "");
+    HR_EXPECT_CLI(dir, "optimize --lut " ORIG "/hardware_lut_complete.json --method all --steps 50 --quiet -o a.json",
+                  0, err_text, "");
     json_t *a = load_json(dir, "a.json");
     assert_int_equal(json_object_size(json_object_get(a, "optimal_gamma")), 27);
     json_decref(a);
 
-    EXPECT(dir, "optimize --lut " ORIG "/hardware_lut_complete.json --method exact --quiet --pruned " ORIG
-                "/domain_0_joint.json -o b.json", 0, 1, "");
+    HR_EXPECT_CLI(dir,
+                  "optimize --lut " ORIG "/hardware_lut_complete.json --method exact --quiet --pruned " ORIG
+                  "/domain_0_joint.json -o b.json",
+                  0, err_text, "");
     json_t *b = load_json(dir, "b.json");
     json_t *pw = json_object_get(json_object_get(b, "initial_config"), "pruned_weights");
     assert_int_equal(json_array_size(pw), 3);
@@ -149,9 +149,11 @@ static void test_optimize(void **state)
 
     /* threshold 0.35 prunes stage3.3.hyper_1x1 (0.3038) and
      * stage3.15.hyper_identity (0.3396) of domain 0 */
-    EXPECT(dir, "optimize --lut " ORIG "/hardware_lut_complete.json --method exact --quiet --pruned " ORIG
-                "/trained_hyper_weights.json --domain 0 --pruning-threshold 0.35 -o c.json", 0, 1,
-           VIRTUAL_NOTE " (the original tool's virtual identity, never a branch here): " VIRTUAL_BLOCKS);
+    HR_EXPECT_CLI(dir,
+                  "optimize --lut " ORIG "/hardware_lut_complete.json --method exact --quiet --pruned " ORIG
+                  "/trained_hyper_weights.json --domain 0 --pruning-threshold 0.35 -o c.json",
+                  0, err_text,
+                  VIRTUAL_NOTE " (the original tool's virtual identity, never a branch here): " VIRTUAL_BLOCKS);
     assert_int_equal(occurrences(err_text, "hyper_identity entr"), 1);
     json_t *c = load_json(dir, "c.json");
     pw = json_object_get(json_object_get(c, "initial_config"), "pruned_weights");
@@ -165,8 +167,10 @@ static void test_optimize(void **state)
     snprintf(path, sizeof path, "%s/list.json", dir);
     const char *list = "[\"stage1.0.hyper_identity\", \"stage2.3.hyper_1x1\"]";
     hr_test_write_file(path, list, strlen(list));
-    EXPECT(dir, "optimize --lut " ORIG "/hardware_lut_complete.json --method exact --quiet --pruned list.json "
-                "-o d.json", 0, 1, "list.json: ignored 1 hyper_identity entry of blocks without an identity branch");
+    HR_EXPECT_CLI(dir,
+                  "optimize --lut " ORIG "/hardware_lut_complete.json --method exact --quiet --pruned list.json "
+                  "-o d.json",
+                  0, err_text, "list.json: ignored 1 hyper_identity entry of blocks without an identity branch");
     json_t *d = load_json(dir, "d.json");
     pw = json_object_get(json_object_get(d, "initial_config"), "pruned_weights");
     assert_int_equal(json_array_size(pw), 1);
@@ -187,8 +191,8 @@ static void test_importance(void **state)
     const char *dir = hr_test_tmpdir();
     char out[600];
     (void)state;
-    EXPECT(dir, "importance --model repvgg-b3 --alpha " ORIG "/trained_hyper_weights.json -o t2", 0, 0,
-           "2 domains, 77 ranked branches per domain");
+    HR_EXPECT_CLI(dir, "importance --model repvgg-b3 --alpha " ORIG "/trained_hyper_weights.json -o t2", 0, out_text,
+                  "2 domains, 77 ranked branches per domain");
     snprintf(out, sizeof out, "%s/t2", dir);
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         json_t *got = load_json(out, files[i]), *want = load_json(ORIG, files[i]);
@@ -204,8 +208,9 @@ static void test_importance(void **state)
 static void test_gamma_file(void **state)
 {
     (void)state;
-    EXPECT(NULL, "forward --model repvgg-b3 --input-size 32 --gamma-file " ORIG "/initial_throughput_config.json", 0, 0,
-           "image 0: class");
+    HR_EXPECT_CLI(NULL,
+                  "forward --model repvgg-b3 --input-size 32 --gamma-file " ORIG "/initial_throughput_config.json", 0,
+                  out_text, "image 0: class");
 }
 
 /* plot over a results directory holding the original's step-1 to step-3
@@ -228,7 +233,7 @@ static void test_plot(void **state)
         hr_test_write_file(to, buf, n);
         free(buf);
     }
-    EXPECT(dir, "plot --results results --no-render -o vis", 0, 0, "report.md");
+    HR_EXPECT_CLI(dir, "plot --results results --no-render -o vis", 0, out_text, "report.md");
     /* step 2's history: time_server + time_client + trans = 80.47 ms at step 0 */
     snprintf(to, sizeof to, "%s/vis/convergence.dat", dir);
     hr_test_read_file(to, text, sizeof text);
@@ -295,9 +300,9 @@ static void test_alpha_eval_joint(void **state)
     snprintf(path, sizeof path, "%s/w.safetensors", dir);
     write_fmnist_weights(path);
 #define EVAL "eval --model repvgg-fmnist --weights w.safetensors --max-samples 300 --domain 0 "
-    EXPECT(dir, EVAL "--alpha " REDUCED "/trained_hyper_weights.json", 0, 1,
-           "trained_hyper_weights.json: " VIRTUAL_NOTE " (the original tool's virtual identity, never a branch here): "
-           VIRTUAL_BLOCKS);
+    HR_EXPECT_CLI(dir, EVAL "--alpha " REDUCED "/trained_hyper_weights.json", 0, err_text,
+                  "trained_hyper_weights.json: " VIRTUAL_NOTE
+                  " (the original tool's virtual identity, never a branch here): " VIRTUAL_BLOCKS);
     assert_int_equal(occurrences(err_text, "hyper_identity entr"), 1);
     double with_virtual = accuracy();
     /* the same α without the virtual entries, and with them at 0 (which
@@ -315,16 +320,17 @@ static void test_alpha_eval_joint(void **state)
     snprintf(path, sizeof path, "%s/zero.json", dir);
     assert_int_equal(json_dump_file(zero, path, 0), 0);
     json_decref(all), json_decref(d0), json_decref(zero);
-    EXPECT(dir, EVAL "--alpha flat.json", 0, 0, "accuracy=");
+    HR_EXPECT_CLI(dir, EVAL "--alpha flat.json", 0, out_text, "accuracy=");
     assert_null(strstr(err_text, "hyper_identity"));
     assert_true(accuracy() == with_virtual);
-    EXPECT(dir, EVAL "--alpha zero.json", 0, 1, "zero.json: " VIRTUAL_NOTE);
+    HR_EXPECT_CLI(dir, EVAL "--alpha zero.json", 0, err_text, "zero.json: " VIRTUAL_NOTE);
     assert_true(accuracy() == with_virtual);
 #undef EVAL
 
-    EXPECT(dir, "joint --domain 0 --model repvgg-fmnist --weights w.safetensors --alpha " REDUCED
-                "/trained_hyper_weights.json --max-samples 300 --rounds 1 --pool 20 --epochs 1 -o j",
-           0, 1, VIRTUAL_NOTE);
+    HR_EXPECT_CLI(dir,
+                  "joint --domain 0 --model repvgg-fmnist --weights w.safetensors --alpha " REDUCED
+                  "/trained_hyper_weights.json --max-samples 300 --rounds 1 --pool 20 --epochs 1 -o j",
+                  0, err_text, VIRTUAL_NOTE);
     assert_int_equal(occurrences(err_text, "hyper_identity entr"), 1);
     /* pool 20 > the 17 real branches: every candidate, pruned or not, is one */
     snprintf(path, sizeof path, "%s/j/domain_0_joint.json", dir);
@@ -347,11 +353,14 @@ static void test_infer_joint(void **state)
     char path[600];
     hr_error err = {0};
     (void)state;
-    EXPECT(dir, "infer --config " ORIG "/domain_0_joint.json --in-process --frames 2 --warmup 0 --input-size 32", 1, 1,
-           "stage2.3: gamma 13 (FUSED_ALL) is invalid for live branches dense+identity (exact mask)");
+    HR_EXPECT_CLI(dir, "infer --config " ORIG "/domain_0_joint.json --in-process --frames 2 --warmup 0 --input-size 32",
+                  1, err_text,
+                  "stage2.3: gamma 13 (FUSED_ALL) is invalid for live branches dense+identity (exact mask)");
 
-    EXPECT(dir, "infer --config " REDUCED "/domain_0_joint.json --in-process --frames 2 --warmup 0 --weights " REDUCED
-                "/tiny_virtual.pth --verify -o infer.json", 0, 1, "weights: " VIRTUAL_NOTE);
+    HR_EXPECT_CLI(dir,
+                  "infer --config " REDUCED "/domain_0_joint.json --in-process --frames 2 --warmup 0 --weights " REDUCED
+                  "/tiny_virtual.pth --verify -o infer.json",
+                  0, err_text, "weights: " VIRTUAL_NOTE);
     json_t *j = load_json(dir, "infer.json"), *meta = json_object_get(j, "metadata");
     assert_int_equal(json_integer_value(json_object_get(meta, "split")), 3);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(meta, "gamma"), "stage3.1")), 1);
@@ -374,8 +383,10 @@ static void test_infer_joint(void **state)
     snprintf(path, sizeof path, "%s/alpha.safetensors", dir);
     HR_ASSERT_OK(hr_safetensors_save(path, map, NULL, NULL, 0, &err), &err);
     hr_tensor_map_destroy(map);
-    EXPECT(dir, "infer --config " REDUCED "/domain_0_joint.json --in-process --frames 2 --warmup 0 --alpha "
-                "alpha.safetensors --verify", 0, 1, "deploy: alpha: " VIRTUAL_NOTE);
+    HR_EXPECT_CLI(dir,
+                  "infer --config " REDUCED "/domain_0_joint.json --in-process --frames 2 --warmup 0 --alpha "
+                  "alpha.safetensors --verify",
+                  0, err_text, "deploy: alpha: " VIRTUAL_NOTE);
     assert_int_equal(occurrences(err_text, "hyper_identity entr"), 1);
 }
 
@@ -391,8 +402,10 @@ static void test_checkpoint(void **state)
     float *y, *want;
     char path[600];
     (void)state;
-    EXPECT(dir, "forward --model repvgg-tiny --weights " REDUCED "/tiny_virtual.pth --input " HR_FIXTURES_DIR
-                "/tiny_input.npy --output y.npy", 0, 1, "weights: " VIRTUAL_NOTE);
+    HR_EXPECT_CLI(dir,
+                  "forward --model repvgg-tiny --weights " REDUCED "/tiny_virtual.pth --input " HR_FIXTURES_DIR
+                  "/tiny_input.npy --output y.npy",
+                  0, err_text, "weights: " VIRTUAL_NOTE);
     assert_int_equal(occurrences(err_text, "hyper_identity entr"), 1);
     snprintf(path, sizeof path, "%s/y.npy", dir);
     HR_ASSERT_OK(hr_npy_load(path, &nd, s, &y, &err), &err);
@@ -403,8 +416,9 @@ static void test_checkpoint(void **state)
     free(y);
     free(want);
 
-    EXPECT(dir, "convert " REDUCED "/tiny_virtual.pth w.safetensors --model repvgg-tiny", 0, 1, VIRTUAL_NOTE);
-    EXPECT(dir, "forward --model repvgg-tiny --weights w.safetensors --gamma deploy", 0, 1, VIRTUAL_NOTE);
+    HR_EXPECT_CLI(dir, "convert " REDUCED "/tiny_virtual.pth w.safetensors --model repvgg-tiny", 0, err_text,
+                  VIRTUAL_NOTE);
+    HR_EXPECT_CLI(dir, "forward --model repvgg-tiny --weights w.safetensors --gamma deploy", 0, err_text, VIRTUAL_NOTE);
 }
 
 int main(void)

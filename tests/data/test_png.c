@@ -155,15 +155,7 @@ static void test_sample_sheets(void **state)
     hr_data_destroy(d);
 }
 
-/* Runs the CLI; returns its exit status. */
-static int cli(const char *args)
-{
-    char cmd[2048];
-    int rc;
-    snprintf(cmd, sizeof cmd, "%s %s >/dev/null 2>&1", HR_CLI_PATH, args);
-    rc = system(cmd);
-    return rc == -1 ? -1 : (rc >> 8) & 0xff;
-}
+HR_CLI_BUFFERS;
 
 static void test_cli(void **state)
 {
@@ -175,7 +167,7 @@ static void test_cli(void **state)
     (void)state;
 
     snprintf(args, sizeof args, "data partition --data %s --test-fraction 0.34 -o %s/pi.json", src, out);
-    assert_int_equal(cli(args), 0);
+    HR_EXPECT_CLI(out, args, 0, err_text, "");
     snprintf(path, sizeof path, "%s/pi.json", out);
     root = json_load_file(path, 0, &je);
     assert_non_null(root);
@@ -183,17 +175,17 @@ static void test_cli(void **state)
     assert_int_equal(json_integer_value(json_object_get(root, "num_classes")), 2);
     json_decref(root);
     snprintf(args, sizeof args, "data samples --data %s --test-fraction 0.34 --per-domain 2 -o %s/sheets", src, out);
-    assert_int_equal(cli(args), 0);
+    HR_EXPECT_CLI(out, args, 0, err_text, "");
     snprintf(path, sizeof path, "%s/sheets/overview.png", out);
     assert_int_equal(stat(path, &sb), 0);
     snprintf(args, sizeof args, "data partition --data %s --partition classes -o %s/x.json", src, out);
-    assert_int_equal(cli(args), 1); /* two classes cannot make ten groups */
-    assert_int_equal(cli("data partition --partition bogus"), 2);
-    assert_int_equal(cli("data frobnicate"), 2);
-    assert_int_equal(cli("data --help"), 0);
+    HR_EXPECT_CLI(out, args, 1, err_text, ""); /* two classes cannot make ten groups */
+    HR_EXPECT_CLI(out, "data partition --partition bogus", 2, err_text, "");
+    HR_EXPECT_CLI(out, "data frobnicate", 2, err_text, "");
+    HR_EXPECT_CLI(out, "data --help", 0, err_text, "");
     if (stat(HR_FASHION_MNIST_DIR "/t10k-images-idx3-ubyte.gz", &sb) == 0) {
         snprintf(args, sizeof args, "data partition --seed 3 -o %s/fm.json", out);
-        assert_int_equal(cli(args), 0);
+        HR_EXPECT_CLI(out, args, 0, err_text, "");
         snprintf(path, sizeof path, "%s/fm.json", out);
         root = json_load_file(path, 0, &je);
         assert_non_null(root);

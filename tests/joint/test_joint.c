@@ -12,10 +12,11 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hr_test.h"
@@ -26,23 +27,8 @@
 #include "hyperrep/weights.h"
 #include "joint/joint_internal.h"
 
-static char out_text[1 << 16], err_text[1 << 16], dir[512];
-
-/* Runs `hyperrep <args>` in the test directory. */
-static int run(const char *args)
-{
-    return hr_test_run_cli(dir, args, out_text, sizeof out_text, err_text, sizeof err_text);
-}
-
-#define EXPECT(args, code, stream, needle)                                                                      \
-    do {                                                                                                        \
-        int rc_ = run(args);                                                                                    \
-        if (rc_ != (code) || !strstr(stream, needle)) {                                                         \
-            print_error("`hyperrep %s` -> %d (want %d)\nstdout: %s\nstderr: %s\n(looked for '%s')\n", args, rc_, \
-                        code, out_text, err_text, needle);                                                      \
-            fail();                                                                                             \
-        }                                                                                                       \
-    } while (0)
+HR_CLI_BUFFERS;
+static char dir[512];
 
 static int have_data(void)
 {
@@ -249,19 +235,23 @@ static void test_usage(void **state)
 {
     (void)state;
     snprintf(dir, sizeof dir, "%s", hr_test_tmpdir());
-    EXPECT("joint --help", 0, out_text, "domain_K_joint.json");
-    EXPECT("joint --model repvgg-fmnist --weights w", 2, err_text, "--domain");
-    EXPECT("joint --domain 11 --model repvgg-fmnist --weights w", 2, err_text, "--domain");
-    EXPECT("joint --domain 0 --model repvgg-fmnist --weights w --mode real --split x", 2, err_text, "--split");
-    EXPECT("joint --domain 0 --model repvgg-fmnist --weights w --method goal", 2, err_text, "needs --lut");
-    EXPECT("joint --domain 0 --model repvgg-fmnist --weights w --method nosuch", 2, err_text, "--method");
-    EXPECT("joint --domain 0 --model repvgg-fmnist --weights w --objective fast", 2, err_text, "--objective");
-    EXPECT("joint --domain 0 --model repvgg-fmnist --weights w --guard maybe", 2, err_text, "--guard must be");
-    EXPECT("joint --domain 0 --model repvgg-fmnist --weights w --guard-alpha 1.5", 2, err_text, "--guard-alpha");
-    EXPECT("joint --domain 0 --model repvgg-fmnist --weights w --pruning-threshold -1", 2, err_text,
-           "--pruning-threshold");
-    EXPECT("joint --help", 0, out_text, "--guard bound|point");
-    EXPECT("joint --domain 0 --model repvgg-fmnist --weights nosuch.safetensors", 1, err_text, "nosuch");
+    HR_EXPECT_CLI(dir, "joint --help", 0, out_text, "domain_K_joint.json");
+    HR_EXPECT_CLI(dir, "joint --model repvgg-fmnist --weights w", 2, err_text, "--domain");
+    HR_EXPECT_CLI(dir, "joint --domain 11 --model repvgg-fmnist --weights w", 2, err_text, "--domain");
+    HR_EXPECT_CLI(dir, "joint --domain 0 --model repvgg-fmnist --weights w --mode real --split x", 2, err_text,
+                  "--split");
+    HR_EXPECT_CLI(dir, "joint --domain 0 --model repvgg-fmnist --weights w --method goal", 2, err_text, "needs --lut");
+    HR_EXPECT_CLI(dir, "joint --domain 0 --model repvgg-fmnist --weights w --method nosuch", 2, err_text, "--method");
+    HR_EXPECT_CLI(dir, "joint --domain 0 --model repvgg-fmnist --weights w --objective fast", 2, err_text,
+                  "--objective");
+    HR_EXPECT_CLI(dir, "joint --domain 0 --model repvgg-fmnist --weights w --guard maybe", 2, err_text,
+                  "--guard must be");
+    HR_EXPECT_CLI(dir, "joint --domain 0 --model repvgg-fmnist --weights w --guard-alpha 1.5", 2, err_text,
+                  "--guard-alpha");
+    HR_EXPECT_CLI(dir, "joint --domain 0 --model repvgg-fmnist --weights w --pruning-threshold -1", 2, err_text,
+                  "--pruning-threshold");
+    HR_EXPECT_CLI(dir, "joint --help", 0, out_text, "--guard bound|point");
+    HR_EXPECT_CLI(dir, "joint --domain 0 --model repvgg-fmnist --weights nosuch.safetensors", 1, err_text, "nosuch");
 }
 
 #define ARGS                                                                                                  \
@@ -276,15 +266,15 @@ static void test_joint(void **state)
         skip();
     }
     snprintf(dir, sizeof dir, "%s", hr_test_tmpdir());
-    EXPECT("train-base --model repvgg-fmnist --max-samples 600 --epochs 2 --batch 64 -o base.safetensors", 0, out_text,
-           "accuracy=");
-    EXPECT("lut measure --role server --model repvgg-fmnist --threads 2 --warmup 1 --repeat 3 -o s.json", 0, out_text,
-           "wrote");
-    EXPECT("lut measure --role client --model repvgg-fmnist --threads 1 --warmup 1 --repeat 3 -o c.json", 0, out_text,
-           "wrote");
-    EXPECT("lut merge --server s.json --client c.json -o lut.json", 0, out_text, "wrote");
+    HR_EXPECT_CLI(dir, "train-base --model repvgg-fmnist --max-samples 600 --epochs 2 --batch 64 -o base.safetensors",
+                  0, out_text, "accuracy=");
+    HR_EXPECT_CLI(dir, "lut measure --role server --model repvgg-fmnist --threads 2 --warmup 1 --repeat 3 -o s.json", 0,
+                  out_text, "wrote");
+    HR_EXPECT_CLI(dir, "lut measure --role client --model repvgg-fmnist --threads 1 --warmup 1 --repeat 3 -o c.json", 0,
+                  out_text, "wrote");
+    HR_EXPECT_CLI(dir, "lut merge --server s.json --client c.json -o lut.json", 0, out_text, "wrote");
 
-    EXPECT(ARGS "--threads 2 -o a", 0, out_text, "wrote a/domain_3_joint.json");
+    HR_EXPECT_CLI(dir, ARGS "--threads 2 -o a", 0, out_text, "wrote a/domain_3_joint.json");
     assert_non_null(strstr(out_text, "round 1:"));
     /* the output */
     {
@@ -336,32 +326,31 @@ static void test_joint(void **state)
         hr_tensor_map_destroy(map);
     }
     /* one thread: the same result */
-    EXPECT(ARGS "--threads 1 -o b", 0, out_text, "wrote b/domain_3_joint.json");
+    HR_EXPECT_CLI(dir, ARGS "--threads 1 -o b", 0, out_text, "wrote b/domain_3_joint.json");
     assert_same("a/domain_3_joint.json", "b/domain_3_joint.json");
     assert_same_bytes("a/domain_3_alpha.safetensors", "b/domain_3_alpha.safetensors");
     /* interrupted after a round, resumed */
-    EXPECT(ARGS "--threads 2 --stop-after 1 -o c", 0, out_text, "stopped after 1 rounds");
-    EXPECT(ARGS "--threads 2 -o c", 0, out_text, "resumed from");
+    HR_EXPECT_CLI(dir, ARGS "--threads 2 --stop-after 1 -o c", 0, out_text, "stopped after 1 rounds");
+    HR_EXPECT_CLI(dir, ARGS "--threads 2 -o c", 0, out_text, "resumed from");
     assert_same("a/domain_3_joint.json", "c/domain_3_joint.json");
     assert_same_bytes("a/domain_3_alpha.safetensors", "c/domain_3_alpha.safetensors");
     /* other settings refuse the checkpoint */
-    EXPECT(ARGS "--threads 2 --lr 0.02 -o c", 1, err_text, "other settings");
-    EXPECT(ARGS "--threads 2 --lr 0.02 --restart -o c", 0, out_text, "wrote c/domain_3_joint.json");
+    HR_EXPECT_CLI(dir, ARGS "--threads 2 --lr 0.02 -o c", 1, err_text, "other settings");
+    HR_EXPECT_CLI(dir, ARGS "--threads 2 --lr 0.02 --restart -o c", 0, out_text, "wrote c/domain_3_joint.json");
     /* kill -9 at a random moment, then rerun */
     {
-        char cmd[8192];
         unsigned delay = (unsigned)(getpid() % 7) * 100000u + 100000u;
-        snprintf(cmd, sizeof cmd, "cd %s && (%s " ARGS "--threads 2 -o k >/dev/null 2>&1 & pid=$!; "
-                 "sleep %u.%u; kill -9 $pid; wait $pid) >/dev/null 2>&1", dir, HR_CLI_PATH, delay / 1000000u,
-                 (delay % 1000000u) / 100000u);
-        assert_true(system(cmd) != -1);
-        EXPECT(ARGS "--threads 2 -o k", 0, out_text, "wrote k/domain_3_joint.json");
+        pid_t pid = hr_test_spawn_cli(dir, ARGS "--threads 2 -o k", NULL, NULL);
+        nanosleep(&(struct timespec){0, (long)delay * 1000}, NULL);
+        kill(pid, SIGKILL);
+        assert_true(hr_test_wait_cli(pid, 60000) >= 0);
+        HR_EXPECT_CLI(dir, ARGS "--threads 2 -o k", 0, out_text, "wrote k/domain_3_joint.json");
         assert_same("a/domain_3_joint.json", "k/domain_3_joint.json");
         assert_same_bytes("a/domain_3_alpha.safetensors", "k/domain_3_alpha.safetensors");
     }
     /* a small threshold: the bound guard decides every round (check_final
        recomputes each bound from the recorded discordant counts) */
-    EXPECT(ARGS "--threads 2 --threshold 0.5 -o t", 0, out_text, "wrote t/domain_3_joint.json");
+    HR_EXPECT_CLI(dir, ARGS "--threads 2 --threshold 0.5 -o t", 0, out_text, "wrote t/domain_3_joint.json");
     {
         char p[1024];
         json_error_t je;
@@ -373,10 +362,12 @@ static void test_joint(void **state)
         json_decref(j);
     }
     /* stage 2 settings do not touch stage 1: the checkpoint is still used */
-    EXPECT(ARGS "--threads 1 --steps 30 --objective cycle -o k", 0, out_text, "resumed from");
+    HR_EXPECT_CLI(dir, ARGS "--threads 1 --steps 30 --objective cycle -o k", 0, out_text, "resumed from");
     /* goal programming */
-    EXPECT("joint --domain 3 --model repvgg-fmnist --weights base.safetensors --max-samples 1500 --lut lut.json "
-           "--method goal --epochs 1 --alternations 2 --goal-steps 50 -o g", 0, out_text, "goal programming:");
+    HR_EXPECT_CLI(dir,
+                  "joint --domain 3 --model repvgg-fmnist --weights base.safetensors --max-samples 1500 --lut lut.json "
+                  "--method goal --epochs 1 --alternations 2 --goal-steps 50 -o g",
+                  0, out_text, "goal programming:");
     {
         char p[1024];
         json_error_t je;
@@ -421,13 +412,13 @@ static void test_joint(void **state)
 #define GOAL                                                                                                        \
     "joint --domain 3 --model repvgg-fmnist --weights base.safetensors --max-samples 1500 --lut lut.json "         \
     "--method goal --epochs 1 --alternations 3 --goal-steps 50 --goal-epsilon -100 --plain-l1 "
-    EXPECT(GOAL "-o g1", 0, out_text, "goal programming: 3 iterations");
-    EXPECT(GOAL "--stop-after 1 -o g2", 0, out_text, "stopped after 1 alternations");
-    EXPECT(GOAL "-o g2", 0, out_text, "resumed from");
+    HR_EXPECT_CLI(dir, GOAL "-o g1", 0, out_text, "goal programming: 3 iterations");
+    HR_EXPECT_CLI(dir, GOAL "--stop-after 1 -o g2", 0, out_text, "stopped after 1 alternations");
+    HR_EXPECT_CLI(dir, GOAL "-o g2", 0, out_text, "resumed from");
     assert_non_null(strstr(out_text, "goal programming: 3 iterations"));
     assert_same("g1/domain_3_joint.json", "g2/domain_3_joint.json");
     assert_same_bytes("g1/domain_3_alpha.safetensors", "g2/domain_3_alpha.safetensors");
-    EXPECT(GOAL "--goal-steps 60 -o g2", 1, err_text, "other settings");
+    HR_EXPECT_CLI(dir, GOAL "--goal-steps 60 -o g2", 1, err_text, "other settings");
 #undef GOAL
     /* the same with the proximal step, which prunes (threshold 100: the bound
      * guard always holds, so at least 2 alternations run); another strength
@@ -435,19 +426,19 @@ static void test_joint(void **state)
 #define GOAL                                                                                                        \
     "joint --domain 3 --model repvgg-fmnist --weights base.safetensors --max-samples 1500 --lut lut.json "         \
     "--method goal --epochs 1 --alternations 3 --goal-steps 50 --goal-epsilon 100 --threshold 100 --goal-l1 2 "
-    EXPECT(GOAL "-o g3", 0, out_text, "goal programming:");
-    EXPECT(GOAL "--stop-after 1 -o g4", 0, out_text, "stopped after 1 alternations");
-    EXPECT(GOAL "-o g4", 0, out_text, "resumed from");
+    HR_EXPECT_CLI(dir, GOAL "-o g3", 0, out_text, "goal programming:");
+    HR_EXPECT_CLI(dir, GOAL "--stop-after 1 -o g4", 0, out_text, "stopped after 1 alternations");
+    HR_EXPECT_CLI(dir, GOAL "-o g4", 0, out_text, "resumed from");
     assert_same("g3/domain_3_joint.json", "g4/domain_3_joint.json");
     assert_same_bytes("g3/domain_3_alpha.safetensors", "g4/domain_3_alpha.safetensors");
-    EXPECT(GOAL "--goal-l1 3 -o g4", 1, err_text, "other settings");
+    HR_EXPECT_CLI(dir, GOAL "--goal-l1 3 -o g4", 1, err_text, "other settings");
 #undef GOAL
     /* a damaged checkpoint is an error naming the file */
     {
         char p[1024];
         snprintf(p, sizeof p, "%s/k/domain_3_checkpoint.json", dir);
         hr_test_write_file(p, "{\"format\": 1", 12);
-        EXPECT(ARGS "--threads 2 -o k", 1, err_text, "domain_3_checkpoint.json");
+        HR_EXPECT_CLI(dir, ARGS "--threads 2 -o k", 1, err_text, "domain_3_checkpoint.json");
     }
 }
 

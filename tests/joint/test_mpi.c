@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "hr_test.h"
@@ -25,12 +24,8 @@
 #include "hyperrep/data.h"
 #include "hyperrep/joint.h"
 
-static char out_text[1 << 16], err_text[1 << 16], dir[512];
-
-static int run(const char *args)
-{
-    return hr_test_run_cli(dir, args, out_text, sizeof out_text, err_text, sizeof err_text);
-}
+HR_CLI_BUFFERS;
+static char dir[512];
 
 /* Open MPI 4's mpirun binds its out-of-band listener to every interface
  * (no setting narrows it), so the runs go into a private network namespace
@@ -59,27 +54,22 @@ static const char *netns_wrapper(void)
 }
 
 /* Runs `mpiexec -np np <program> <args>` in the test directory, where
- * program is the CLI or, with shell set, `sh -c '<args>'` with $HR the CLI
- * (args then hold no single quote). A timeout turns a hang into a failure
- * (status 124). */
+ * program is the CLI ($HR, set by hr_test_run_sh) or, with shell set,
+ * `sh -c '<args>'` (args then hold no single quote). A timeout turns a hang
+ * into a failure (status 124). */
 static int run_mpi(int np, int shell, const char *args)
 {
-    char cmd[8192], prog[4096], o[600], e[600];
-    snprintf(o, sizeof o, "%s/mpi_stdout.txt", dir);
-    snprintf(e, sizeof e, "%s/mpi_stderr.txt", dir);
+    char cmd[8192], prog[4096];
     if (shell)
         snprintf(prog, sizeof prog, "sh -c '%s'", args);
     else
-        snprintf(prog, sizeof prog, "'%s' %s", HR_CLI_PATH, args);
+        snprintf(prog, sizeof prog, "\"$HR\" %s", args);
     snprintf(cmd, sizeof cmd,
-             "cd '%s' && ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0\" OMPI_MCA_pml=ob1 "
+             "ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0\" OMPI_MCA_pml=ob1 "
              "OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_oob_tcp_if_include=lo "
-             "HR='%s' timeout 300 %s'%s' --allow-run-as-root --oversubscribe -np %d %s >'%s' 2>'%s' </dev/null",
-             dir, HR_CLI_PATH, netns_wrapper(), HR_MPIEXEC, np, prog, o, e);
-    int st = system(cmd);
-    hr_test_read_file(o, out_text, sizeof out_text);
-    hr_test_read_file(e, err_text, sizeof err_text);
-    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+             "timeout 300 %s'%s' --allow-run-as-root --oversubscribe -np %d %s </dev/null",
+             netns_wrapper(), HR_MPIEXEC, np, prog);
+    return HR_RUN_SH(dir, cmd);
 }
 
 /* 1 when a run failed by itself: not 0, not timeout's 124, not a crash. */
@@ -87,16 +77,6 @@ static int failed(int rc)
 {
     return rc != 0 && rc != 124 && rc != 128;
 }
-
-#define CHECK(what, rc_, want, stream, needle)                                                                  \
-    do {                                                                                                        \
-        int r_ = (rc_);                                                                                         \
-        if (r_ != (want) || !strstr(stream, needle)) {                                                          \
-            print_error("%s -> %d (want %d)\nstdout: %s\nstderr: %s\n(looked for '%s')\n", what, r_, want,      \
-                        out_text, err_text, needle);                                                            \
-            fail();                                                                                             \
-        }                                                                                                       \
-    } while (0)
 
 /* The joint output without the lines that legitimately differ. */
 static char *stripped(const char *name)
@@ -167,13 +147,13 @@ static void test_mpi(void **state)
         skip();
     }
     snprintf(dir, sizeof dir, "%s", hr_test_tmpdir());
-    CHECK("train-base", run("train-base --model repvgg-fmnist --max-samples 400 --epochs 1 --batch 32 "
-                            "-o base.safetensors"),
-          0, out_text, "accuracy=");
+    HR_EXPECT_RC(HR_RUN_CLI(dir, "train-base --model repvgg-fmnist --max-samples 400 --epochs 1 --batch 32 "
+                                 "-o base.safetensors"),
+                 0, out_text, "accuracy=");
 
     /* one process, then two ranks sharing three candidates */
-    CHECK("joint", run(ARGS "--pool 3 -o a"), 0, out_text, "wrote a/domain_3_joint.json");
-    CHECK("mpi -np 2", run_mpi(2, 0, ARGS "--pool 3 -o b"), 0, out_text, "on 2 processes");
+    HR_EXPECT_RC(HR_RUN_CLI(dir, ARGS "--pool 3 -o a"), 0, out_text, "wrote a/domain_3_joint.json");
+    HR_EXPECT_RC(run_mpi(2, 0, ARGS "--pool 3 -o b"), 0, out_text, "on 2 processes");
     /* rank 1 prints nothing and writes nothing */
     assert_int_equal(count(out_text, "wrote b/domain_3_joint.json"), 1);
     assert_int_equal(count(out_text, "round 1: testing"), 1);
@@ -181,32 +161,28 @@ static void test_mpi(void **state)
     assert_same_bytes("a/domain_3_alpha.safetensors", "b/domain_3_alpha.safetensors");
 
     /* more ranks than candidates: rank 3 trains nothing but still takes part */
-    CHECK("mpi -np 4", run_mpi(4, 0, ARGS "--pool 3 -o c"), 0, out_text, "on 4 processes");
+    HR_EXPECT_RC(run_mpi(4, 0, ARGS "--pool 3 -o c"), 0, out_text, "on 4 processes");
     assert_same("a/domain_3_joint.json", "c/domain_3_joint.json");
     assert_same_bytes("a/domain_3_alpha.safetensors", "c/domain_3_alpha.safetensors");
 
     /* stopped under mpirun after a round (rank 0's checkpoint), resumed by one process */
-    CHECK("mpi --stop-after 1", run_mpi(2, 0, ARGS "--pool 3 --stop-after 1 -o r"), 0, out_text,
-          "stopped after 1 rounds");
-    CHECK("resume", run(ARGS "--pool 3 -o r"), 0, out_text, "resumed from");
+    HR_EXPECT_RC(run_mpi(2, 0, ARGS "--pool 3 --stop-after 1 -o r"), 0, out_text, "stopped after 1 rounds");
+    HR_EXPECT_RC(HR_RUN_CLI(dir, ARGS "--pool 3 -o r"), 0, out_text, "resumed from");
     assert_same("a/domain_3_joint.json", "r/domain_3_joint.json");
     assert_same_bytes("a/domain_3_alpha.safetensors", "r/domain_3_alpha.safetensors");
 
     /* rank 1 with other settings: every rank stops with the reason, none waits */
-    CHECK("mpi, ranks disagree",
-          failed(run_mpi(2, 1,
-                  "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then e=2; else e=1; fi; exec \"$HR\" joint --domain 3 "
-                  "--model repvgg-fmnist --weights base.safetensors --max-samples 1000 --rounds 2 --pool 3 "
-                  "--threshold 50 --threads 1 --epochs $e -o x")),
-          1, err_text, "does not hold the same settings and state as process 0");
+    HR_EXPECT_RC(
+        failed(run_mpi(2, 1,
+                       "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then e=2; else e=1; fi; exec \"$HR\" joint --domain 3 "
+                       "--model repvgg-fmnist --weights base.safetensors --max-samples 1000 --rounds 2 --pool 3 "
+                       "--threshold 50 --threads 1 --epochs $e -o x")),
+        1, err_text, "does not hold the same settings and state as process 0");
     /* an error every rank meets */
-    CHECK("mpi, missing weights",
-          failed(run_mpi(2, 0, "joint --domain 3 --model repvgg-fmnist --weights nosuch.safetensors -o y")), 1,
-          err_text, "nosuch");
+    HR_EXPECT_RC(failed(run_mpi(2, 0, "joint --domain 3 --model repvgg-fmnist --weights nosuch.safetensors -o y")), 1,
+                 err_text, "nosuch");
     /* goal programming is one process's work */
-    CHECK("mpi --method goal",
-          failed(run_mpi(2, 0, ARGS "--lut lut.json --method goal -o g")), 1, err_text,
-          "runs in one process");
+    HR_EXPECT_RC(failed(run_mpi(2, 0, ARGS "--lut lut.json --method goal -o g")), 1, err_text, "runs in one process");
 }
 
 static hr_status broken_exchange(void *user, const void *mine, size_t bytes, void *all, hr_error *err)

@@ -11,30 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "hr_test.h"
 #include "hyperrep/lut.h"
 #include "hyperrep/data.h"
 
-static char out_text[1 << 17], err_text[1 << 16], dir[512];
-
-/* Runs `hyperrep <args>` in the test directory. */
-static int run(const char *args)
-{
-    return hr_test_run_cli(dir, args, out_text, sizeof out_text, err_text, sizeof err_text);
-}
-
-#define EXPECT(args, code, stream, needle)                                                                      \
-    do {                                                                                                        \
-        int rc_ = run(args);                                                                                    \
-        if (rc_ != (code) || !strstr(stream, needle)) {                                                         \
-            print_error("`hyperrep %s` -> %d (want %d)\nstdout: %s\nstderr: %s\n(looked for '%s')\n", args, rc_, \
-                        code, out_text, err_text, needle);                                                      \
-            fail();                                                                                             \
-        }                                                                                                       \
-    } while (0)
+HR_CLI_BUFFERS;
+static char dir[512];
 
 static void write_text(const char *name, const char *text)
 {
@@ -48,44 +32,48 @@ static void test_config(void **state)
     (void)state;
     char args[1024];
     snprintf(dir, sizeof dir, "%s", hr_test_tmpdir());
-    EXPECT("pipeline --help", 0, out_text, "--quick");
+    HR_EXPECT_CLI(dir, "pipeline --help", 0, out_text, "--quick");
     write_text("bad.ini", "[joint]\nrounds = 2\nbogus = 1\n");
-    EXPECT("pipeline --config bad.ini --dry-run", 1, err_text, "bad.ini:3: unknown key [joint] bogus");
+    HR_EXPECT_CLI(dir, "pipeline --config bad.ini --dry-run", 1, err_text, "bad.ini:3: unknown key [joint] bogus");
     write_text("bad2.ini", "; comment\n[joint]\nrounds = -3\n");
-    EXPECT("pipeline --config bad2.ini --dry-run", 1, err_text, "bad2.ini:3: bad value [joint] rounds");
+    HR_EXPECT_CLI(dir, "pipeline --config bad2.ini --dry-run", 1, err_text, "bad2.ini:3: bad value [joint] rounds");
     write_text("bad3.ini", "[optimizer]\nobjective = fastest\n");
-    EXPECT("pipeline --config bad3.ini --dry-run", 1, err_text, "bad3.ini:2: bad value [optimizer] objective");
-    EXPECT("pipeline --config nosuch.ini --dry-run", 1, err_text, "nosuch.ini");
-    EXPECT("pipeline --domains 12 --dry-run", 2, err_text, "--domains");
+    HR_EXPECT_CLI(dir, "pipeline --config bad3.ini --dry-run", 1, err_text,
+                  "bad3.ini:2: bad value [optimizer] objective");
+    HR_EXPECT_CLI(dir, "pipeline --config nosuch.ini --dry-run", 1, err_text, "nosuch.ini");
+    HR_EXPECT_CLI(dir, "pipeline --domains 12 --dry-run", 2, err_text, "--domains");
     /* SPEC 13.3: keys that moved name their new place; the scenario's parts
        are named or numbered, never both */
     write_text("old.ini", "[lut]\nwarmup = 2\nclient_slowdown = 3\n");
-    EXPECT("pipeline --config old.ini --dry-run", 1, err_text, "old.ini:3: [lut] client_slowdown has moved to [edge] slowdown");
+    HR_EXPECT_CLI(dir, "pipeline --config old.ini --dry-run", 1, err_text,
+                  "old.ini:3: [lut] client_slowdown has moved to [edge] slowdown");
     write_text("old2.ini", "[lut]\nbandwidth_mbit = 10\n");
-    EXPECT("pipeline --config old2.ini --dry-run", 1, err_text, "[link] bandwidth_mbit");
+    HR_EXPECT_CLI(dir, "pipeline --config old2.ini --dry-run", 1, err_text, "[link] bandwidth_mbit");
     write_text("old3.ini", "[lut]\nlatency_ms = 10\n");
-    EXPECT("pipeline --config old3.ini --dry-run", 1, err_text, "[link] latency_ms");
+    HR_EXPECT_CLI(dir, "pipeline --config old3.ini --dry-run", 1, err_text, "[link] latency_ms");
     write_text("edge.ini", "[edge]\nprofile = pdp-11\n");
-    EXPECT("pipeline --config edge.ini --dry-run", 1, err_text, "bad value [edge] profile = 'pdp-11'");
+    HR_EXPECT_CLI(dir, "pipeline --config edge.ini --dry-run", 1, err_text, "bad value [edge] profile = 'pdp-11'");
     write_text("edge2.ini", "[edge]\nprofile = rpi4\nslowdown = 4\n");
-    EXPECT("pipeline --config edge2.ini --dry-run", 2, err_text, "exclusive");
+    HR_EXPECT_CLI(dir, "pipeline --config edge2.ini --dry-run", 2, err_text, "exclusive");
     write_text("edge3.ini", "[edge]\nslowdown = 0.5\n");
-    EXPECT("pipeline --config edge3.ini --dry-run", 1, err_text, "bad value [edge] slowdown");
+    HR_EXPECT_CLI(dir, "pipeline --config edge3.ini --dry-run", 1, err_text, "bad value [edge] slowdown");
     write_text("link.ini", "[link]\nprofile = wifi-n\nbandwidth_mbit = 5\nlatency_ms = 1\n");
-    EXPECT("pipeline --config link.ini --dry-run", 2, err_text, "exclusive");
+    HR_EXPECT_CLI(dir, "pipeline --config link.ini --dry-run", 2, err_text, "exclusive");
     write_text("link2.ini", "[link]\nbandwidth_mbit = 5\n");
-    EXPECT("pipeline --config link2.ini --dry-run", 2, err_text, "go together");
+    HR_EXPECT_CLI(dir, "pipeline --config link2.ini --dry-run", 2, err_text, "go together");
     write_text("link3.ini", "[link]\nprofile = carrier-pigeon\n");
-    EXPECT("pipeline --config link3.ini --dry-run", 1, err_text, "bad value [link] profile");
+    HR_EXPECT_CLI(dir, "pipeline --config link3.ini --dry-run", 1, err_text, "bad value [link] profile");
     write_text("real.ini", "[real]\nhost = 1.2.3.4\n");
-    EXPECT("pipeline --config real.ini --dry-run", 1, err_text, "unknown key [real] host");
-    EXPECT("pipeline --dry-run --client-lut dev.json --config edge2.ini", 2, err_text, "exclusive");
+    HR_EXPECT_CLI(dir, "pipeline --config real.ini --dry-run", 1, err_text, "unknown key [real] host");
+    HR_EXPECT_CLI(dir, "pipeline --dry-run --client-lut dev.json --config edge2.ini", 2, err_text, "exclusive");
     write_text("guard.ini", "[joint]\nguard = maybe\n");
-    EXPECT("pipeline --config guard.ini --dry-run", 1, err_text, "guard.ini:2: bad value [joint] guard = 'maybe'");
+    HR_EXPECT_CLI(dir, "pipeline --config guard.ini --dry-run", 1, err_text,
+                  "guard.ini:2: bad value [joint] guard = 'maybe'");
     write_text("guard2.ini", "[joint]\nguard = point\n");
-    EXPECT("pipeline --config guard2.ini --dry-run", 0, out_text, "--guard point");
+    HR_EXPECT_CLI(dir, "pipeline --config guard2.ini --dry-run", 0, out_text, "--guard point");
     /* the default scenario: the whole of step 1, a named edge and link */
-    EXPECT("pipeline --quick --dry-run", 0, out_text, "roofline --threads 2 -o results/roofline_server.json");
+    HR_EXPECT_CLI(dir, "pipeline --quick --dry-run", 0, out_text,
+                  "roofline --threads 2 -o results/roofline_server.json");
     assert_non_null(strstr(out_text, "--edge rpi4 --roofline results/roofline_host_client_threads.json"));
     assert_non_null(strstr(out_text, "--link-profile wifi-n"));
     assert_non_null(strstr(out_text, "--guard bound")); /* the default guard */
@@ -94,16 +82,16 @@ static void test_config(void **state)
                                      "results/full_gamma_analysis.md"));
     assert_non_null(strstr(out_text, "== scenario: server = this machine"));
     /* a real device's LUT replaces the emulation */
-    EXPECT("pipeline --quick --dry-run --client-lut dev.json", 0, out_text, "--client dev.json");
+    HR_EXPECT_CLI(dir, "pipeline --quick --dry-run --client-lut dev.json", 0, out_text, "--client dev.json");
     assert_null(strstr(out_text, "--role client"));
     /* numbers instead of names */
     write_text("nums.ini", "[edge]\nslowdown = 8\n[link]\nbandwidth_mbit = 5\nlatency_ms = 20\n");
-    EXPECT("pipeline --config nums.ini --dry-run", 0, out_text, "--edge-slowdown 8");
+    HR_EXPECT_CLI(dir, "pipeline --config nums.ini --dry-run", 0, out_text, "--edge-slowdown 8");
     assert_non_null(strstr(out_text, "--bandwidth-mbit 5 --latency-ms 20"));
     /* the original's values; flags override the file */
     snprintf(args, sizeof args, "pipeline --config %s/../../configs/original.ini --dry-run --threads 3 -o r",
              HR_FIXTURES_DIR);
-    EXPECT(args, 0, out_text, "--model repvgg-b3");
+    HR_EXPECT_CLI(dir, args, 0, out_text, "--model repvgg-b3");
     assert_non_null(strstr(out_text, "--rounds 10 --pool 10 --epochs 3 --threshold 2"));
     assert_non_null(strstr(out_text, "--steps 800"));
     assert_non_null(strstr(out_text, "--guard point")); /* the original's rule */
@@ -115,7 +103,7 @@ static void test_config(void **state)
     assert_non_null(strstr(out_text, "--bandwidth-mbit 100 --latency-ms 1"));
     assert_int_equal(access("r", F_OK), -1); /* a dry run writes nothing */
     /* --quick keeps every sample and trains the base model for 3 epochs. */
-    EXPECT("pipeline --quick --dry-run --domains 3", 0, out_text, "--epochs 3 --batch 64");
+    HR_EXPECT_CLI(dir, "pipeline --quick --dry-run --domains 3", 0, out_text, "--epochs 3 --batch 64");
     assert_null(strstr(out_text, "--max-samples"));
     assert_non_null(strstr(out_text, "joint --domain 3"));
     assert_null(strstr(out_text, "joint --domain 4"));
@@ -133,7 +121,7 @@ static void test_run(void **state)
     snprintf(dir, sizeof dir, "%s", hr_test_tmpdir());
     write_text("small.ini", "[pipeline]\nmax_samples = 1200\n[joint]\nrounds = 1\npool = 2\n[optimizer]\nsteps = 20\n"
                             "[edge]\nslowdown = 3\n");
-    EXPECT("pipeline --quick --config small.ini --domains 2 -o res", 0, out_text, "pipeline done");
+    HR_EXPECT_CLI(dir, "pipeline --quick --config small.ini --domains 2 -o res", 0, out_text, "pipeline done");
     json_error_t je;
     snprintf(p, sizeof p, "%s/res/joint_optimization/domain_2_joint.json", dir);
     json_t *j = json_load_file(p, 0, &je);
@@ -172,7 +160,7 @@ static void test_run(void **state)
             fail_msg("pipeline did not draw %s", figs[i]);
     }
     /* rerun: finished steps are reused */
-    EXPECT("pipeline --quick --config small.ini --domains 2 -o res", 0, out_text, "base model: reusing");
+    HR_EXPECT_CLI(dir, "pipeline --quick --config small.ini --domains 2 -o res", 0, out_text, "base model: reusing");
     assert_non_null(strstr(out_text, "resumed from"));
 }
 

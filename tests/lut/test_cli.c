@@ -11,30 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include "hr_test.h"
 #include "hyperrep/lut.h"
 
 #define ORIG HR_FIXTURES_DIR "/lut/original/"
 
-static char out_text[1 << 16], err_text[1 << 16], g_dir[512];
-
-/* Runs `hyperrep <args>` in the test directory. */
-static int run(const char *args)
-{
-    return hr_test_run_cli(g_dir, args, out_text, sizeof out_text, err_text, sizeof err_text);
-}
-
-#define EXPECT(args, code, stream, needle)                                                                      \
-    do {                                                                                                        \
-        int rc_ = run(args);                                                                                    \
-        if (rc_ != (code) || !strstr(stream, needle)) {                                                         \
-            print_error("`hyperrep %s` -> %d (want %d)\nstdout: %s\nstderr: %s\n(looked for '%s')\n", args, rc_, \
-                        code, out_text, err_text, needle);                                                      \
-            fail();                                                                                             \
-        }                                                                                                       \
-    } while (0)
+HR_CLI_BUFFERS;
+static char g_dir[512];
 
 static int exists(const char *name)
 {
@@ -67,14 +51,16 @@ static void test_measure_merge_report(void **state)
     hr_device_lut *d = NULL;
     hr_error err = {0};
 
-    EXPECT("lut measure --role client --model repvgg-tiny --warmup 1 --repeat 5", 0, out_text,
-           "wrote lut_client.json: repvgg-tiny client LUT, 7 blocks, 1 thread");
+    HR_EXPECT_CLI(g_dir, "lut measure --role client --model repvgg-tiny --warmup 1 --repeat 5", 0, out_text,
+                  "wrote lut_client.json: repvgg-tiny client LUT, 7 blocks, 1 thread");
     assert_non_null(strstr(out_text, "predicted whole model (median, deploy gamma)"));
     /* stderr is not a terminal here: plain progress lines. */
     assert_non_null(strstr(err_text, "lut measure: block 1/7 stage1.0 done"));
     assert_non_null(strstr(err_text, "lut measure: classifier"));
-    EXPECT("lut measure --role server --model tiny --threads 2 --warmup 1 --repeat 4 --passes 2 --stat mean -o s.json",
-           0, out_text, "2 threads");
+    HR_EXPECT_CLI(
+        g_dir,
+        "lut measure --role server --model tiny --threads 2 --warmup 1 --repeat 4 --passes 2 --stat mean -o s.json", 0,
+        out_text, "2 threads");
     assert_non_null(strstr(err_text, "lut measure: pass 2/2 block 7/7 stage4.0 done"));
     assert_non_null(strstr(out_text, "(mean, deploy gamma)"));
     HR_ASSERT_OK(hr_device_lut_load(in_dir("s.json"), &d, &err), &err);
@@ -82,15 +68,18 @@ static void test_measure_merge_report(void **state)
     assert_int_equal(d->passes, 2);
     hr_device_lut_destroy(d);
 
-    EXPECT("roofline --threads 2 --gemm-n 128 --copy-mb 4 --repeat 1 -o r.json", 0, out_text,
-           "wrote r.json");
+    HR_EXPECT_CLI(g_dir, "roofline --threads 2 --gemm-n 128 --copy-mb 4 --repeat 1 -o r.json", 0, out_text,
+                  "wrote r.json");
     assert_non_null(strstr(out_text, "I_knee"));
-    EXPECT("lut measure --role client --model tiny --in-forward --warmup 0 --repeat 2 -o f.json", 0, out_text,
-           "timed inside whole forwards");
-    EXPECT("lut merge --server s.json --client f.json -o mf.json", 0, out_text, "client entries were timed inside");
-    EXPECT("lut merge --server s.json --client lut_client.json --bandwidth-mbit 80 --latency-ms 2 "
-           "--per-message-ms 0.5 --roofline-server r.json --roofline-client r.json -o m.json",
-           0, out_text, "wrote m.json: repvgg-tiny, 7 blocks, median of each entry, link 80.000 Mbit/s + 2.000 ms");
+    HR_EXPECT_CLI(g_dir, "lut measure --role client --model tiny --in-forward --warmup 0 --repeat 2 -o f.json", 0,
+                  out_text, "timed inside whole forwards");
+    HR_EXPECT_CLI(g_dir, "lut merge --server s.json --client f.json -o mf.json", 0, out_text,
+                  "client entries were timed inside");
+    HR_EXPECT_CLI(g_dir,
+                  "lut merge --server s.json --client lut_client.json --bandwidth-mbit 80 --latency-ms 2 "
+                  "--per-message-ms 0.5 --roofline-server r.json --roofline-client r.json -o m.json",
+                  0, out_text,
+                  "wrote m.json: repvgg-tiny, 7 blocks, median of each entry, link 80.000 Mbit/s + 2.000 ms");
     HR_ASSERT_OK(hr_lut_load(in_dir("m.json"), &lut, &err), &err);
     assert_true(lut->link.bandwidth_mbit_s == 80 && lut->link.latency_ms == 2 && lut->link.per_message_ms == 0.5);
     assert_int_equal(lut->link.source, HR_BW_MBIT);
@@ -100,8 +89,9 @@ static void test_measure_merge_report(void **state)
     lut = NULL;
 
     /* The original's link file: k and b, bandwidth 8000 / k Mbit/s. */
-    EXPECT("lut merge --server s.json --client lut_client.json --stat mean --link " ORIG "lut_comm_model.json", 0,
-           out_text, "wrote hardware_lut_complete.json");
+    HR_EXPECT_CLI(g_dir,
+                  "lut merge --server s.json --client lut_client.json --stat mean --link " ORIG "lut_comm_model.json",
+                  0, out_text, "wrote hardware_lut_complete.json");
     assert_non_null(strstr(out_text, "8000 / k"));
     HR_ASSERT_OK(hr_lut_load(in_dir("hardware_lut_complete.json"), &lut, &err), &err);
     assert_true(fabs(lut->link.bandwidth_mbit_s - 8000 / 0.0823) < 1e-8 * 8000 / 0.0823 && lut->link.latency_ms == 1.37);
@@ -109,9 +99,10 @@ static void test_measure_merge_report(void **state)
     hr_lut_destroy(lut);
 
     /* A named link and hand-given knees (SPEC 13.3), and the min statistic. */
-    EXPECT("lut merge --server s.json --client lut_client.json --link-profile WIFI-N --knee-server 25.15 "
-           "--knee-client 16.1 --stat min -o named.json",
-           0, out_text, "link wifi-n 40.000 Mbit/s + 2.000 ms");
+    HR_EXPECT_CLI(g_dir,
+                  "lut merge --server s.json --client lut_client.json --link-profile WIFI-N --knee-server 25.15 "
+                  "--knee-client 16.1 --stat min -o named.json",
+                  0, out_text, "link wifi-n 40.000 Mbit/s + 2.000 ms");
     assert_non_null(strstr(out_text, "(server override, client override)"));
     HR_ASSERT_OK(hr_lut_load(in_dir("named.json"), &lut, &err), &err);
     assert_string_equal(lut->link.profile, "wifi-n");
@@ -122,70 +113,78 @@ static void test_measure_merge_report(void **state)
     assert_int_equal(lut->stat, HR_LUT_STAT_MIN);
     hr_lut_destroy(lut);
     lut = NULL;
-    EXPECT("lut merge --server a --client b --link-profile dial-up", 2, err_text,
-           "link profile 'dial-up' is not known (known: wifi-n");
-    EXPECT("lut merge --server a --client b --link-profile wifi-n --bandwidth-mbit 1 --latency-ms 1", 2, err_text,
-           "exclusive");
-    EXPECT("lut merge --server a --client b --knee-server 3 --roofline-server r.json", 2, err_text,
-           "--roofline-server and --knee-server are exclusive");
-    EXPECT("lut merge --server a --client b --knee-client -1", 2, err_text, "--knee-client: '-1'");
-    EXPECT("lut profiles", 0, out_text, "rpi4");
+    HR_EXPECT_CLI(g_dir, "lut merge --server a --client b --link-profile dial-up", 2, err_text,
+                  "link profile 'dial-up' is not known (known: wifi-n");
+    HR_EXPECT_CLI(g_dir, "lut merge --server a --client b --link-profile wifi-n --bandwidth-mbit 1 --latency-ms 1", 2,
+                  err_text, "exclusive");
+    HR_EXPECT_CLI(g_dir, "lut merge --server a --client b --knee-server 3 --roofline-server r.json", 2, err_text,
+                  "--roofline-server and --knee-server are exclusive");
+    HR_EXPECT_CLI(g_dir, "lut merge --server a --client b --knee-client -1", 2, err_text, "--knee-client: '-1'");
+    HR_EXPECT_CLI(g_dir, "lut profiles", 0, out_text, "rpi4");
     assert_non_null(strstr(out_text, "wifi-n "));
     assert_non_null(strstr(out_text, "ethernet-1g"));
 
-    EXPECT("report gamma --lut m.json", 0, out_text, "wrote full_gamma_analysis.md: repvgg-tiny, 7 blocks x 2 devices");
+    HR_EXPECT_CLI(g_dir, "report gamma --lut m.json", 0, out_text,
+                  "wrote full_gamma_analysis.md: repvgg-tiny, 7 blocks x 2 devices");
     assert_true(exists("full_gamma_analysis.md"));
-    EXPECT("report gamma --lut " ORIG "hardware_lut_complete.json -o orig.md", 0, out_text, "RepVGG-B3, 27 blocks");
+    HR_EXPECT_CLI(g_dir, "report gamma --lut " ORIG "hardware_lut_complete.json -o orig.md", 0, out_text,
+                  "RepVGG-B3, 27 blocks");
     /* The original's per-device files merge too. */
-    EXPECT("lut merge --server " ORIG "lut_server.json --client " ORIG "lut_client.json -o om.json", 0, out_text,
-           "has no median_ms");
+    HR_EXPECT_CLI(g_dir, "lut merge --server " ORIG "lut_server.json --client " ORIG "lut_client.json -o om.json", 0,
+                  out_text, "has no median_ms");
 }
 
 static void test_errors(void **state)
 {
     (void)state;
     /* Usage errors: 2. */
-    EXPECT("lut", 2, err_text, "usage: hyperrep lut measure");
-    EXPECT("lut frob", 2, err_text, "unknown subcommand 'frob'");
-    EXPECT("lut --help", 0, out_text, "usage: hyperrep lut measure");
-    EXPECT("lut measure --help", 0, out_text, "usage: hyperrep lut measure");
-    EXPECT("lut measure --model repvgg-tiny", 2, err_text, "--role server|client is required");
-    EXPECT("lut measure --role edge --model repvgg-tiny", 2, err_text, "(got 'edge')");
-    EXPECT("lut measure --role client", 2, err_text, "--model is required");
-    EXPECT("lut measure --role client --model tiny --repeat 3 --passes 4", 2, err_text, "--passes 4 is more than");
-    EXPECT("lut measure --role client --model tiny --repeat 0", 2, err_text, "--repeat");
-    EXPECT("lut measure --role client --model tiny --stat mode", 2, err_text, "--stat: 'mode'");
-    EXPECT("lut merge --server a.json", 2, err_text, "--server and --client are required");
-    EXPECT("lut merge --server a --client b --bandwidth-mbit 10", 2, err_text, "go together");
-    EXPECT("lut merge --server a --client b --bandwidth-mbit 10 --latency-ms 1 --link l.json", 2, err_text,
-           "exclusive");
-    EXPECT("lut merge --server a --client b --bandwidth-mbit 0 --latency-ms 1", 2, err_text, "--bandwidth-mbit: '0'");
-    EXPECT("lut merge --server a --client b --latency-ms x --bandwidth-mbit 1", 2, err_text, "--latency-ms: 'x'");
-    EXPECT("report", 2, err_text, "usage: hyperrep report gamma");
-    EXPECT("report gamma", 2, err_text, "--lut is required");
-    EXPECT("report frob", 2, err_text, "unknown report 'frob'");
-    EXPECT("roofline --gemm-n 3", 2, err_text, "--gemm-n");
+    HR_EXPECT_CLI(g_dir, "lut", 2, err_text, "usage: hyperrep lut measure");
+    HR_EXPECT_CLI(g_dir, "lut frob", 2, err_text, "unknown subcommand 'frob'");
+    HR_EXPECT_CLI(g_dir, "lut --help", 0, out_text, "usage: hyperrep lut measure");
+    HR_EXPECT_CLI(g_dir, "lut measure --help", 0, out_text, "usage: hyperrep lut measure");
+    HR_EXPECT_CLI(g_dir, "lut measure --model repvgg-tiny", 2, err_text, "--role server|client is required");
+    HR_EXPECT_CLI(g_dir, "lut measure --role edge --model repvgg-tiny", 2, err_text, "(got 'edge')");
+    HR_EXPECT_CLI(g_dir, "lut measure --role client", 2, err_text, "--model is required");
+    HR_EXPECT_CLI(g_dir, "lut measure --role client --model tiny --repeat 3 --passes 4", 2, err_text,
+                  "--passes 4 is more than");
+    HR_EXPECT_CLI(g_dir, "lut measure --role client --model tiny --repeat 0", 2, err_text, "--repeat");
+    HR_EXPECT_CLI(g_dir, "lut measure --role client --model tiny --stat mode", 2, err_text, "--stat: 'mode'");
+    HR_EXPECT_CLI(g_dir, "lut merge --server a.json", 2, err_text, "--server and --client are required");
+    HR_EXPECT_CLI(g_dir, "lut merge --server a --client b --bandwidth-mbit 10", 2, err_text, "go together");
+    HR_EXPECT_CLI(g_dir, "lut merge --server a --client b --bandwidth-mbit 10 --latency-ms 1 --link l.json", 2,
+                  err_text, "exclusive");
+    HR_EXPECT_CLI(g_dir, "lut merge --server a --client b --bandwidth-mbit 0 --latency-ms 1", 2, err_text,
+                  "--bandwidth-mbit: '0'");
+    HR_EXPECT_CLI(g_dir, "lut merge --server a --client b --latency-ms x --bandwidth-mbit 1", 2, err_text,
+                  "--latency-ms: 'x'");
+    HR_EXPECT_CLI(g_dir, "report", 2, err_text, "usage: hyperrep report gamma");
+    HR_EXPECT_CLI(g_dir, "report gamma", 2, err_text, "--lut is required");
+    HR_EXPECT_CLI(g_dir, "report frob", 2, err_text, "unknown report 'frob'");
+    HR_EXPECT_CLI(g_dir, "roofline --gemm-n 3", 2, err_text, "--gemm-n");
     /* Failures: 1, the file and the place named, no output written. */
-    EXPECT("lut measure --role client --model repvgg-nope", 1, err_text, "unknown model 'repvgg-nope'");
-    EXPECT("lut measure --role client --model tiny --weights nope.safetensors", 1, err_text, "nope.safetensors");
+    HR_EXPECT_CLI(g_dir, "lut measure --role client --model repvgg-nope", 1, err_text, "unknown model 'repvgg-nope'");
+    HR_EXPECT_CLI(g_dir, "lut measure --role client --model tiny --weights nope.safetensors", 1, err_text,
+                  "nope.safetensors");
     hr_test_write_file(in_dir("broken.json"), "{\n  \"metadata\": {\n    \"model\": \"RepVGG-B3\",,\n", 45);
-    EXPECT("lut merge --server broken.json --client " ORIG "lut_client.json -o never.json", 1, err_text,
-           "broken.json:3:26: string or");
+    HR_EXPECT_CLI(g_dir, "lut merge --server broken.json --client " ORIG "lut_client.json -o never.json", 1, err_text,
+                  "broken.json:3:26: string or");
     assert_false(exists("never.json"));
-    EXPECT("lut merge --server " ORIG "lut_client.json --client " ORIG "lut_client.json -o never.json", 1, err_text,
-           "a client LUT (T_client) given as the server file");
+    HR_EXPECT_CLI(g_dir, "lut merge --server " ORIG "lut_client.json --client " ORIG "lut_client.json -o never.json", 1,
+                  err_text, "a client LUT (T_client) given as the server file");
     assert_false(exists("never.json"));
-    EXPECT("lut measure --role server --model repvgg-tiny-g2 --warmup 0 --repeat 2 -o g2.json", 0, out_text, "wrote");
-    EXPECT("lut measure --role client --model repvgg-tiny --warmup 0 --repeat 2 -o t.json", 0, out_text, "wrote");
-    EXPECT("lut merge --server g2.json --client t.json -o never.json", 1, err_text,
-           "are for different models: metadata.model repvgg-tiny-g2 vs repvgg-tiny");
+    HR_EXPECT_CLI(g_dir, "lut measure --role server --model repvgg-tiny-g2 --warmup 0 --repeat 2 -o g2.json", 0,
+                  out_text, "wrote");
+    HR_EXPECT_CLI(g_dir, "lut measure --role client --model repvgg-tiny --warmup 0 --repeat 2 -o t.json", 0, out_text,
+                  "wrote");
+    HR_EXPECT_CLI(g_dir, "lut merge --server g2.json --client t.json -o never.json", 1, err_text,
+                  "are for different models: metadata.model repvgg-tiny-g2 vs repvgg-tiny");
     assert_false(exists("never.json"));
-    EXPECT("lut merge --server g2.json --client t.json --link missing.json -o never.json", 1, err_text,
-           "missing.json");
-    EXPECT("report gamma --lut t.json -o never.md", 1, err_text, "T_server: missing (not a merged LUT?");
+    HR_EXPECT_CLI(g_dir, "lut merge --server g2.json --client t.json --link missing.json -o never.json", 1, err_text,
+                  "missing.json");
+    HR_EXPECT_CLI(g_dir, "report gamma --lut t.json -o never.md", 1, err_text, "T_server: missing (not a merged LUT?");
     assert_false(exists("never.md"));
-    EXPECT("lut measure --role client --model tiny --repeat 2 -o /nonexistent/dir/x.json", 1, err_text,
-           "/nonexistent/dir/x.json");
+    HR_EXPECT_CLI(g_dir, "lut measure --role client --model tiny --repeat 2 -o /nonexistent/dir/x.json", 1, err_text,
+                  "/nonexistent/dir/x.json");
 }
 
 int main(void)

@@ -564,15 +564,7 @@ static void test_merge_sources(void **state)
 
 /* ---- command line ---- */
 
-static char out_text[1 << 16], err_text[1 << 16];
-
-static void expect_cli(const char *dir, const char *args, int code, const char *stream, const char *needle)
-{
-    int rc = hr_test_run_cli(dir, args, out_text, sizeof out_text, err_text, sizeof err_text);
-    if (rc != code || !strstr(stream == NULL ? out_text : err_text, needle))
-        fail_msg("`hyperrep %s` -> %d (want %d)\nstdout: %s\nstderr: %s\n(looked for '%s')", args, rc, code,
-                 out_text, err_text, needle);
-}
+HR_CLI_BUFFERS;
 
 static void test_cli(void **state)
 {
@@ -586,21 +578,30 @@ static void test_cli(void **state)
     static const char host[] = "{\"device\": \"test\", \"peak_gflops\": 80.0, \"bandwidth_gbs\": 12.0, \"threads\": 1}\n";
     hr_test_write_file(path, host, sizeof host - 1);
 
-    expect_cli(dir, "lut profiles", 0, NULL, "jetson-tx2-cpu");
+    HR_EXPECT_CLI(dir, "lut profiles", 0, out_text, "jetson-tx2-cpu");
     assert_non_null(strstr(out_text, "rpi4"));
     assert_non_null(strstr(out_text, "jetson-nano"));
     assert_non_null(strstr(out_text, "sources:"));
-    expect_cli(dir, "lut measure --role client --model repvgg-tiny --edge rpi5", 2, "", "known: rpi4");
-    expect_cli(dir, "lut measure --role server --model repvgg-tiny --edge rpi4", 2, "", "--role client");
-    expect_cli(dir, "lut measure --role client --model repvgg-tiny --edge-slowdown 0.5", 2, "", "--edge-slowdown");
-    expect_cli(dir, "lut measure --role client --model repvgg-tiny --edge rpi4 --edge-slowdown 2", 2, "", "exclusive");
-    expect_cli(dir, "lut measure --role client --model repvgg-tiny --roofline host.json", 2, "", "needs --edge");
-    expect_cli(dir, "lut measure --role client --model repvgg-tiny --threads 2 --edge rpi4 --roofline host.json "
-               "--warmup 0 --repeat 1", 1, "", "host.json: threads 1, but --threads is 2");
-    expect_cli(dir, "lut measure --role client --model repvgg-tiny --edge rpi4 --roofline host.json --warmup 0 "
-               "--repeat 2 -o c.json", 0, NULL, "emulated: edge profile rpi4, 1 of 4 cores");
-    expect_cli(dir, "lut measure --role server --model repvgg-tiny --warmup 0 --repeat 2 -o s.json", 0, NULL, "wrote");
-    expect_cli(dir, "lut merge --server s.json --client c.json -o m.json", 0, NULL, "(server default, client profile rpi4)");
+    HR_EXPECT_CLI(dir, "lut measure --role client --model repvgg-tiny --edge rpi5", 2, err_text, "known: rpi4");
+    HR_EXPECT_CLI(dir, "lut measure --role server --model repvgg-tiny --edge rpi4", 2, err_text, "--role client");
+    HR_EXPECT_CLI(dir, "lut measure --role client --model repvgg-tiny --edge-slowdown 0.5", 2, err_text,
+                  "--edge-slowdown");
+    HR_EXPECT_CLI(dir, "lut measure --role client --model repvgg-tiny --edge rpi4 --edge-slowdown 2", 2, err_text,
+                  "exclusive");
+    HR_EXPECT_CLI(dir, "lut measure --role client --model repvgg-tiny --roofline host.json", 2, err_text,
+                  "needs --edge");
+    HR_EXPECT_CLI(dir,
+                  "lut measure --role client --model repvgg-tiny --threads 2 --edge rpi4 --roofline host.json "
+                  "--warmup 0 --repeat 1",
+                  1, err_text, "host.json: threads 1, but --threads is 2");
+    HR_EXPECT_CLI(dir,
+                  "lut measure --role client --model repvgg-tiny --edge rpi4 --roofline host.json --warmup 0 "
+                  "--repeat 2 -o c.json",
+                  0, out_text, "emulated: edge profile rpi4, 1 of 4 cores");
+    HR_EXPECT_CLI(dir, "lut measure --role server --model repvgg-tiny --warmup 0 --repeat 2 -o s.json", 0, out_text,
+                  "wrote");
+    HR_EXPECT_CLI(dir, "lut merge --server s.json --client c.json -o m.json", 0, out_text,
+                  "(server default, client profile rpi4)");
     snprintf(path, sizeof path, "%s/c.json", dir);
     HR_ASSERT_OK(hr_device_lut_load(path, &d, &err), &err);
     assert_string_equal(d->edge.name, "rpi4");
@@ -612,8 +613,9 @@ static void test_cli(void **state)
     assert_int_equal(m->roofline_source[HR_DEVICE_CLIENT], HR_ROOF_PROFILE);
     assert_true(fabs(m->i_knee[HR_DEVICE_CLIENT] - 9.6 / 5.5) < 1e-9); /* 10 digits in the file */
     hr_lut_destroy(m);
-    expect_cli(dir, "lut measure --role client --model repvgg-tiny --edge-slowdown 4 --warmup 0 --repeat 2 -o f.json", 0,
-               NULL, "flat --edge-slowdown");
+    HR_EXPECT_CLI(dir,
+                  "lut measure --role client --model repvgg-tiny --edge-slowdown 4 --warmup 0 --repeat 2 -o f.json", 0,
+                  out_text, "flat --edge-slowdown");
 }
 
 int main(void)

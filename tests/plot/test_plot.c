@@ -16,15 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "hr_test.h"
 #include "hyperrep/gamma.h"
 #include "hyperrep/lut.h"
 #include "hyperrep/plot.h"
 
 #define FIX HR_FIXTURES_DIR "/plot"
 
+HR_CLI_BUFFERS;
 static char tmpdir[256];
 
 static int setup(void **state)
@@ -245,13 +246,7 @@ static void test_cli_plot(void **state)
 {
     require_tool("gnuplot --version >/dev/null 2>&1", "gnuplot (Debian gnuplot-nox)");
     char cmd[4096], path[1024];
-    snprintf(cmd, sizeof cmd, "'%s' plot --results '%s' -o '%s/vis' >'%s/plot.log' 2>&1", HR_CLI_PATH, FIX, tmpdir,
-             tmpdir);
-    if (system(cmd) != 0) {
-        snprintf(path, sizeof path, "%s/plot.log", tmpdir);
-        char *log = slurp(path, NULL);
-        fail_msg("hyperrep plot failed:\n%s", log ? log : "(no log)");
-    }
+    HR_EXPECT_CLI(tmpdir, hr_test_fmt("plot --results '%s' -o '%s/vis'", FIX, tmpdir), 0, err_text, "");
     static const char *figs[] = {"lut_server", "lut_client", "roofline_server", "roofline_client", "convergence",
                                  "hyper_weights", "importance", "accuracy_throughput", "accuracy_throughput_domain_0",
                                  "accuracy_throughput_domain_1", "accuracy_throughput_domain_2", "domain_accuracy",
@@ -472,15 +467,9 @@ static void test_cli_plot(void **state)
  * to render them. */
 static void test_cli_plot_no_gnuplot(void **state)
 {
-    char cmd[4096], path[1024];
-    snprintf(cmd, sizeof cmd, "'%s' plot --results '%s' -o '%s/vis2' --gnuplot /nonexistent/gnuplot >'%s/np.log' 2>&1",
-             HR_CLI_PATH, FIX, tmpdir, tmpdir);
-    assert_int_equal(system(cmd), 0);
-    snprintf(path, sizeof path, "%s/np.log", tmpdir);
-    char *log = slurp(path, NULL);
-    assert_non_null(log);
-    assert_non_null(strstr(log, "gnuplot NAME.gp"));
-    free(log);
+    char path[1024];
+    HR_EXPECT_CLI(tmpdir, hr_test_fmt("plot --results '%s' -o '%s/vis2' --gnuplot /nonexistent/gnuplot", FIX, tmpdir),
+                  0, err_text, "gnuplot NAME.gp");
     snprintf(path, sizeof path, "%s/vis2/convergence.gp", tmpdir);
     assert_int_equal(access(path, F_OK), 0);
     snprintf(path, sizeof path, "%s/vis2/convergence.png", tmpdir);
@@ -499,15 +488,9 @@ static void test_cli_plot_malformed(void **state)
     assert_non_null(f);
     fputs("{\"domain_0\": ", f);
     assert_int_equal(fclose(f), 0);
-    snprintf(cmd, sizeof cmd, "cp '%s/domain_0_joint.json' '%s/' && '%s' plot --results '%s' >'%s/m.log' 2>&1", FIX,
-             tmpdir, HR_CLI_PATH, tmpdir, tmpdir);
-    int st = system(cmd);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 1);
-    snprintf(path, sizeof path, "%s/m.log", tmpdir);
-    char *log = slurp(path, NULL);
-    assert_non_null(log);
-    assert_non_null(strstr(log, "training_results.json:1:"));
-    free(log);
+    snprintf(cmd, sizeof cmd, "cp '%s/domain_0_joint.json' '%s/'", FIX, tmpdir);
+    assert_int_equal(system(cmd), 0);
+    HR_EXPECT_CLI(tmpdir, hr_test_fmt("plot --results '%s'", tmpdir), 1, err_text, "training_results.json:1:");
     snprintf(path, sizeof path, "%s/visualization/domain_accuracy.dat", tmpdir);
     assert_int_not_equal(access(path, F_OK), 0);
 }

@@ -15,19 +15,15 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,12 +35,10 @@
 #include "hyperrep/train.h"
 #include "hyperrep/weights.h"
 
-extern char **environ;
-
 #define MAKE_CERTS HR_FIXTURES_DIR "/../../scripts/make-certs.sh"
 #define FMNIST HR_FASHION_MNIST_DIR "/train-images-idx3-ubyte.gz"
 
-static char out_text[1 << 16], err_text[1 << 16];
+HR_CLI_BUFFERS;
 
 static void assert_contains(const char *text, const char *part)
 {
@@ -174,41 +168,24 @@ static hr_chan *accept_one(hr_listener *l)
 static void test_lut_remote_cli(void **state)
 {
     (void)state;
-    char dir[512], errlog[700], args[1200], path[700], server[64], port_arg[32];
+    char dir[512], errlog[700], args[1200], path[700];
     int port = free_port();
     pid_t pid;
-    posix_spawn_file_actions_t fa;
     snprintf(dir, sizeof dir, "%s", hr_test_tmpdir());
     snprintf(errlog, sizeof errlog, "%s/client.err", dir);
-    snprintf(server, sizeof server, "127.0.0.1:%d", port);
-    snprintf(port_arg, sizeof port_arg, "%d", port);
-    char *argv[] = {(char *)HR_CLI_PATH, "client", "--server", server, "--give-up", "60", "--max-sessions", "1",
-                    "--name", "edge-cli", NULL};
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, errlog, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    assert_int_equal(posix_spawn(&pid, HR_CLI_PATH, &fa, NULL, argv, environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
+    snprintf(args, sizeof args, "client --server 127.0.0.1:%d --give-up 60 --max-sessions 1 --name edge-cli", port);
+    pid = hr_test_spawn_cli(dir, args, NULL, errlog);
 
     snprintf(args, sizeof args, "lut measure --remote --model repvgg-tiny --warmup 1 --repeat 2 --link-repeats 3 "
              "--link-sizes 0.05,1 --listen 127.0.0.1:%d --accept-timeout 60 -o out/merged.json", port);
     assert_int_equal(mkdir(strcat(strcpy(path, dir), "/out"), 0755), 0);
-    int rc = hr_test_run_cli(dir, args, out_text, sizeof out_text, err_text, sizeof err_text);
+    int rc = HR_RUN_CLI(dir, args);
     /* the client ends after its one session; bounded wait, then kill */
-    int status = -1;
-    double t0 = now_ms();
-    while (waitpid(pid, &status, WNOHANG) == 0) {
-        if (now_ms() - t0 > 60000) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            fail_msg("hyperrep client did not exit after the shutdown");
-        }
-        sleep_ms(20);
-    }
-    if (rc != 0)
-        fail_msg("lut measure --remote failed (%d): %s\n%s", rc, out_text, err_text);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    assert_contains(out_text, "worker connected");
+    int status = hr_test_wait_cli(pid, 60000);
+    if (status < 0)
+        fail_msg("hyperrep client did not exit after the shutdown");
+    HR_EXPECT_RC(rc, 0, out_text, "worker connected");
+    assert_int_equal(status, 0);
     assert_contains(out_text, "wrote out/merged.json");
 
     /* the merged LUT reads back, with a measured link and both devices */
@@ -536,11 +513,10 @@ static void test_joint_real_cli(void **state)
     hr_model_destroy(m);
     hr_ctx_destroy(ctx);
 
-    int rc = hr_test_run_cli(dir, "train-hyper --model repvgg-fmnist --weights base.safetensors --domain 5 "
-                             "--max-samples 600 --epochs 2 --lr 0.05 --threads 1 -o pseudo",
-                             out_text, sizeof out_text, err_text, sizeof err_text);
-    if (rc != 0)
-        fail_msg("train-hyper failed: %s", err_text);
+    HR_EXPECT_CLI(dir,
+                  "train-hyper --model repvgg-fmnist --weights base.safetensors --domain 5 "
+                  "--max-samples 600 --epochs 2 --lr 0.05 --threads 1 -o pseudo",
+                  0, err_text, "");
 
     worker_thread w;
     int port = free_port();
@@ -548,10 +524,9 @@ static void test_joint_real_cli(void **state)
     snprintf(args, sizeof args, "joint --mode real --method alpha --domain 5 --model repvgg-fmnist --weights base.safetensors "
              "--max-samples 600 --epochs 2 --lr 0.05 --threads 2 --split 2 --listen 127.0.0.1:%d "
              "--accept-timeout 60 -o real", port);
-    rc = hr_test_run_cli(dir, args, out_text, sizeof out_text, err_text, sizeof err_text);
+    int rc = HR_RUN_CLI(dir, args);
     worker_join(&w);
-    if (rc != 0)
-        fail_msg("joint --mode real failed: %s\n%s", out_text, err_text);
+    HR_EXPECT_RC(rc, 0, err_text, "");
     HR_ASSERT_OK(w.st, &w.err);
 
     snprintf(path, sizeof path, "%s/pseudo/training_results.json", dir);
@@ -672,20 +647,17 @@ static void test_joint_real_progressive(void **state)
 #define SETTINGS "--domain 5 --model repvgg-fmnist --weights base.safetensors --max-samples 600 --rounds 2 --pool 2 " \
                  "--epochs 1 --lr 0.05"
     /* real mode keeps the original's point rule and no threshold rule: the pseudo run too */
-    int rc = hr_test_run_cli(dir, "joint " SETTINGS " --guard point --pruning-threshold 0 --threads 1 -o pseudo",
-                             out_text, sizeof out_text, err_text, sizeof err_text);
-    if (rc != 0)
-        fail_msg("joint --mode pseudo failed: %s", err_text);
+    HR_EXPECT_CLI(dir, "joint " SETTINGS " --guard point --pruning-threshold 0 --threads 1 -o pseudo", 0, err_text,
+                  "");
     for (int run = 0; run < 2; run++) {
         worker_thread w;
         int port = free_port();
         worker_start(&w, port, 1, NULL);
         snprintf(args, sizeof args, "joint --mode real " SETTINGS " --split 4 --listen 127.0.0.1:%d "
                  "--accept-timeout 60%s -o real", port, run == 0 ? " --stop-after 1" : "");
-        rc = hr_test_run_cli(dir, args, out_text, sizeof out_text, err_text, sizeof err_text);
+        int rc = HR_RUN_CLI(dir, args);
         worker_join(&w);
-        if (rc != 0)
-            fail_msg("joint --mode real (run %d) failed: %s\n%s", run, out_text, err_text);
+        HR_EXPECT_RC(rc, 0, err_text, "");
         HR_ASSERT_OK(w.st, &w.err);
         assert_contains(out_text, run == 0 ? "stopped after 1 rounds" : "resumed from");
     }

@@ -19,12 +19,8 @@
 #include "hr_test.h"
 #include "hyperrep/lut.h"
 
-static char out_text[1 << 16], err_text[1 << 16];
+HR_CLI_BUFFERS;
 static char dir[512];
-
-#define EXPECT(args, code, stream, needle)                                                                     \
-    hr_test_expect_cli(dir, args, code, (const char *)(stream) == (const char *)err_text, needle, out_text,      \
-                       sizeof out_text, err_text, sizeof err_text, __FILE__, __LINE__)
 
 static void write_text(const char *name, const char *text)
 {
@@ -85,16 +81,16 @@ static int setup(void **state)
     static const char *m = "lut measure --model repvgg-tiny --warmup 1 --repeat 3 ";
     char cmd[600];
     snprintf(cmd, sizeof cmd, "%s--role server -o s.json", m);
-    EXPECT(cmd, 0, out_text, "wrote s.json");
+    HR_EXPECT_CLI(dir, cmd, 0, out_text, "wrote s.json");
     snprintf(cmd, sizeof cmd, "%s--role client -o c.json", m);
-    EXPECT(cmd, 0, out_text, "wrote c.json");
+    HR_EXPECT_CLI(dir, cmd, 0, out_text, "wrote c.json");
     snprintf(cmd, sizeof cmd, "%s--role client --edge-slowdown 4 -o c4.json", m);
-    EXPECT(cmd, 0, out_text, "wrote c4.json");
+    HR_EXPECT_CLI(dir, cmd, 0, out_text, "wrote c4.json");
     snprintf(cmd, sizeof cmd, "%s--role client --edge rpi4 --roofline roof.json -o crpi.json", m);
-    EXPECT(cmd, 0, out_text, "wrote crpi.json");
-    EXPECT("lut merge --server s.json --client c.json -o lut.json", 0, out_text, "");
-    EXPECT("lut merge --server s.json --client c4.json -o lut4.json", 0, out_text, "");
-    EXPECT("lut merge --server s.json --client crpi.json -o lutrpi.json", 0, out_text, "");
+    HR_EXPECT_CLI(dir, cmd, 0, out_text, "wrote crpi.json");
+    HR_EXPECT_CLI(dir, "lut merge --server s.json --client c.json -o lut.json", 0, out_text, "");
+    HR_EXPECT_CLI(dir, "lut merge --server s.json --client c4.json -o lut4.json", 0, out_text, "");
+    HR_EXPECT_CLI(dir, "lut merge --server s.json --client crpi.json -o lutrpi.json", 0, out_text, "");
     write_text("tiny.json", "{\"arch\": \"repvgg-tiny\", \"split\": 3}");
     write_text("local.json", "{\"arch\": \"repvgg-tiny\", \"split\": \"local\"}");
     write_text("raw.json", "{\"arch\": \"repvgg-tiny\", \"split\": \"raw\"}");
@@ -107,46 +103,47 @@ static void test_flag_errors(void **state)
     static const char *base = "infer --in-process --config tiny.json --frames 2 --warmup 0 ";
     char a[600];
 #define ARGS(rest) (snprintf(a, sizeof a, "%s%s", base, rest), a)
-    EXPECT(ARGS("--edge nosuch"), 2, err_text, "edge profile 'nosuch' is unknown (known: rpi4");
-    EXPECT(ARGS("--edge rpi4 --edge-slowdown 2"), 2, err_text, "--edge and --edge-slowdown are exclusive");
-    EXPECT(ARGS("--edge-slowdown 0.5"), 2, err_text, "--edge-slowdown: '0.5' is not a factor");
-    EXPECT(ARGS("--edge-slowdown x"), 2, err_text, "--edge-slowdown: 'x'");
+    HR_EXPECT_CLI(dir, ARGS("--edge nosuch"), 2, err_text, "edge profile 'nosuch' is unknown (known: rpi4");
+    HR_EXPECT_CLI(dir, ARGS("--edge rpi4 --edge-slowdown 2"), 2, err_text, "--edge and --edge-slowdown are exclusive");
+    HR_EXPECT_CLI(dir, ARGS("--edge-slowdown 0.5"), 2, err_text, "--edge-slowdown: '0.5' is not a factor");
+    HR_EXPECT_CLI(dir, ARGS("--edge-slowdown x"), 2, err_text, "--edge-slowdown: 'x'");
     /* a profile's times live in a LUT emulated from it */
-    EXPECT(ARGS("--edge rpi4"), 1, err_text, "--edge rpi4 needs --lut");
-    EXPECT(ARGS("--edge rpi4 --lut lut4.json"), 1, err_text,
-           "--edge rpi4, but lut4.json's client was not emulated from an edge profile");
-    EXPECT(ARGS("--edge jetson-nano --lut lutrpi.json"), 1, err_text,
-           "--edge jetson-nano, but lutrpi.json's client was emulated from edge profile rpi4");
-    EXPECT(ARGS("--edge-slowdown 3 --lut lut4.json"), 1, err_text,
-           "--edge-slowdown 3, but lut4.json's client slowdown is 4");
-    EXPECT(ARGS("--edge-slowdown 4 --lut lutrpi.json"), 1, err_text, "emulated from edge profile rpi4");
-    EXPECT(ARGS("--edge-slowdown 2 --lut lut.json"), 1, err_text, "lut.json's client slowdown is 1");
-    EXPECT(ARGS("--edge rpi4 --lut missing.json"), 1, err_text, "missing.json");
-    EXPECT("infer --config tiny.json --server 127.0.0.1:1 --clients 2 --edge-slowdown 2", 2, err_text,
-           "the load generator (--clients) runs unemulated");
-    EXPECT("client --server 127.0.0.1:1 --edge nosuch", 2, err_text, "edge profile 'nosuch' is unknown");
-    EXPECT("client --server 127.0.0.1:1 --edge rpi4 --edge-slowdown 2", 2, err_text, "exclusive");
-    EXPECT("client --server 127.0.0.1:1 --edge-slowdown 0", 2, err_text, "is not a factor");
-    EXPECT("client --help", 0, out_text, "--edge PROFILE");
-    EXPECT("infer --help", 0, out_text, "--edge-slowdown F");
+    HR_EXPECT_CLI(dir, ARGS("--edge rpi4"), 1, err_text, "--edge rpi4 needs --lut");
+    HR_EXPECT_CLI(dir, ARGS("--edge rpi4 --lut lut4.json"), 1, err_text,
+                  "--edge rpi4, but lut4.json's client was not emulated from an edge profile");
+    HR_EXPECT_CLI(dir, ARGS("--edge jetson-nano --lut lutrpi.json"), 1, err_text,
+                  "--edge jetson-nano, but lutrpi.json's client was emulated from edge profile rpi4");
+    HR_EXPECT_CLI(dir, ARGS("--edge-slowdown 3 --lut lut4.json"), 1, err_text,
+                  "--edge-slowdown 3, but lut4.json's client slowdown is 4");
+    HR_EXPECT_CLI(dir, ARGS("--edge-slowdown 4 --lut lutrpi.json"), 1, err_text, "emulated from edge profile rpi4");
+    HR_EXPECT_CLI(dir, ARGS("--edge-slowdown 2 --lut lut.json"), 1, err_text, "lut.json's client slowdown is 1");
+    HR_EXPECT_CLI(dir, ARGS("--edge rpi4 --lut missing.json"), 1, err_text, "missing.json");
+    HR_EXPECT_CLI(dir, "infer --config tiny.json --server 127.0.0.1:1 --clients 2 --edge-slowdown 2", 2, err_text,
+                  "the load generator (--clients) runs unemulated");
+    HR_EXPECT_CLI(dir, "client --server 127.0.0.1:1 --edge nosuch", 2, err_text, "edge profile 'nosuch' is unknown");
+    HR_EXPECT_CLI(dir, "client --server 127.0.0.1:1 --edge rpi4 --edge-slowdown 2", 2, err_text, "exclusive");
+    HR_EXPECT_CLI(dir, "client --server 127.0.0.1:1 --edge-slowdown 0", 2, err_text, "is not a factor");
+    HR_EXPECT_CLI(dir, "client --help", 0, out_text, "--edge PROFILE");
+    HR_EXPECT_CLI(dir, "infer --help", 0, out_text, "--edge-slowdown F");
 #undef ARGS
 }
 
 static void test_warning_without_flags(void **state)
 {
     (void)state;
-    EXPECT("infer --in-process --config tiny.json --frames 2 --warmup 0 --lut lutrpi.json -o w.json", 0, err_text,
-           "warning: lutrpi.json was planned for an emulated edge (edge profile rpi4");
+    HR_EXPECT_CLI(dir, "infer --in-process --config tiny.json --frames 2 --warmup 0 --lut lutrpi.json -o w.json", 0,
+                  err_text, "warning: lutrpi.json was planned for an emulated edge (edge profile rpi4");
     assert_int_equal(count(err_text, "warning"), 1);
     json_t *j = load_json("w.json");
     assert_string_equal(json_string_value(get(j, "edge_emulation", "mode")), "none");
     assert_non_null(strstr(json_string_value(get(j, "edge_emulation", "lut_planned_for")), "rpi4"));
     json_decref(j);
-    EXPECT("infer --config local.json --frames 2 --warmup 0 --lut lut4.json", 0, err_text,
-           "planned for an emulated edge (a flat slowdown x 4");
+    HR_EXPECT_CLI(dir, "infer --config local.json --frames 2 --warmup 0 --lut lut4.json", 0, err_text,
+                  "planned for an emulated edge (a flat slowdown x 4");
     assert_int_equal(count(err_text, "warning"), 1);
     /* this machine at its own speed: nothing to warn about */
-    EXPECT("infer --in-process --config tiny.json --frames 2 --warmup 0 --lut lut.json", 0, out_text, "fps");
+    HR_EXPECT_CLI(dir, "infer --in-process --config tiny.json --frames 2 --warmup 0 --lut lut.json", 0, out_text,
+                  "fps");
     assert_null(strstr(err_text, "warning"));
 }
 
@@ -175,8 +172,9 @@ static void test_emulated_runs(void **state)
 {
     (void)state;
     /* a split: stage 0 and blocks [0, 3) on the emulated edge */
-    EXPECT("infer --in-process --config tiny.json --frames 4 --warmup 1 --lut lutrpi.json --edge rpi4 -o e.json", 0,
-           out_text, "infer: edge emulated (edge profile rpi4, LUT times)");
+    HR_EXPECT_CLI(dir,
+                  "infer --in-process --config tiny.json --frames 4 --warmup 1 --lut lutrpi.json --edge rpi4 -o e.json",
+                  0, out_text, "infer: edge emulated (edge profile rpi4, LUT times)");
     assert_null(strstr(err_text, "warning"));
     json_t *j = load_json("e.json");
     json_t *em = json_object_get(j, "edge_emulation");
@@ -195,19 +193,22 @@ static void test_emulated_runs(void **state)
     json_decref(j);
 
     /* a longer pipelined pass than the sequential one: each pass times its own frames */
-    EXPECT("infer --in-process --config tiny.json --frames 2 --pipelined-frames 7 --warmup 1 --lut lutrpi.json "
-           "--edge rpi4 -o pf.json", 0, out_text, "fps pipelined");
+    HR_EXPECT_CLI(dir,
+                  "infer --in-process --config tiny.json --frames 2 --pipelined-frames 7 --warmup 1 --lut lutrpi.json "
+                  "--edge rpi4 -o pf.json",
+                  0, out_text, "fps pipelined");
     j = load_json("pf.json");
     assert_int_equal(json_integer_value(get(j, "metadata", "pipelined_frames")), 7);
     assert_int_equal(json_integer_value(get(j, "sequential", "frames")), 2);
     assert_int_equal(json_integer_value(get(j, "pipelined", "frames")), 7);
     assert_int_equal(json_integer_value(get(j, "edge_emulation", "frames")), 7);
     json_decref(j);
-    EXPECT("infer --in-process --config tiny.json --pipelined-frames 0", 2, err_text, "--pipelined-frames: '0'");
+    HR_EXPECT_CLI(dir, "infer --in-process --config tiny.json --pipelined-frames 0", 2, err_text,
+                  "--pipelined-frames: '0'");
 
     /* local: everything, the classifier included, from the flat LUT */
-    EXPECT("infer --config local.json --frames 3 --warmup 1 --lut lut4.json --edge-slowdown 4 -o l.json", 0, out_text,
-           "edge emulated (slowdown x 4, LUT times)");
+    HR_EXPECT_CLI(dir, "infer --config local.json --frames 3 --warmup 1 --lut lut4.json --edge-slowdown 4 -o l.json", 0,
+                  out_text, "edge emulated (slowdown x 4, LUT times)");
     j = load_json("l.json");
     em = json_object_get(j, "edge_emulation");
     assert_string_equal(json_string_value(json_object_get(em, "mode")), "flat");
@@ -233,8 +234,8 @@ static void test_emulated_runs(void **state)
     json_decref(j);
 
     /* flat without a LUT: each unit F x its own time here */
-    EXPECT("infer --in-process --config tiny.json --frames 3 --warmup 0 --edge-slowdown 2 -o f.json", 0, out_text,
-           "edge emulated (slowdown x 2, measured x factor)");
+    HR_EXPECT_CLI(dir, "infer --in-process --config tiny.json --frames 3 --warmup 0 --edge-slowdown 2 -o f.json", 0,
+                  out_text, "edge emulated (slowdown x 2, measured x factor)");
     j = load_json("f.json");
     em = json_object_get(j, "edge_emulation");
     assert_true(json_is_null(json_object_get(em, "lut")) || !json_object_get(em, "lut"));
@@ -244,8 +245,8 @@ static void test_emulated_runs(void **state)
     json_decref(j);
 
     /* raw: the head only quantises; nothing to emulate, and the report says so */
-    EXPECT("infer --in-process --config raw.json --frames 2 --warmup 0 --edge-slowdown 2 -o r.json", 0, out_text,
-           "edge emulated");
+    HR_EXPECT_CLI(dir, "infer --in-process --config raw.json --frames 2 --warmup 0 --edge-slowdown 2 -o r.json", 0,
+                  out_text, "edge emulated");
     j = load_json("r.json");
     assert_int_equal(json_integer_value(get(j, "edge_emulation", "units_per_frame")), 0);
     char *notes = json_dumps(json_object_get(j, "notes"), 0);

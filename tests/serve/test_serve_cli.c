@@ -12,7 +12,6 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
@@ -20,30 +19,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "hr_test.h"
 #include "hyperrep/serve.h"
 
-static char out_text[1 << 16], err_text[1 << 16];
+HR_CLI_BUFFERS;
 static char dir[512];
-
-static int run(const char *args)
-{
-    return hr_test_run_cli(dir, args, out_text, sizeof out_text, err_text, sizeof err_text);
-}
-
-#define EXPECT(args, code, stream, needle)                                                                      \
-    do {                                                                                                        \
-        int rc_ = run(args);                                                                                    \
-        if (rc_ != (code) || !strstr(stream, needle)) {                                                         \
-            print_error("`hyperrep %s` -> %d (want %d)\nstdout: %s\nstderr: %s\n(looked for '%s')\n", args, rc_, \
-                        code, out_text, err_text, needle);                                                      \
-            fail();                                                                                             \
-        }                                                                                                       \
-    } while (0)
 
 static void write_text(const char *name, const char *text)
 {
@@ -102,8 +85,8 @@ static void test_in_process_report(void **state)
 {
     (void)state;
     write_text("tiny.json", "{\"arch\": \"repvgg-tiny\", \"split\": 3}");
-    EXPECT("infer --in-process --config tiny.json --frames 12 --warmup 2 -o infer.json", 0, out_text,
-           "fps pipelined");
+    HR_EXPECT_CLI(dir, "infer --in-process --config tiny.json --frames 12 --warmup 2 -o infer.json", 0, out_text,
+                  "fps pipelined");
     json_t *j = load_json("infer.json");
     check_report(j, 12);
     /* no LUT: no prediction, and the report says why */
@@ -118,12 +101,14 @@ static void test_in_process_report(void **state)
 static void test_prediction_from_lut(void **state)
 {
     (void)state;
-    EXPECT("lut measure --role server --model repvgg-tiny --warmup 1 --repeat 3 -o s.json", 0, out_text, "");
-    EXPECT("lut measure --role client --model repvgg-tiny --warmup 1 --repeat 3 -o c.json", 0, out_text, "");
-    EXPECT("lut merge --server s.json --client c.json -o lut.json", 0, out_text, "");
+    HR_EXPECT_CLI(dir, "lut measure --role server --model repvgg-tiny --warmup 1 --repeat 3 -o s.json", 0, out_text,
+                  "");
+    HR_EXPECT_CLI(dir, "lut measure --role client --model repvgg-tiny --warmup 1 --repeat 3 -o c.json", 0, out_text,
+                  "");
+    HR_EXPECT_CLI(dir, "lut merge --server s.json --client c.json -o lut.json", 0, out_text, "");
     write_text("tiny.json", "{\"arch\": \"repvgg-tiny\", \"split\": 4}");
-    EXPECT("infer --in-process --config tiny.json --frames 10 --warmup 1 --lut lut.json -o infer.json", 0, out_text,
-           "predicted (LUT lut.json)");
+    HR_EXPECT_CLI(dir, "infer --in-process --config tiny.json --frames 10 --warmup 1 --lut lut.json -o infer.json", 0,
+                  out_text, "predicted (LUT lut.json)");
     json_t *j = load_json("infer.json");
     check_report(j, 10);
     double head = num(j, "predicted.head_ms"), link = num(j, "predicted.link_ms"), tail = num(j, "predicted.tail_ms");
@@ -136,8 +121,9 @@ static void test_prediction_from_lut(void **state)
     json_decref(j);
     /* a LUT of another model is refused with the reason, not used */
     write_text("fm.json", "{\"arch\": \"repvgg-fmnist\", \"split\": 4}");
-    EXPECT("infer --in-process --config fm.json --data random --frames 3 --warmup 0 --lut lut.json -o fm_out.json", 0,
-           out_text, "no prediction: lut.json describes repvgg-tiny");
+    HR_EXPECT_CLI(
+        dir, "infer --in-process --config fm.json --data random --frames 3 --warmup 0 --lut lut.json -o fm_out.json", 0,
+        out_text, "no prediction: lut.json describes repvgg-tiny");
 }
 
 /* ---- a server in this process ---- */
@@ -190,7 +176,7 @@ static void test_through_server_and_load(void **state)
                "{\"stage1.1\": 9, \"stage2.1\": 5}}}");
     snprintf(args, sizeof args, "infer --server %s --config joint.json --frames 15 --warmup 2 --verify -o srv.json",
              s.addr);
-    EXPECT(args, 0, out_text, "0 class mismatches");
+    HR_EXPECT_CLI(dir, args, 0, out_text, "0 class mismatches");
     json_t *j = load_json("srv.json");
     check_report(j, 15);
     json_t *meta = json_object_get(j, "metadata");
@@ -206,7 +192,7 @@ static void test_through_server_and_load(void **state)
     snprintf(args, sizeof args,
              "infer --server %s --config joint.json --clients 4 --fps 20 --duration 1 --vary-split -o load.json",
              s.addr);
-    EXPECT(args, 0, out_text, "0 errors");
+    HR_EXPECT_CLI(dir, args, 0, out_text, "0 errors");
     j = load_json("load.json");
     assert_int_equal((int)num(j, "errors"), 0);
     assert_int_equal((int)num(j, "clients"), 4);
@@ -224,26 +210,29 @@ static void test_refusals(void **state)
     (void)state;
     write_text("rawbad.json", "{\"arch\": \"repvgg-tiny\", \"split\": \"raw\", \"input_mean\": [0, 0, 0], "
                               "\"input_std\": [1, 0, 1]}");
-    EXPECT("infer --in-process --config rawbad.json", 1, err_text, "input_std[1] = 0 is not a finite number > 0");
+    HR_EXPECT_CLI(dir, "infer --in-process --config rawbad.json", 1, err_text,
+                  "input_std[1] = 0 is not a finite number > 0");
     write_text("tiny.json", "{\"arch\": \"repvgg-tiny\", \"split\": 3}");
-    EXPECT("infer --config tiny.json", 2, err_text, "--server HOST:PORT");
-    EXPECT("infer --in-process --server 127.0.0.1:1 --config tiny.json", 2, err_text, "exclusive");
-    EXPECT("infer --in-process --config tiny.json --window 0", 2, err_text, "--window");
-    EXPECT("infer --in-process --config missing.json", 1, err_text, "missing.json");
+    HR_EXPECT_CLI(dir, "infer --config tiny.json", 2, err_text, "--server HOST:PORT");
+    HR_EXPECT_CLI(dir, "infer --in-process --server 127.0.0.1:1 --config tiny.json", 2, err_text, "exclusive");
+    HR_EXPECT_CLI(dir, "infer --in-process --config tiny.json --window 0", 2, err_text, "--window");
+    HR_EXPECT_CLI(dir, "infer --in-process --config missing.json", 1, err_text, "missing.json");
     write_text("bad.json", "{\"arch\": \"repvgg-tiny\", \"split\": 3, \"gamma\": {\"stage1.0\": 13}}");
-    EXPECT("infer --in-process --config bad.json", 1, err_text, "stage1.0: gamma 13");
+    HR_EXPECT_CLI(dir, "infer --in-process --config bad.json", 1, err_text, "stage1.0: gamma 13");
     /* nothing listens on port 1 */
-    EXPECT("infer --server 127.0.0.1:1 --config tiny.json --frames 1", 1, err_text, "127.0.0.1:1");
-    EXPECT("serve --listen 0.0.0.0:0", 1, err_text, "loopback");
-    EXPECT("serve --workers 0", 2, err_text, "--workers");
-    EXPECT("serve --help", 0, out_text, "usage: hyperrep serve");
-    EXPECT("infer --help", 0, out_text, "usage: hyperrep infer");
-    EXPECT("infer --help", 0, out_text, "--use final|grid");
-    EXPECT("infer --in-process --config tiny.json --use best", 2, err_text, "--use: 'best' is not final or grid");
-    EXPECT("infer --in-process --config tiny.json --use grid", 1, err_text, "no grid result");
+    HR_EXPECT_CLI(dir, "infer --server 127.0.0.1:1 --config tiny.json --frames 1", 1, err_text, "127.0.0.1:1");
+    HR_EXPECT_CLI(dir, "serve --listen 0.0.0.0:0", 1, err_text, "loopback");
+    HR_EXPECT_CLI(dir, "serve --workers 0", 2, err_text, "--workers");
+    HR_EXPECT_CLI(dir, "serve --help", 0, out_text, "usage: hyperrep serve");
+    HR_EXPECT_CLI(dir, "infer --help", 0, out_text, "usage: hyperrep infer");
+    HR_EXPECT_CLI(dir, "infer --help", 0, out_text, "--use final|grid");
+    HR_EXPECT_CLI(dir, "infer --in-process --config tiny.json --use best", 2, err_text,
+                  "--use: 'best' is not final or grid");
+    HR_EXPECT_CLI(dir, "infer --in-process --config tiny.json --use grid", 1, err_text, "no grid result");
     /* local: everything here, no server needed */
     write_text("local.json", "{\"arch\": \"repvgg-tiny\", \"split\": \"local\"}");
-    EXPECT("infer --config local.json --frames 5 --warmup 1 -o local_out.json", 0, out_text, "no server needed");
+    HR_EXPECT_CLI(dir, "infer --config local.json --frames 5 --warmup 1 -o local_out.json", 0, out_text,
+                  "no server needed");
     json_t *j = load_json("local_out.json");
     assert_true(num(j, "measured_fps") > 0);
     json_decref(j);
@@ -253,23 +242,15 @@ static void test_refusals(void **state)
  * stops cleanly on SIGTERM. */
 static void test_serve_binary(void **state)
 {
-    char portfile[700], errfile[700], args[600], text[64];
+    char portfile[700], errfile[700], args[1200], text[64];
     pid_t pid;
-    int status, port = 0;
+    int port = 0;
     (void)state;
     snprintf(portfile, sizeof portfile, "%s/port", dir);
     snprintf(errfile, sizeof errfile, "%s/serve.err", dir);
     unlink(portfile);
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0600), nul = open("/dev/null", O_WRONLY);
-        dup2(fd, 2);
-        dup2(nul, 1);
-        execl(HR_CLI_PATH, "hyperrep", "serve", "--listen", "127.0.0.1:0", "--port-file", portfile, "--workers", "1",
-              (char *)NULL);
-        _exit(127);
-    }
+    snprintf(args, sizeof args, "serve --listen 127.0.0.1:0 --port-file '%s' --workers 1", portfile);
+    pid = hr_test_spawn_cli(dir, args, NULL, errfile);
     for (int waited = 0; waited < 15000 && !port; waited += 20) {
         hr_test_read_file(portfile, text, sizeof text);
         port = (int)strtol(text, NULL, 10);
@@ -277,22 +258,17 @@ static void test_serve_binary(void **state)
             nanosleep(&(struct timespec){0, 20000000}, NULL);
     }
     if (!port) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
+        hr_test_wait_cli(pid, 0);
         fail_msg("serve did not write its port file within 15 s");
     }
     write_text("tiny.json", "{\"arch\": \"repvgg-tiny\", \"split\": 5}");
     snprintf(args, sizeof args, "infer --server 127.0.0.1:%d --config tiny.json --frames 8 --warmup 1 --name cam-7",
              port);
-    int rc = run(args);
+    int rc = HR_RUN_CLI(dir, args);
     kill(pid, SIGTERM);
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (rc != 0) {
-        print_error("infer -> %d\n%s\n", rc, err_text);
-        fail();
-    }
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    int status = hr_test_wait_cli(pid, 60000);
+    HR_EXPECT_RC(rc, 0, err_text, "");
+    assert_int_equal(status, 0);
     char log[8192];
     hr_test_read_file(errfile, log, sizeof log);
     if (!strstr(log, "(says \"cam-7\") connected") || !strstr(log, "SIGTERM received") ||
@@ -338,8 +314,8 @@ static void test_raw_and_use_exact(void **state)
     char args[600];
     (void)state;
     write_text("raw.json", "{\"arch\": \"repvgg-tiny\", \"split\": \"raw\"}");
-    EXPECT("infer --in-process --config raw.json --frames 8 --warmup 1 --verify -o raw_ip.json", 0, out_text,
-           "split raw/7 (in-process, 6912 bytes per frame)");
+    HR_EXPECT_CLI(dir, "infer --in-process --config raw.json --frames 8 --warmup 1 --verify -o raw_ip.json", 0,
+                  out_text, "split raw/7 (in-process, 6912 bytes per frame)");
     json_t *j = load_json("raw_ip.json");
     check_report(j, 8);
     check_raw(j, "in-process");
@@ -353,8 +329,8 @@ static void test_raw_and_use_exact(void **state)
                "\"gamma_config\": {\"stage1.1\": 9, \"stage2.1\": 11}, \"pruned\": []}, \"stage2_throughput\": "
                "{\"optimal_split_point\": 3, \"optimal_gamma\": {\"stage1.1\": 13}, \"exact_optimum\": "
                "{\"placement\": \"raw\", \"optimal_gamma\": {\"stage1.1\": 9, \"stage2.1\": 11}}}}");
-    EXPECT("infer --in-process --config joint_raw.json --use grid --frames 4 --warmup 0 -o grid.json", 0, out_text,
-           "split 3/7");
+    HR_EXPECT_CLI(dir, "infer --in-process --config joint_raw.json --use grid --frames 4 --warmup 0 -o grid.json", 0,
+                  out_text, "split 3/7");
     j = load_json("grid.json");
     assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "metadata"), "placement")), 3);
     assert_string_equal(json_string_value(json_object_get(json_object_get(j, "metadata"), "use")), "grid");
@@ -365,7 +341,7 @@ static void test_raw_and_use_exact(void **state)
     snprintf(args, sizeof args,
              "infer --server %s --config joint_raw.json --use exact --frames 10 --warmup 1 --verify -o exact.json",
              s.addr);
-    EXPECT(args, 0, out_text, "0 class mismatches");
+    HR_EXPECT_CLI(dir, args, 0, out_text, "0 class mismatches");
     j = load_json("exact.json");
     check_report(j, 10);
     check_raw(j, "server");
@@ -378,7 +354,7 @@ static void test_raw_and_use_exact(void **state)
     /* the load generator sends images too */
     snprintf(args, sizeof args, "infer --server %s --config raw.json --clients 2 --fps 20 --duration 1 -o rload.json",
              s.addr);
-    EXPECT(args, 0, out_text, "0 errors");
+    HR_EXPECT_CLI(dir, args, 0, out_text, "0 errors");
     server_stop(&s, &st);
     assert_int_equal(st.protocol_errors, 0);
     assert_int_equal(st.deployed, 3);
@@ -386,16 +362,18 @@ static void test_raw_and_use_exact(void **state)
     /* a real joint output (tests/fixtures/plot/domain_2_joint.json): its final
      * configuration is raw (split_point null) with two branches pruned and its
      * state's α; the grid's is split 5 */
-    EXPECT("infer --in-process --config " HR_FIXTURES_DIR "/plot/domain_2_joint.json --data random --frames 3 "
-           "--warmup 0 -o fix_final.json",
-           0, out_text, "split raw/7");
+    HR_EXPECT_CLI(dir,
+                  "infer --in-process --config " HR_FIXTURES_DIR "/plot/domain_2_joint.json --data random --frames 3 "
+                  "--warmup 0 -o fix_final.json",
+                  0, out_text, "split raw/7");
     j = load_json("fix_final.json");
     assert_string_equal(json_string_value(json_object_get(json_object_get(j, "metadata"), "placement")), "raw");
     assert_string_equal(json_string_value(json_object_get(json_object_get(j, "metadata"), "use")), "final");
     json_decref(j);
-    EXPECT("infer --in-process --config " HR_FIXTURES_DIR "/plot/domain_2_joint.json --use grid --data random "
-           "--frames 3 --warmup 0 -o fix_grid.json",
-           0, out_text, "split 5/7");
+    HR_EXPECT_CLI(dir,
+                  "infer --in-process --config " HR_FIXTURES_DIR "/plot/domain_2_joint.json --use grid --data random "
+                  "--frames 3 --warmup 0 -o fix_grid.json",
+                  0, out_text, "split 5/7");
     j = load_json("fix_grid.json");
     assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "metadata"), "placement")), 5);
     json_decref(j);

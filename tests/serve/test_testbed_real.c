@@ -39,6 +39,7 @@ static struct {
 } g;
 
 static char out[1 << 16];
+HR_CLI_BUFFERS;
 
 #define TB(limit, ...) tb_run(out, sizeof out, (limit), "bash '" TESTBED "' " __VA_ARGS__)
 
@@ -130,9 +131,10 @@ static void test_real_mode_over_the_testbed(void **state)
              g.prefix, HR_CLI_PATH, server_addr, g.dir);
     g.server = tb_spawn(cmd, 180, 1, &g.server_fd);
     assert_true(g.server > 0);
-    rc = TB(120, "edge --prefix %s -- '%s' client --server %s --give-up 60", g.prefix, HR_CLI_PATH, addr);
-    if (rc != 0)
-        fail_msg("hyperrep client in the edge namespace -> exit %d:\n%s", rc, out);
+    /* the runner's $HR is the binary; `timeout` as tb_run's, on the whole process group */
+    HR_EXPECT_RC(HR_RUN_SH(g.dir, hr_test_fmt("timeout -k 5 120 bash '" TESTBED "' edge --prefix %s -- \"$HR\" client "
+                                              "--server %s --give-up 60", g.prefix, addr)),
+                 0, err_text, "");
     rc = tb_wait_for(g.server, 120000);
     close(g.server_fd);
     g.server = 0;
@@ -164,11 +166,11 @@ static void test_real_mode_over_the_testbed(void **state)
         fail_msg("serve did not start in the server namespace (last line: '%s')", line);
     hr_test_write_file((snprintf(cmd, sizeof cmd, "%s/cfg.json", g.dir), cmd), "{\"arch\": \"repvgg-tiny\", "
                        "\"split\": 3}", strlen("{\"arch\": \"repvgg-tiny\", \"split\": 3}"));
-    rc = TB(120, "edge --prefix %s -- '%s' infer --config '%s/cfg.json' --server %s --frames 30 --warmup 3 "
-                 "--verify --lut '%s/lut.json' -o '%s/infer.json'",
-            g.prefix, HR_CLI_PATH, g.dir, addr, g.dir, g.dir);
-    if (rc != 0)
-        fail_msg("infer in the edge namespace -> exit %d:\n%s", rc, out);
+    HR_EXPECT_RC(HR_RUN_SH(g.dir, hr_test_fmt("timeout -k 5 120 bash '" TESTBED "' edge --prefix %s -- \"$HR\" infer "
+                                              "--config '%s/cfg.json' --server %s --frames 30 --warmup 3 --verify "
+                                              "--lut '%s/lut.json' -o '%s/infer.json'",
+                                              g.prefix, g.dir, addr, g.dir, g.dir)),
+                 0, err_text, "");
     json_t *inf = load("infer.json");
     assert_true(json_number_value(json_object_get(inf, "measured_fps")) > 0);
     assert_true(json_number_value(json_object_get(inf, "predicted_fps")) > 0);

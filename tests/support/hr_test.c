@@ -3,10 +3,14 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "hr_test.h"
 
@@ -89,30 +93,130 @@ void hr_test_read_file(const char *path, char *buf, size_t size)
     buf[n] = '\0';
 }
 
+/* The command line of the last run and its exit status, for the failure
+ * messages of hr_test_check_cli. */
+static char last_cmd[8192];
+static int last_status;
+
+/* Runs the shell command line cmd, whose stdout and stderr go to the files
+ * o and e, and reads them back into out and err. */
+static int run_shell(const char *cmd, const char *o, const char *e, char *out, size_t out_size, char *err,
+                     size_t err_size)
+{
+    int st = system(cmd);
+    hr_test_read_file(o, out, out_size);
+    hr_test_read_file(e, err, err_size);
+    return last_status = st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
 int hr_test_run_cli(const char *dir, const char *args, char *out, size_t out_size, char *err, size_t err_size)
 {
     char cmd[8192], o[600], e[600];
-    int st;
     if (!dir)
         dir = hr_test_tmpdir();
     snprintf(o, sizeof o, "%s/cli_stdout.txt", dir);
     snprintf(e, sizeof e, "%s/cli_stderr.txt", dir);
     snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s >'%s' 2>'%s'", dir, HR_CLI_PATH, args, o, e);
-    st = system(cmd);
-    hr_test_read_file(o, out, out_size);
-    hr_test_read_file(e, err, err_size);
-    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    snprintf(last_cmd, sizeof last_cmd, "hyperrep %s", args);
+    return run_shell(cmd, o, e, out, out_size, err, err_size);
+}
+
+int hr_test_run_sh(const char *dir, const char *cmd, char *out, size_t out_size, char *err, size_t err_size)
+{
+    char line[12288], o[600], e[600];
+    if (!dir)
+        dir = hr_test_tmpdir();
+    snprintf(o, sizeof o, "%s/cli_stdout.txt", dir);
+    snprintf(e, sizeof e, "%s/cli_stderr.txt", dir);
+    /* The newline ends a last command that the closing brace would
+     * otherwise join (a comment, an unterminated word list). */
+    snprintf(line, sizeof line, "cd '%s' && HR='%s' && export HR && { %s\n} >'%s' 2>'%s'", dir, HR_CLI_PATH, cmd, o,
+             e);
+    snprintf(last_cmd, sizeof last_cmd, "%s", cmd);
+    return run_shell(line, o, e, out, out_size, err, err_size);
+}
+
+/* Prints a captured stream whole: cmocka's print_error keeps only about 1 KiB
+ * of each call. */
+static void print_stream(const char *name, const char *text)
+{
+    size_t n = strlen(text);
+    print_error("%s: ", name);
+    for (size_t i = 0; i < n; i += 1000)
+        print_error("%.*s", (int)(n - i < 1000 ? n - i : 1000), text + i);
+    print_error("\n");
+}
+
+void hr_test_check_cli(int rc, int code, int in_stderr, const char *needle, const char *out, const char *err,
+                       const char *file, int line)
+{
+    if (rc == code && strstr(in_stderr ? err : out, needle))
+        return;
+    if (rc == last_status)
+        print_error("%s:%d: `%s` -> %d (want %d)\n", file, line, last_cmd, rc, code);
+    else
+        print_error("%s:%d: `%s` -> exit status %d; checked value %d (want %d)\n", file, line, last_cmd,
+                    last_status, rc, code);
+    print_stream("stdout", out);
+    print_stream("stderr", err);
+    print_error("(looked for '%s' in %s)\n", needle, in_stderr ? "stderr" : "stdout");
+    _fail(file, line);
 }
 
 void hr_test_expect_cli(const char *dir, const char *args, int code, int in_stderr, const char *needle, char *out,
                         size_t out_size, char *err, size_t err_size, const char *file, int line)
 {
     int rc = hr_test_run_cli(dir, args, out, out_size, err, err_size);
-    if (rc != code || !strstr(in_stderr ? err : out, needle)) {
-        print_error("%s:%d: `hyperrep %s` -> %d (want %d)\nstdout: %s\nstderr: %s\n(looked for '%s' in %s)\n", file,
-                    line, args, rc, code, out, err, needle, in_stderr ? "stderr" : "stdout");
+    hr_test_check_cli(rc, code, in_stderr, needle, out, err, file, line);
+}
+
+pid_t hr_test_spawn_cli(const char *dir, const char *args, const char *out_path, const char *err_path)
+{
+    char cmd[8192];
+    pid_t pid;
+    /* Built before fork: the child only execs (the test may run threads). */
+    snprintf(cmd, sizeof cmd, "cd '%s' && exec '%s' %s >'%s' 2>'%s'", dir ? dir : ".", HR_CLI_PATH, args,
+             out_path ? out_path : "/dev/null", err_path ? err_path : "/dev/null");
+    pid = fork();
+    if (pid < 0) {
+        print_error("fork for `hyperrep %s` failed\n", args);
         fail();
     }
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+int hr_test_wait_cli(pid_t pid, int timeout_ms)
+{
+    int st;
+    for (int waited = 0;; waited += 20) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 128;
+        if (r < 0 && errno != EINTR)
+            return 128;
+        if (waited >= timeout_ms)
+            break;
+        nanosleep(&(struct timespec){0, 20000000}, NULL);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return -1;
+}
+
+const char *hr_test_fmt(const char *fmt, ...)
+{
+    static char buf[4][8192];
+    static int k;
+    va_list ap;
+    k = (k + 1) % 4;
+    va_start(ap, fmt);
+    vsnprintf(buf[k], sizeof buf[k], fmt, ap);
+    va_end(ap);
+    return buf[k];
 }
 
 const char *hr_test_tmp_path(const char *name)

@@ -13,29 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "hr_test.h"
 #include "hyperrep/data.h"
 #include "hyperrep/weights.h"
 
-static char out_text[1 << 16], err_text[1 << 16], dir[512];
-
-static int run(const char *args)
-{
-    return hr_test_run_cli(dir, args, out_text, sizeof out_text, err_text, sizeof err_text);
-}
-
-#define EXPECT(args, code, stream, needle)                                                                      \
-    do {                                                                                                        \
-        int rc_ = run(args);                                                                                    \
-        if (rc_ != (code) || !strstr(stream, needle)) {                                                         \
-            print_error("`hyperrep %s` -> %d (want %d)\nstdout: %s\nstderr: %s\n(looked for '%s')\n", args, rc_, \
-                        code, out_text, err_text, needle);                                                      \
-            fail();                                                                                             \
-        }                                                                                                       \
-    } while (0)
+HR_CLI_BUFFERS;
+static char dir[512];
 
 static int have_data(void)
 {
@@ -59,17 +44,18 @@ static void test_usage(void **state)
 {
     (void)state;
     snprintf(dir, sizeof dir, "%s", hr_test_tmpdir());
-    EXPECT("train-base --help", 0, out_text, "--resume");
-    EXPECT("train-hyper --help", 0, out_text, "trained_hyper_weights.json");
-    EXPECT("importance --help", 0, out_text, "importance_rankings.json");
-    EXPECT("eval --help", 0, out_text, "accuracy=NN.NN%");
-    EXPECT("train-base --model repvgg-fmnist", 2, err_text, "-o are required");
-    EXPECT("train-base --model repvgg-fmnist --schedule linear -o x", 2, err_text, "--schedule");
-    EXPECT("train-base --model nosuch -o x.safetensors --max-samples 10", 1, err_text, "unknown model");
-    EXPECT("train-hyper --model repvgg-fmnist --weights nosuch.safetensors", 1, err_text, "nosuch");
-    EXPECT("eval --model repvgg-fmnist --weights w --split train", 2, err_text, "--split");
-    EXPECT("importance --model repvgg-fmnist --alpha nosuch.json", 1, err_text, "nosuch.json");
-    EXPECT("train-base --model repvgg-tiny --max-samples 200 -o x.safetensors", 1, err_text, "takes 3x48x48");
+    HR_EXPECT_CLI(dir, "train-base --help", 0, out_text, "--resume");
+    HR_EXPECT_CLI(dir, "train-hyper --help", 0, out_text, "trained_hyper_weights.json");
+    HR_EXPECT_CLI(dir, "importance --help", 0, out_text, "importance_rankings.json");
+    HR_EXPECT_CLI(dir, "eval --help", 0, out_text, "accuracy=NN.NN%");
+    HR_EXPECT_CLI(dir, "train-base --model repvgg-fmnist", 2, err_text, "-o are required");
+    HR_EXPECT_CLI(dir, "train-base --model repvgg-fmnist --schedule linear -o x", 2, err_text, "--schedule");
+    HR_EXPECT_CLI(dir, "train-base --model nosuch -o x.safetensors --max-samples 10", 1, err_text, "unknown model");
+    HR_EXPECT_CLI(dir, "train-hyper --model repvgg-fmnist --weights nosuch.safetensors", 1, err_text, "nosuch");
+    HR_EXPECT_CLI(dir, "eval --model repvgg-fmnist --weights w --split train", 2, err_text, "--split");
+    HR_EXPECT_CLI(dir, "importance --model repvgg-fmnist --alpha nosuch.json", 1, err_text, "nosuch.json");
+    HR_EXPECT_CLI(dir, "train-base --model repvgg-tiny --max-samples 200 -o x.safetensors", 1, err_text,
+                  "takes 3x48x48");
 }
 
 static void test_pipeline(void **state)
@@ -81,15 +67,19 @@ static void test_pipeline(void **state)
     }
     snprintf(dir, sizeof dir, "%s", hr_test_tmpdir());
     /* base training: 2 epochs, stopped after the first, then resumed */
-    EXPECT("train-base --model repvgg-fmnist --max-samples 600 --epochs 2 --stop-after 1 --batch 64 -o base.safetensors",
-           0, err_text, "stopped after epoch 1");
-    EXPECT("train-base --model repvgg-fmnist --max-samples 600 --epochs 2 --batch 64 --resume -o base.safetensors", 0,
-           err_text, "resuming");
+    HR_EXPECT_CLI(
+        dir,
+        "train-base --model repvgg-fmnist --max-samples 600 --epochs 2 --stop-after 1 --batch 64 -o base.safetensors",
+        0, err_text, "stopped after epoch 1");
+    HR_EXPECT_CLI(
+        dir, "train-base --model repvgg-fmnist --max-samples 600 --epochs 2 --batch 64 --resume -o base.safetensors", 0,
+        err_text, "resuming");
     assert_non_null(strstr(out_text, "epoch 2:"));
     assert_null(strstr(out_text, "epoch 1:"));
     /* an interrupted run resumed gives the uninterrupted run's weights, bit for bit */
-    EXPECT("train-base --model repvgg-fmnist --max-samples 600 --epochs 2 --batch 64 -o straight.safetensors", 0,
-           out_text, "accuracy=");
+    HR_EXPECT_CLI(dir,
+                  "train-base --model repvgg-fmnist --max-samples 600 --epochs 2 --batch 64 -o straight.safetensors", 0,
+                  out_text, "accuracy=");
     {
         char a[700], b[700];
         hr_tensor_map *ma, *mb;
@@ -112,8 +102,10 @@ static void test_pipeline(void **state)
     json_decref(info);
 
     /* code 1, two domains, one epoch */
-    EXPECT("train-hyper --model repvgg-fmnist --weights base.safetensors --max-samples 600 --epochs 1 --domain 3 -o t1",
-           0, out_text, "domain 3: initial");
+    HR_EXPECT_CLI(
+        dir,
+        "train-hyper --model repvgg-fmnist --weights base.safetensors --max-samples 600 --epochs 1 --domain 3 -o t1", 0,
+        out_text, "domain 3: initial");
     json_t *w = load("t1/trained_hyper_weights.json"), *r = load("t1/training_results.json");
     json_t *d3 = json_object_get(w, "domain_3");
     assert_non_null(d3);
@@ -132,11 +124,13 @@ static void test_pipeline(void **state)
 
     /* the threshold rule (SPEC 13.7): a threshold above every |alpha| leaves
      * each block exactly its largest branch; the pruned are exactly 0 */
-    EXPECT("train-hyper --model repvgg-fmnist --weights base.safetensors --pruning-threshold -1", 2, err_text,
-           "--pruning-threshold");
-    EXPECT("train-hyper --model repvgg-fmnist --weights base.safetensors --max-samples 600 --epochs 1 --domain 3 "
-           "--pruning-threshold 1000 -o t2",
-           0, out_text, "domain 3: initial");
+    HR_EXPECT_CLI(dir, "train-hyper --model repvgg-fmnist --weights base.safetensors --pruning-threshold -1", 2,
+                  err_text, "--pruning-threshold");
+    HR_EXPECT_CLI(
+        dir,
+        "train-hyper --model repvgg-fmnist --weights base.safetensors --max-samples 600 --epochs 1 --domain 3 "
+        "--pruning-threshold 1000 -o t2",
+        0, out_text, "domain 3: initial");
     w = load("t2/trained_hyper_weights.json"), r = load("t2/training_results.json");
     json_t *pt = json_object_get(json_object_get(r, "domain_3"), "pruned_by_threshold");
     size_t i;
@@ -147,8 +141,10 @@ static void test_pipeline(void **state)
     json_decref(w), json_decref(r);
 
     /* eval with the trained α reproduces the reported best accuracy */
-    EXPECT("eval --model repvgg-fmnist --weights base.safetensors --max-samples 600 --domain 3 --alpha "
-           "t1/trained_hyper_weights.json -o e.json", 0, out_text, "accuracy=");
+    HR_EXPECT_CLI(dir,
+                  "eval --model repvgg-fmnist --weights base.safetensors --max-samples 600 --domain 3 --alpha "
+                  "t1/trained_hyper_weights.json -o e.json",
+                  0, out_text, "accuracy=");
     json_t *e = load("e.json");
     double acc = json_real_value(json_object_get(e, "accuracy"));
     json_decref(e);
@@ -156,7 +152,8 @@ static void test_pipeline(void **state)
         fail_msg("eval %.4f%% vs train-hyper's best %.4f%%", acc, best);
 
     /* code 2 on our file, and on the original tool's example (RepVGG-B3) */
-    EXPECT("importance --model repvgg-fmnist --alpha t1/trained_hyper_weights.json -o t2", 0, out_text, "1 domains");
+    HR_EXPECT_CLI(dir, "importance --model repvgg-fmnist --alpha t1/trained_hyper_weights.json -o t2", 0, out_text,
+                  "1 domains");
     json_t *rk = load("t2/importance_rankings.json"), *fb = load("t2/filtered_branches.json");
     assert_int_equal(json_array_size(json_object_get(rk, "domain_3")), 17);
     assert_int_equal(json_array_size(json_object_get(fb, "domain_3")), 4); /* virtual identities */
@@ -167,7 +164,7 @@ static void test_pipeline(void **state)
              HR_FIXTURES_DIR);
     if (access(path, R_OK) == 0) {
         snprintf(args, sizeof args, "importance --model repvgg-b3 --alpha %s -o t2b", path);
-        EXPECT(args, 0, out_text, "2 domains");
+        HR_EXPECT_CLI(dir, args, 0, out_text, "2 domains");
         json_t *fl = load("t2b/branch_flops.json"), *ref;
         json_error_t je;
         /* SPEC §7: FLOPs from the real output size; stage1.0 dense of B3 = 693.63 M,
