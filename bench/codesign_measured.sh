@@ -30,7 +30,8 @@
 # the delay is one-way, half the profile's latency, which is a round trip), HR_CM_EDGE (default: the pipeline's edge profile),
 # HR_CM_LUT_WARMUP (2), HR_CM_LUT_REPEAT (8), HR_CM_LINK_SIZES
 # (0.05,0.1,0.25,0.5,1 MB), HR_CM_LUT (a testbed LUT measured before: skip
-# step 1), HR_CM_PREFIX (hrcm), HR_CM_PORT (6016).
+# step 1), HR_CM_PREFIX (hrcm), HR_CM_PORT (6016), HR_CM_BURST (3028: the
+# shaped link's token bucket, bytes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,7 +42,7 @@ while [ $# -gt 0 ]; do
         --domain) [ $# -ge 2 ] || { echo "codesign_measured: --domain needs a value" >&2; exit 2; }
                   DOMAIN=$2; shift 2 ;;
         --domain=*) DOMAIN=${1#--domain=}; shift ;;
-        -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) POS+=("$1"); shift ;;
     esac
 done
@@ -54,6 +55,8 @@ RESULTS=${POS[2]:-results}
 HR=$(cd "$B" && pwd)/hyperrep
 PY=bench/codesign_measured.py
 TB=scripts/testbed.sh
+# The testbed takes its delay relay from this build (the C relay when built).
+export HR_BUILD=$(cd "$B" && pwd)
 FRAMES=${HR_CM_FRAMES:-200}
 WARMUP=${HR_CM_WARMUP:-10}
 WINDOW=${HR_CM_WINDOW:-48}
@@ -63,6 +66,10 @@ LUT_REPEAT=${HR_CM_LUT_REPEAT:-8}
 LINK_SIZES=${HR_CM_LINK_SIZES:-0.05,0.1,0.25,0.5,1}
 PREFIX=${HR_CM_PREFIX:-hrcm}
 PORT=${HR_CM_PORT:-6016}
+# The token bucket of the shaped link: two full frames. The testbed's default
+# (16 KiB) lets a sequential frame of a few kilobytes cross at line rate,
+# which no radio does (scripts/testbed.sh, tbf_params).
+BURST=${HR_CM_BURST:-3028}
 
 [ -x "$HR" ] || { echo "codesign_measured: $HR not found (build first)" >&2; exit 2; }
 for f in pipeline_info.json base.safetensors "joint_optimization/domain_${DOMAIN}_joint.json" \
@@ -99,7 +106,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-eval "$($TB up --prefix "$PREFIX" --rate "$RATE" --delay-ms "$DELAY_MS" --port "$PORT")"
+eval "$($TB up --prefix "$PREFIX" --rate "$RATE" --delay-ms "$DELAY_MS" --burst "$BURST" --port "$PORT")"
 echo "codesign_measured: link $RATE, one-way delay $DELAY_MS ms (via ${DELAY_VIA:-none}); edge ${EDGE_FLAGS[*]:-(none)}; edge dials $ADDR" >&2
 
 # 1. Step 1 on the testbed.
@@ -147,7 +154,8 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 python3 - "$OUT/scenario.json" <<EOF
 import json, sys
 json.dump({"link": {"rate": "$RATE", "one_way_delay_ms": float("$DELAY_MS"), "delay_via": "${DELAY_VIA:-none}",
-                    "pipeline_profile": "$SC_LINK_PROFILE"},
+                    "pipeline_profile": "$SC_LINK_PROFILE",
+                    "tbf_burst_bytes": $BURST},
            "edge": "${EDGE_FLAGS[*]:-}", "server_cpu": int("${HR_SERVER_CPU:-0}"), "edge_cpu": int("${HR_EDGE_CPU:-1}"),
            "threads": 1, "frames": $FRAMES, "pipe_seconds": ${HR_CM_PIPE_SECONDS:-1.5}, "warmup": $WARMUP, "window": $WINDOW, "runs": $RUNS,
            "lut_repeat": $LUT_REPEAT, "lut_warmup": $LUT_WARMUP, "link_sizes_mb": "$LINK_SIZES",

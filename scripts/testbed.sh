@@ -5,7 +5,7 @@
 # own core.
 #
 #   testbed.sh up [--rate 100mbit] [--delay-ms 5] [--prefix hr] [--port 6006]
-#                 [--relay-port N] [--delay-via auto|netem|relay]
+#                 [--relay-port N] [--delay-via auto|netem|relay] [--burst BYTES]
 #   testbed.sh down   [--prefix hr]
 #   testbed.sh status [--prefix hr]
 #   testbed.sh server [--prefix hr] [--] CMD [ARG...]   # in <prefix>-srv, on CPU HR_SERVER_CPU (0)
@@ -180,21 +180,28 @@ do_down() {
     rm -rf -- "$STATE_DIR"
 }
 
-# tbf parameters for a rate in bit/s, as "BURST LIMIT" in bytes.
+# tbf parameters for a rate in bit/s and an optional burst in bytes (0: the
+# default below), as "BURST LIMIT" in bytes.
 # burst: tbf refills its bucket from an hrtimer, and on a loaded 2-core VM a
 # wake-up can come a fraction of a millisecond late; a bucket holding 2 ms of
 # traffic rides over that (a 1000mbit link still reaches its rate), while a
 # floor of 16 KiB (about 11 full frames) keeps low rates from stalling TCP on
 # a bucket smaller than its initial window. Within 1-1000 mbit the
 # line-rate burst this allows is at most 2 ms or 16 KiB, negligible against
-# the megabyte tensors the split model sends.
+# the megabyte tensors the split model sends. It is not negligible against
+# kilobyte ones (fashion-mnist's crossing tensors are 0.8-25 KB): a message
+# smaller than the bucket crosses at line rate when the link was idle, as no
+# radio does, so a sequential stream of them never pays the rate. `up
+# --burst BYTES` sets a smaller bucket (at least 1600 bytes: one full
+# frame) for such measurements.
 # limit: the queue behind the bucket holds 20 ms of traffic (at least 32
 # KiB): enough for TCP to keep the link busy without drops, small enough
 # that a saturated link adds at most ~20 ms of queueing to the delay.
 tbf_params() {
-    awk -v bps="$1" 'BEGIN {
+    awk -v bps="$1" -v want="${2:-0}" 'BEGIN {
         Bps = bps / 8
         burst = Bps * 0.002; if (burst < 16384) burst = 16384
+        if (want > 0) burst = want
         q = Bps * 0.020; if (q < 32768) q = 32768
         printf "%d %d\n", burst, burst + q
     }'
@@ -217,9 +224,9 @@ netem_available() {
 # Both ends are shaped, so each direction has the configured rate; with
 # netem each end adds the one-way delay, so a round trip gets 2 x delay.
 shape() {
-    local ns=$1 dev=$2 bps=$3 delay=$4 use_netem=$5 burst limit pkts
+    local ns=$1 dev=$2 bps=$3 delay=$4 use_netem=$5 want_burst=${6:-0} burst limit pkts
     if [[ $bps -gt 0 ]]; then
-        read -r burst limit < <(tbf_params "$bps")
+        read -r burst limit < <(tbf_params "$bps" "$want_burst")
         tc -n "$ns" qdisc add dev "$dev" root handle 1: tbf rate "${bps}bit" burst "$burst" limit "$limit"
         if [[ $use_netem == 1 ]]; then
             # netem's queue must hold a bandwidth-delay product of packets.
@@ -268,7 +275,7 @@ up_failed() {
 }
 
 cmd_up() {
-    local rate=100mbit delay=5 port=6006 relay_port="" via=auto bps use_netem=0 addr
+    local rate=100mbit delay=5 port=6006 relay_port="" via=auto bps use_netem=0 addr burst=0
     while [[ $# -gt 0 ]]; do
         case $1 in
             --rate) rate=${2:?--rate needs a value}; shift 2 ;;
@@ -277,6 +284,7 @@ cmd_up() {
             --port) port=${2:?--port needs a value}; shift 2 ;;
             --relay-port) relay_port=${2:?--relay-port needs a value}; shift 2 ;;
             --delay-via) via=${2:?--delay-via needs a value}; shift 2 ;;
+            --burst) burst=${2:?--burst needs a value}; shift 2 ;;
             -h | --help) usage ;;
             *) die "up: unknown option '$1'" ;;
         esac
@@ -288,6 +296,9 @@ cmd_up() {
     fi
     if ! [[ $delay =~ ^[0-9]+(\.[0-9]+)?$ ]] || ! awk -v d="$delay" 'BEGIN { exit !(d <= 10000) }'; then
         die "--delay-ms '$delay' is not a number of milliseconds in 0..10000"
+    fi
+    if ! [[ $burst =~ ^[0-9]+$ ]] || { [[ $burst -ne 0 ]] && { [[ $burst -lt 1600 ]] || [[ $burst -gt 100000000 ]]; }; }; then
+        die "--burst '$burst' is not a byte count in 1600..100000000 (one full frame at least)"
     fi
     valid_port "$port" || die "--port '$port' is not 1..65535"
     relay_port=${relay_port:-$port}
@@ -317,8 +328,8 @@ cmd_up() {
     ip -n "$EDGE_NS" addr add "$EDGE_IP/24" dev "$EDGE_DEV"
     ip -n "$SRV_NS" link set "$SRV_DEV" up
     ip -n "$EDGE_NS" link set "$EDGE_DEV" up
-    shape "$SRV_NS" "$SRV_DEV" "$bps" "$delay" "$use_netem"
-    shape "$EDGE_NS" "$EDGE_DEV" "$bps" "$delay" "$use_netem"
+    shape "$SRV_NS" "$SRV_DEV" "$bps" "$delay" "$use_netem" "$burst"
+    shape "$EDGE_NS" "$EDGE_DEV" "$bps" "$delay" "$use_netem" "$burst"
     RELAY_PID=""
     if [[ $via == relay ]]; then
         start_relay "$port" "$relay_port" "$delay"
