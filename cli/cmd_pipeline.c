@@ -273,6 +273,7 @@ typedef struct hyper_step {
 
 static int run_train_hyper(void *h) { return hr_cli_run_train_hyper(&((hyper_step *)h)->p, ((hyper_step *)h)->outdir); }
 static int run_plot(void *p) { return hr_cli_run_plot(p); }
+static int run_importance(void *p) { return hr_cli_run_importance(p); }
 
 static int exists(const char *p)
 {
@@ -503,7 +504,11 @@ int hr_cmd_pipeline(int argc, char **argv)
     }
     {
         char *a[] = {"importance", "--model", cf.model, "--alpha", t1w, "-o", t2, NULL};
-        if (!step("code 2", hr_cmd_importance, a))
+        hr_joint_importance_params ip = hr_joint_importance_params_default();
+        ip.arch = cf.model;
+        ip.alpha = t1w;
+        ip.outdir = t2;
+        if (!step_lib("code 2", a, run_importance, &ip))
             return 1;
     }
     if (!exists(lut) || dry_run) {

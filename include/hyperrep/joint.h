@@ -242,6 +242,36 @@ uint64_t hr_joint_candidate_seed(uint64_t seed, int domain, int round, int block
  * 1x1 2·Cin·Cout·H·W/g, identity 4·C·H·W; 0 for a branch the block lacks. */
 double hr_joint_branch_flops(const hr_model *model, int block, hr_branch branch);
 
+/* Code 2 over an α file (ours or the original's trained_hyper_weights.json,
+ * every domain in it). */
+typedef struct hr_joint_importance_params {
+    const char *arch;      /* required: its block shapes give the FLOPs */
+    int64_t input_size;    /* 0: the architecture's */
+    const char *alpha;     /* NULL: task1_trained_weights_<model>/trained_hyper_weights.json */
+    const char *outdir;    /* NULL: task2_importance_rankings_<model> (made when missing) */
+    int top;               /* branches listed per domain in ranking_summary.txt: 10 */
+} hr_joint_importance_params;
+
+hr_joint_importance_params hr_joint_importance_params_default(void);
+
+typedef struct hr_joint_importance_summary {
+    int domains;           /* domains in the α file */
+    int ranked;            /* branches ranked per domain (virtual identities left out) */
+    int unrendered;        /* 1: gnuplot missing, the heatmap is data and script only */
+    char outdir[512];
+} hr_joint_importance_summary;
+
+/* Importance = |α| / (FLOPs / 1e9) (hr_joint_branch_flops; a zero-FLOP
+ * branch 1e10) per domain, rankings ascending (least important first;
+ * virtual identities and pruned branches left out), written as the
+ * original's importance_scores.json, importance_rankings.json,
+ * filtered_branches.json, branch_flops.json and branch_info.json, with
+ * importance_matrix.csv, the heatmap importance_heatmap (log10(importance
+ * + 1)), ranking_summary.txt, branch_statistics.txt and run_info.json.
+ * HR_ERR_FORMAT naming the file and entry for a malformed α file; errors
+ * of the model and the writes. */
+hr_status hr_joint_importance(const hr_joint_importance_params *p, hr_joint_importance_summary *out, hr_error *err);
+
 /* Live branches (α ≠ 0) ranked by importance ascending; entries are
  * block·3 + branch. *n receives the count (at most 3·N). HR_ERR_NOMEM. */
 hr_status hr_joint_rank(const hr_model *model, int **ranking, int *n, hr_error *err);
