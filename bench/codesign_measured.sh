@@ -31,7 +31,7 @@
 # HR_CM_LUT_WARMUP (2), HR_CM_LUT_REPEAT (8), HR_CM_LINK_SIZES
 # (0.05,0.1,0.25,0.5,1 MB), HR_CM_LUT (a testbed LUT measured before: skip
 # step 1), HR_CM_PREFIX (hrcm), HR_CM_PORT (6016), HR_CM_BURST (3028: the
-# shaped link's token bucket, bytes).
+# shaped link's token bucket, bytes), HR_CM_RELAY_CPU (unpinned).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,7 +42,7 @@ while [ $# -gt 0 ]; do
         --domain) [ $# -ge 2 ] || { echo "codesign_measured: --domain needs a value" >&2; exit 2; }
                   DOMAIN=$2; shift 2 ;;
         --domain=*) DOMAIN=${1#--domain=}; shift ;;
-        -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) POS+=("$1"); shift ;;
     esac
 done
@@ -70,6 +70,12 @@ PORT=${HR_CM_PORT:-6016}
 # (16 KiB) lets a sequential frame of a few kilobytes cross at line rate,
 # which no radio does (scripts/testbed.sh, tbf_params).
 BURST=${HR_CM_BURST:-3028}
+# The delay relay is left unpinned unless HR_CM_RELAY_CPU names a CPU: pinned
+# to the edge's core it competed with the edge's link thread, and the raw and
+# split rows measured 25-35 % below the unpinned runs (bench/codesign_measured.md).
+RELAY_CPU=${HR_CM_RELAY_CPU:-}
+RELAY_PIN=()
+[ -n "$RELAY_CPU" ] && RELAY_PIN=(--relay-cpu "$RELAY_CPU")
 
 [ -x "$HR" ] || { echo "codesign_measured: $HR not found (build first)" >&2; exit 2; }
 for f in pipeline_info.json base.safetensors "joint_optimization/domain_${DOMAIN}_joint.json" \
@@ -106,7 +112,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-eval "$($TB up --prefix "$PREFIX" --rate "$RATE" --delay-ms "$DELAY_MS" --burst "$BURST" --port "$PORT")"
+eval "$($TB up --prefix "$PREFIX" --rate "$RATE" --delay-ms "$DELAY_MS" --burst "$BURST" "${RELAY_PIN[@]}" --port "$PORT")"
 echo "codesign_measured: link $RATE, one-way delay $DELAY_MS ms (via ${DELAY_VIA:-none}); edge ${EDGE_FLAGS[*]:-(none)}; edge dials $ADDR" >&2
 
 # 1. Step 1 on the testbed.
@@ -155,7 +161,7 @@ python3 - "$OUT/scenario.json" <<EOF
 import json, sys
 json.dump({"link": {"rate": "$RATE", "one_way_delay_ms": float("$DELAY_MS"), "delay_via": "${DELAY_VIA:-none}",
                     "pipeline_profile": "$SC_LINK_PROFILE",
-                    "tbf_burst_bytes": $BURST},
+                    "tbf_burst_bytes": $BURST, "relay_cpu": "${RELAY_CPU:-unpinned}"},
            "edge": "${EDGE_FLAGS[*]:-}", "server_cpu": int("${HR_SERVER_CPU:-0}"), "edge_cpu": int("${HR_EDGE_CPU:-1}"),
            "threads": 1, "frames": $FRAMES, "pipe_seconds": ${HR_CM_PIPE_SECONDS:-1.5}, "warmup": $WARMUP, "window": $WINDOW, "runs": $RUNS,
            "lut_repeat": $LUT_REPEAT, "lut_warmup": $LUT_WARMUP, "link_sizes_mb": "$LINK_SIZES",

@@ -6,6 +6,7 @@
 #
 #   testbed.sh up [--rate 100mbit] [--delay-ms 5] [--prefix hr] [--port 6006]
 #                 [--relay-port N] [--delay-via auto|netem|relay] [--burst BYTES]
+#                 [--relay-cpu N]
 #   testbed.sh down   [--prefix hr]
 #   testbed.sh status [--prefix hr]
 #   testbed.sh server [--prefix hr] [--] CMD [ARG...]   # in <prefix>-srv, on CPU HR_SERVER_CPU (0)
@@ -37,7 +38,7 @@ note() {
 }
 
 usage() {
-    sed -n '7,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '7,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -239,13 +240,16 @@ shape() {
 }
 
 start_relay() {
-    local port=$1 relay_port=$2 delay=$3 ready="$STATE_DIR/relay.ready"
+    local port=$1 relay_port=$2 delay=$3 cpu=${4:-} ready="$STATE_DIR/relay.ready" pin=()
+    # --relay-cpu: the relay is part of the emulated link, and on a small
+    # machine it competes with whatever shares its core; pinned, that is known.
+    [[ -n $cpu ]] && pin=(taskset -c "$cpu")
     pick_relay || die "$RELAY_ERR"
     note "delay relay: $RELAY_DESC"
     rm -f "$ready"
     # Detached from our stdout/stderr so a caller reading this script's output
     # through a pipe sees EOF when `up` ends, not when the relay does.
-    ip netns exec "$EDGE_NS" "${RELAY_CMD[@]}" --listen "127.0.0.1:$relay_port" \
+    ip netns exec "$EDGE_NS" "${pin[@]}" "${RELAY_CMD[@]}" --listen "127.0.0.1:$relay_port" \
         --to "$SRV_IP:$port" --delay-ms "$delay" --ready-file "$ready" \
         </dev/null >>"$STATE_DIR/relay.log" 2>&1 &
     RELAY_PID=$!
@@ -275,7 +279,7 @@ up_failed() {
 }
 
 cmd_up() {
-    local rate=100mbit delay=5 port=6006 relay_port="" via=auto bps use_netem=0 addr burst=0
+    local rate=100mbit delay=5 port=6006 relay_port="" via=auto bps use_netem=0 addr burst=0 relay_cpu=""
     while [[ $# -gt 0 ]]; do
         case $1 in
             --rate) rate=${2:?--rate needs a value}; shift 2 ;;
@@ -285,6 +289,7 @@ cmd_up() {
             --relay-port) relay_port=${2:?--relay-port needs a value}; shift 2 ;;
             --delay-via) via=${2:?--delay-via needs a value}; shift 2 ;;
             --burst) burst=${2:?--burst needs a value}; shift 2 ;;
+            --relay-cpu) relay_cpu=${2:?--relay-cpu needs a value}; shift 2 ;;
             -h | --help) usage ;;
             *) die "up: unknown option '$1'" ;;
         esac
@@ -299,6 +304,9 @@ cmd_up() {
     fi
     if ! [[ $burst =~ ^[0-9]+$ ]] || { [[ $burst -ne 0 ]] && { [[ $burst -lt 1600 ]] || [[ $burst -gt 100000000 ]]; }; }; then
         die "--burst '$burst' is not a byte count in 1600..100000000 (one full frame at least)"
+    fi
+    if [[ -n $relay_cpu ]] && { ! [[ $relay_cpu =~ ^[0-9]{1,4}$ ]] || [[ $relay_cpu -ge $(nproc) ]]; }; then
+        die "--relay-cpu '$relay_cpu' is not a CPU of this machine (0..$(($(nproc) - 1)))"
     fi
     valid_port "$port" || die "--port '$port' is not 1..65535"
     relay_port=${relay_port:-$port}
@@ -332,7 +340,7 @@ cmd_up() {
     shape "$EDGE_NS" "$EDGE_DEV" "$bps" "$delay" "$use_netem" "$burst"
     RELAY_PID=""
     if [[ $via == relay ]]; then
-        start_relay "$port" "$relay_port" "$delay"
+        start_relay "$port" "$relay_port" "$delay" "$relay_cpu"
         addr="127.0.0.1:$relay_port"
     else
         addr="$SRV_IP:$port"

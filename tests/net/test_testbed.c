@@ -247,12 +247,36 @@ static void test_testbed(void **state)
         skip();
     }
 
-    /* `up` twice: the second must replace the first (other rate, relay). */
-    EXPECT_OK(TB(90, "up --prefix %s --rate 1000mbit --delay-ms 0", g.prefix), "up --rate 1000mbit --delay-ms 0");
+    /* A bad --burst or --relay-cpu is refused before anything is built. */
+    assert_int_not_equal(TB(30, "up --prefix %s --burst 100", g.prefix), 0);
+    assert_non_null(strstr(out, "--burst '100'"));
+    assert_int_not_equal(TB(30, "up --prefix %s --relay-cpu 99999", g.prefix), 0);
+    assert_non_null(strstr(out, "--relay-cpu '99999'"));
+
+    /* `up` twice: the second must replace the first (other rate, relay). The
+     * first sets the token bucket: two full frames. */
+    EXPECT_OK(TB(90, "up --prefix %s --rate 1000mbit --delay-ms 0 --burst 3028", g.prefix),
+              "up --rate 1000mbit --delay-ms 0 --burst 3028");
     tb_get_kv(out, "DELAY_VIA", via, sizeof via);
     assert_string_equal(via, "none");
     expect_rate(out, 1e9);
-    EXPECT_OK(TB(90, "up --prefix %s --rate 100mbit --delay-ms %d", g.prefix, DELAY_MS), "up --rate 100mbit");
+    {
+        char ns[64], dev[64];
+        tb_get_kv(out, "EDGE_NS", ns, sizeof ns);
+        tb_get_kv(out, "EDGE_DEV", dev, sizeof dev);
+        const char *b;
+        unsigned v = 0;
+        char unit[8] = "";
+        assert_int_equal(tb_run(text, sizeof text, 20, "tc -n '%s' qdisc show dev '%s'", ns, dev), 0);
+        /* tc shows the bucket as the kernel rounds it through its clock ticks */
+        if (!(b = strstr(text, " burst ")) || sscanf(b, " burst %u%7[A-Za-z]", &v, unit) != 2 ||
+            strcmp(unit, "b") != 0 || v < 2900 || v > 3100) {
+            print_error("want a bucket of about 3028 bytes:\n%s\n", text);
+            fail();
+        }
+    }
+    EXPECT_OK(TB(90, "up --prefix %s --rate 100mbit --delay-ms %d --relay-cpu %d", g.prefix, DELAY_MS, g.cpu_edge),
+              "up --rate 100mbit");
     snprintf(state_text, sizeof state_text, "%.4000s", out);
     tb_get_kv(state_text, "ADDR", addr, sizeof addr);
     tb_get_kv(state_text, "SERVER_ADDR", server_addr, sizeof server_addr);
@@ -261,6 +285,17 @@ static void test_testbed(void **state)
     print_message("testbed %s: edge dials %s, server on %s, delay via %s\n", g.prefix, addr, server_addr, via);
     assert_true(strcmp(via, "netem") == 0 || strcmp(via, "relay") == 0);
     assert_true(strcmp(via, "relay") != 0 || relay_pid[0] != '\0');
+    if (strcmp(via, "relay") == 0) {
+        /* --relay-cpu: the relay runs on the edge's CPU only */
+        char path[64], want[32];
+        snprintf(path, sizeof path, "/proc/%s/status", relay_pid);
+        hr_test_read_file(path, text, sizeof text);
+        snprintf(want, sizeof want, "Cpus_allowed_list:\t%d\n", g.cpu_edge);
+        if (!strstr(text, want)) {
+            print_error("the relay (pid %s) is not pinned to CPU %d:\n%s\n", relay_pid, g.cpu_edge, text);
+            fail();
+        }
+    }
 
     /* (c) the configured rate on both ends, after the recreation. */
     expect_rate(state_text, 100e6);
