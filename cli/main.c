@@ -10,6 +10,7 @@
 #endif
 
 #include "cli.h"
+#include "hyperrep/clock.h"
 
 static const hr_cli_command commands[] = {
     {"models", hr_cmd_models, "list architectures, or one model's blocks, shapes, parameters and FLOPs"},
@@ -69,9 +70,7 @@ int hr_cli_parse_i64(const char *cmd, const char *flag, const char *s, int64_t l
 
 double hr_cli_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+    return hr_clock_now_ms();
 }
 
 int main(int argc, char **argv)

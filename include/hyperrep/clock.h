@@ -28,6 +28,8 @@ extern "C" {
 
 /* Nanoseconds on CLOCK_MONOTONIC (arbitrary origin; never goes back). */
 int64_t hr_clock_now_ns(void);
+/* The same in milliseconds, as every timing in hyperrep reports it. */
+double hr_clock_now_ms(void);
 
 /* Returns at deadline_ns (CLOCK_MONOTONIC, ns) or at most a few µs after it
  * (on a loaded machine, when the scheduler runs the thread late); at once

@@ -11,6 +11,11 @@ int64_t hr_clock_now_ns(void)
     return (int64_t)ts.tv_sec * INT64_C(1000000000) + ts.tv_nsec;
 }
 
+double hr_clock_now_ms(void)
+{
+    return (double)hr_clock_now_ns() / 1e6;
+}
+
 int64_t hr_clock_sleep_target_ns(int64_t deadline_ns, int64_t now_ns, int64_t tail_ns)
 {
     int64_t target = deadline_ns - (tail_ns > 0 ? tail_ns : 0);

@@ -15,13 +15,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "hyperrep/clock.h"
 #include "hyperrep/proto.h"
 
 static double now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+    return hr_clock_now_ms();
 }
 
 /* The two threads of one side and the queue between them: `todo` is the

@@ -9,6 +9,8 @@
 #include <sys/utsname.h>
 #include <time.h>
 
+#include "hyperrep/clock.h"
+
 hr_lut_measure_params hr_lut_measure_params_default(void)
 {
     hr_lut_measure_params p;
@@ -62,9 +64,7 @@ char *hr_cpu_model_string(char *buf, size_t size)
 
 static double now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+    return hr_clock_now_ms();
 }
 
 static int cmp_double(const void *a, const void *b)

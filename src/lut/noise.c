@@ -11,6 +11,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "hyperrep/clock.h"
+
 double hr_lut_quantile(const double *sorted, int n, double q)
 {
     double h, f;
@@ -71,9 +73,7 @@ double hr__lut_median_spread(const double *spread, int n)
 
 static double mono_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+    return hr_clock_now_ms();
 }
 
 /* Reads "run_ns wait_ns slices" of one task; 1 on success. */

@@ -3,6 +3,7 @@
  * bandwidth from large copies, and the knee between. */
 #include "lut/lut_internal.h"
 
+#include "hyperrep/clock.h"
 #include "hyperrep/ops.h"
 
 #include <cblas.h>
@@ -22,9 +23,7 @@ hr_roofline_params hr_roofline_params_default(void)
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    return hr_clock_now_ms() / 1e3;
 }
 
 typedef struct gemm_job {

@@ -7,14 +7,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hyperrep/clock.h"
 #include "hyperrep/weights.h"
 #include "remote/remote_internal.h"
 
 double hr__remote_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+    return hr_clock_now_ms();
 }
 
 hr_status hr__meta_parse(const hr_msg *m, json_t **out, hr_error *err)

@@ -23,6 +23,7 @@
  * ran out; a session waiting for its own jobs is never idle, and one whose
  * reading is paused by back-pressure is not charged for it. */
 #include "hyperrep/serve.h"
+#include "hyperrep/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -162,9 +163,7 @@ struct hr_server {
 
 static double now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+    return hr_clock_now_ms();
 }
 
 hr_server_params hr_server_params_default(void)
