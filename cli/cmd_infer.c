@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "hyperrep/data.h"
 #include "hyperrep/edge.h"
 #include "hyperrep/weights.h"
 #include "infer.h"
@@ -22,7 +23,7 @@
 
 static const char *help =
     "usage: hyperrep infer --config domain_K_joint.json (--server HOST:PORT | --in-process)\n"
-    "         [--weights W] [--alpha A.safetensors] [--seed S] [--input-size H] [--data SRC]\n"
+    "         [--weights W] [--alpha A.safetensors] [--seed S] [--input-size H] [--data SRC] [--domain K]\n"
     "         [--frames 200] [--pipelined-frames N] [--warmup 10] [--window 2] [--lut hardware_lut_complete.json]\n"
     "         [--threads N] [--verify] [--use final|grid] [--tls-cert C --tls-key K --tls-ca CA]\n"
     "         [--edge PROFILE | --edge-slowdown F] [-o infer.json]\n"
@@ -62,6 +63,9 @@ static const char *help =
     "  --input-size H     input size when the model's default is not wanted\n"
     "  --data SRC         fashion-mnist (default for 1x28x28 models when installed), random\n"
     "                     (default otherwise; seeded by --seed) or an image folder\n"
+    "  --domain K         frames from domain K's test part (0-9: the partition and\n"
+    "                     corruption of `eval --domain K --split test`, under --seed)\n"
+    "                     instead of the first clean test images\n"
     "  --frames N (200)   measured frames per pass; --warmup N (10) unmeasured ones first\n"
     "  --pipelined-frames N  measured frames of the pipelined pass (default: --frames):\n"
     "                     a fast pipelined stream needs more frames to last long enough\n"
@@ -101,7 +105,7 @@ static const char *help_load =
 
 enum { OPT_SERVER = 1, OPT_CONFIG, OPT_WEIGHTS, OPT_ALPHA, OPT_SEED, OPT_INPUT_SIZE, OPT_DATA, OPT_FRAMES, OPT_PFRAMES, OPT_WARMUP,
        OPT_WINDOW, OPT_LUT, OPT_IN_PROCESS, OPT_THREADS, OPT_VERIFY, OPT_TIMEOUT, OPT_NAME, OPT_CLIENTS, OPT_FPS,
-       OPT_DURATION, OPT_VARY_SPLIT, OPT_MODEL, OPT_QUIET, OPT_USE, OPT_EDGE, OPT_EDGE_SLOWDOWN };
+       OPT_DURATION, OPT_VARY_SPLIT, OPT_MODEL, OPT_QUIET, OPT_USE, OPT_EDGE, OPT_EDGE_SLOWDOWN, OPT_DOMAIN };
 
 #define VERIFY_FRAMES 20
 
@@ -171,7 +175,7 @@ static void note_sink(void *user, hr_log_level level, const char *line)
 /* The flags of one run, parsed. */
 typedef struct infer_opts {
     const char *server, *config, *weights, *alpha, *data, *lut, *output, *name, *model;
-    int64_t seed, input_size, frames, pframes, warmup, window, threads, clients;
+    int64_t seed, input_size, frames, pframes, warmup, window, threads, clients, domain;
     double timeout_s, fps, duration;
     int in_process, verify, vary_split, quiet, use_grid;
     hr_cli_net net;
@@ -216,12 +220,13 @@ static int parse_args(int argc, char **argv, infer_opts *o, hr_cli_edge *ef)
         {"model", required_argument, 0, OPT_MODEL},     {"quiet", no_argument, 0, OPT_QUIET},
         {"use", required_argument, 0, OPT_USE},         {"help", no_argument, 0, 'h'},
         {"edge", required_argument, 0, OPT_EDGE},       {"edge-slowdown", required_argument, 0, OPT_EDGE_SLOWDOWN},
+        {"domain", required_argument, 0, OPT_DOMAIN},
         HR_CLI_NET_OPTIONS,
         {0, 0, 0, 0}};
     int c, r;
 
     memset(o, 0, sizeof *o);
-    o->seed = 42, o->frames = 200, o->warmup = 10, o->window = 2, o->threads = 1;
+    o->seed = 42, o->frames = 200, o->warmup = 10, o->window = 2, o->threads = 1, o->domain = -1;
     o->timeout_s = 60, o->fps = 10, o->duration = 60;
     hr_cli_net_init(&o->net);
     o->net.net.role = "infer";
@@ -233,6 +238,10 @@ static int parse_args(int argc, char **argv, infer_opts *o, hr_cli_edge *ef)
         case OPT_WEIGHTS: o->weights = optarg; break;
         case OPT_ALPHA: o->alpha = optarg; break;
         case OPT_DATA: o->data = optarg; break;
+        case OPT_DOMAIN:
+            if (!hr_cli_parse_i64("infer", "--domain", optarg, 0, HR_NUM_DOMAINS - 1, &o->domain))
+                return 2;
+            break;
         case OPT_LUT: o->lut = optarg; break;
         case OPT_NAME: o->name = optarg; break;
         case OPT_MODEL: o->model = optarg; break;
@@ -626,6 +635,7 @@ int hr_cmd_infer(int argc, char **argv)
     pp.weights_path = o.weights;
     pp.alpha_path = o.alpha;
     pp.data = o.data;
+    pp.domain = (int)o.domain;
     pp.frames = o.clients ? 64 : o.warmup + (o.frames > o.pframes ? o.frames : o.pframes);
     if (hr_edge_prepare(run.edge, &cfg, &pp, &err))
         goto fail;

@@ -76,6 +76,15 @@ typedef struct hr_edge_frames {
  * *out is written only on success. */
 hr_status hr_edge_frames_load(const char *src, hr_ctx *ctx, const int64_t in_shape[4], int64_t want, uint64_t seed,
                               hr_edge_frames *out, hr_error *err);
+/* The first `want` images of domain `domain`'s test part, as `eval --domain
+ * K --split test` sees them: the data of src ("fashion-mnist" when NULL, or
+ * an image folder) opened with hr_data_open under seed (partition and
+ * corruption), the part's indices in order, each image corrupted by the
+ * domain's corruption and normalised. HR_ERR_INVALID_ARG for a domain out
+ * of range; HR_ERR_SHAPE when the images are not the model's; errors of the
+ * data. */
+hr_status hr_edge_frames_load_domain(const char *src, hr_ctx *ctx, int domain, const int64_t in_shape[4],
+                                     int64_t want, uint64_t seed, hr_edge_frames *out, hr_error *err);
 /* Frees the arrays and zeroes f; a zeroed f is a no-op. */
 void hr_edge_frames_deinit(hr_edge_frames *f);
 /* Frame t (any t >= 0: the frames cycle): C·H·W floats, and its label
@@ -146,6 +155,8 @@ typedef struct hr_edge_prepare_params {
                                  gives none; NULL: none */
     const char *data;         /* the frames' source (hr_edge_frames_load); NULL: the default */
     int64_t frames;           /* frames to hold (they cycle): 64 */
+    int domain;               /* >= 0: domain K's test part (hr_edge_frames_load_domain)
+                                 instead of the source's first clean test images; -1 (default) */
 } hr_edge_prepare_params;
 
 hr_edge_prepare_params hr_edge_prepare_params_default(void);

@@ -394,6 +394,7 @@ hr_edge_prepare_params hr_edge_prepare_params_default(void)
     hr_edge_prepare_params p;
     memset(&p, 0, sizeof p);
     p.frames = 64;
+    p.domain = -1;
     return p;
 }
 
@@ -509,7 +510,10 @@ hr_status hr_edge_prepare(hr_edge *e, const hr_deploy_config *cfg, const hr_edge
         (st = hr_deploy_config_resolve(&e->cfg, hr_deploy_part_model(e->part), err)))
         goto fail;
     hr_deploy_part_input_shape(e->part, in_shape);
-    if ((st = hr_edge_frames_load(pp->data, e->ctx, in_shape, pp->frames, e->params.seed, &e->frames, err)))
+    if ((st = pp->domain >= 0 ? hr_edge_frames_load_domain(pp->data, e->ctx, pp->domain, in_shape, pp->frames,
+                                                           e->params.seed, &e->frames, err)
+                              : hr_edge_frames_load(pp->data, e->ctx, in_shape, pp->frames, e->params.seed, &e->frames,
+                                                    err)))
         goto fail;
     if (raw) {
         /* The head quantises with the frames' normalisation, known only now

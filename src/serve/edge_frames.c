@@ -118,6 +118,62 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+hr_status hr_edge_frames_load_domain(const char *src, hr_ctx *ctx, int domain, const int64_t in_shape[4],
+                                     int64_t want, uint64_t seed, hr_edge_frames *out, hr_error *err)
+{
+    hr_edge_frames f;
+    hr_data *d = NULL;
+    hr_data_params dp = hr_data_params_default();
+    const hr_dataset *ds;
+    const int64_t *idx;
+    int64_t n, chw[3];
+    hr_status st;
+
+    memset(&f, 0, sizeof f);
+    if (domain < 0 || domain >= HR_NUM_DOMAINS)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "infer: domain %d is outside 0..%d", domain, HR_NUM_DOMAINS - 1);
+    f.c = in_shape[1], f.h = in_shape[2], f.w = in_shape[3];
+    if (src)
+        dp.source = src;
+    dp.seed = seed;
+    if ((st = hr_data_open(ctx, &dp, &d, err)))
+        return st;
+    ds = hr_data_part_pool(d, HR_PART_TEST);
+    idx = hr_partition_indices(hr_data_partition(d), domain, HR_PART_TEST, &n);
+    hr_dataset_shape(ds, chw);
+    if (chw[0] != f.c || chw[1] != f.h || chw[2] != f.w) {
+        st = hr_error_set(err, HR_ERR_SHAPE, "infer: %s has %lldx%lldx%lld images, the model takes %lldx%lldx%lld",
+                          hr_dataset_name(ds), (long long)chw[0], (long long)chw[1], (long long)chw[2],
+                          (long long)f.c, (long long)f.h, (long long)f.w);
+        goto out;
+    }
+    if (!idx || n < 1) {
+        st = hr_error_set(err, HR_ERR_NOT_FOUND, "infer: domain %d has no test images", domain);
+        goto out;
+    }
+    if (want < 1)
+        want = 1;
+    if ((st = frames_alloc(&f, n < want ? n : want, err)))
+        goto out;
+    /* corrupted under the data's seed, as the data's iterators do */
+    for (int64_t i = 0; i < f.count && !st; i++) {
+        st = hr_dataset_get(ds, idx[i], domain, hr_data_seed(d), 1, f.pix + i * f.c * f.h * f.w, err);
+        f.labels[i] = hr_dataset_labels(ds)[idx[i]];
+    }
+    if (st)
+        goto out;
+    memcpy(f.mean, hr_dataset_mean(ds), sizeof(float) * (size_t)f.c);
+    memcpy(f.std, hr_dataset_std(ds), sizeof(float) * (size_t)f.c);
+    snprintf(f.desc, sizeof f.desc, "%s: domain %d (%s), the first %lld of its %lld test images", hr_data_source(d),
+             domain, hr_domain_get(domain)->name, (long long)f.count, (long long)n);
+    *out = f;
+    memset(&f, 0, sizeof f);
+out:
+    hr_edge_frames_deinit(&f);
+    hr_data_destroy(d);
+    return st;
+}
+
 hr_edge_dist hr_edge_dist_of(const double *v, int64_t n)
 {
     hr_edge_dist d;

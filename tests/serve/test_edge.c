@@ -14,8 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hr_test.h"
+#include "hyperrep/data.h"
 #include "hyperrep/edge.h"
 
 #define SEED 11
@@ -362,6 +364,46 @@ static void test_frames_dist_predict(void **state)
     hr_deploy_config_deinit(&cfg);
 }
 
+/* Domain K's test part, as the data's iterators give it: the same images,
+ * corruption and labels, in the part's order. */
+static void test_frames_domain(void **state)
+{
+    (void)state;
+    hr_edge_frames f;
+    hr_error err = {0};
+    const int64_t shape[4] = {1, 1, 28, 28};
+    hr_ctx *ctx;
+    hr_data *d;
+    hr_data_params dp = hr_data_params_default();
+    hr_batch_params bp = hr_batch_params_default();
+    hr_batch_iter *it;
+    hr_batch b;
+    if (access(HR_FASHION_MNIST_DIR "/t10k-images-idx3-ubyte.gz", R_OK) != 0)
+        skip();
+    assert_int_equal(hr_edge_frames_load_domain(NULL, NULL, 10, shape, 8, 42, &f, &err), HR_ERR_INVALID_ARG);
+    HR_ASSERT_OK(hr_ctx_create(NULL, &ctx, &err), &err);
+    HR_ASSERT_OK(hr_edge_frames_load_domain(NULL, ctx, 3, shape, 40, 42, &f, &err), &err);
+    assert_int_equal(f.count, 40);
+    assert_non_null(strstr(f.desc, "domain 3"));
+    dp.seed = 42;
+    HR_ASSERT_OK(hr_data_open(ctx, &dp, &d, &err), &err);
+    bp.batch_size = 40;
+    HR_ASSERT_OK(hr_data_iter_create(ctx, d, 3, HR_PART_TEST, &bp, &it, &err), &err);
+    HR_ASSERT_OK(hr_batch_iter_next(it, &b, &err), &err);
+    assert_int_equal(b.n, 40);
+    assert_memory_equal(f.pix, b.x.data, sizeof(float) * 40 * 784);
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(f.labels[i], (int32_t)b.labels[i]);
+    /* a 3-channel model does not take these images */
+    hr_edge_frames g;
+    const int64_t rgb[4] = {1, 3, 28, 28};
+    assert_int_equal(hr_edge_frames_load_domain(NULL, ctx, 3, rgb, 8, 42, &g, &err), HR_ERR_SHAPE);
+    hr_batch_iter_destroy(it);
+    hr_data_destroy(d);
+    hr_edge_frames_deinit(&f);
+    hr_ctx_destroy(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -370,6 +412,7 @@ int main(void)
         cmocka_unit_test(test_local_emulated),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_frames_dist_predict),
+        cmocka_unit_test(test_frames_domain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

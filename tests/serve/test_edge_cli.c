@@ -15,8 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hr_test.h"
+#include "hyperrep/data.h"
 #include "hyperrep/lut.h"
 
 HR_CLI_BUFFERS;
@@ -205,6 +207,12 @@ static void test_emulated_runs(void **state)
     json_decref(j);
     HR_EXPECT_CLI(dir, "infer --in-process --config tiny.json --pipelined-frames 0", 2, err_text,
                   "--pipelined-frames: '0'");
+    /* --domain K: a domain out of range is a usage error; a model that does not take the
+       data's images is refused naming the shapes */
+    HR_EXPECT_CLI(dir, "infer --in-process --config tiny.json --domain 10", 2, err_text, "--domain: '10'");
+    if (access(HR_FASHION_MNIST_DIR "/t10k-images-idx3-ubyte.gz", R_OK) == 0)
+        HR_EXPECT_CLI(dir, "infer --in-process --config tiny.json --domain 3 --frames 2 --warmup 0", 1, err_text,
+                      "the model takes");
 
     /* local: everything, the classifier included, from the flat LUT */
     HR_EXPECT_CLI(dir, "infer --config local.json --frames 3 --warmup 1 --lut lut4.json --edge-slowdown 4 -o l.json", 0,
