@@ -118,6 +118,13 @@ hr_status hr_model_export(const hr_model *model, hr_tensor_map *map, hr_error *e
  * "stage2.1.hyper_dense", into buf (truncated to size); returns buf. */
 const char *hr_model_alpha_name(const hr_model *model, int block, hr_branch branch, char *buf, size_t size);
 
+/* Sets the α of every existing branch from alpha ([blocks][3], dense / 1x1 /
+ * identity; entries of branches a block lacks are ignored): the non-zero
+ * values first, so no block passes through a state without a live branch;
+ * a 0 for a branch already pruned is skipped. Errors of hr_model_set_alpha
+ * (a block left without a live branch, a value not finite). */
+hr_status hr_model_set_alphas(hr_model *model, const float *alpha, hr_error *err);
+
 /* Sets the trained α of a branch (value 0 prunes it). HR_ERR_INVALID_ARG when
  * the branch does not exist or it would leave the block without a live
  * branch. Drops the block's applied γ. */

@@ -326,18 +326,8 @@ static hr_status reload(hr_model *m, const float *a, const hr_trainer_params *tp
     const int nb = hr_model_num_blocks(m);
     hr_trainer_destroy(*t);
     *t = NULL;
-    for (int pass = 0; pass < 2; pass++)
-        for (int k = 0; k < nb; k++) {
-            hr_block_info bi = hr_model_block(m, k);
-            for (int br = 0; br < HR_BRANCH_COUNT; br++) {
-                float v = a[k * 3 + br];
-                if (!(bi.existing >> br & 1u) || (pass == 0) != (v != 0.0f) || (pass == 1 && !(bi.live >> br & 1u)))
-                    continue;
-                if ((st = hr_model_set_alpha(m, k, (hr_branch)br, v, err)))
-                    return st;
-                bi = hr_model_block(m, k);
-            }
-        }
+    if ((st = hr_model_set_alphas(m, a, err)))
+        return st;
     if ((st = hr_trainer_create(m, tp, t, err)))
         return st;
     for (int k = 0; k < nb; k++)
@@ -484,8 +474,8 @@ hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const 
         (st = hr__joint_val_half_iter(hr_model_ctx(model), data, domain, halves ? 0 : -1, jp->batch, &va, &nsel,
                                       err)) ||
         (st = hr_data_iter_create(hr_model_ctx(model), data, domain, HR_PART_TEST, &ev, &te, err)) ||
-        (st = hr__joint_accuracy(t, va, logits, &s1->initial_val, err)) ||
-        (st = hr__joint_accuracy(t, te, logits, &s1->initial_test, err)))
+        (st = hr_eval_trainer(t, va, logits, &s1->initial_val, NULL, err)) ||
+        (st = hr_eval_trainer(t, te, logits, &s1->initial_test, NULL, err)))
         goto done;
     (void)nsel;
     const double aref = s1->initial_val;
@@ -615,8 +605,8 @@ hr_status hr_joint_goal(hr_model *model, const hr_data *data, int domain, const 
                 (st = rebuild(lut, live, op, gp, &p, &G, &ginit, x, tmp, err)))
                 goto done;
         }
-        if ((st = hr__joint_accuracy(t, va, logits, &acc, err)) ||
-            (st = hr__joint_accuracy(t, te, logits, &acc_test, err)))
+        if ((st = hr_eval_trainer(t, va, logits, &acc, NULL, err)) ||
+            (st = hr_eval_trainer(t, te, logits, &acc_test, NULL, err)))
             goto done;
         int accept = 1;
         double drop = aref - acc;

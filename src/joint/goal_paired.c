@@ -79,25 +79,6 @@ static hr_status guard_check(void *user, struct hr_trainer *t, int tried, int *a
     return HR_OK;
 }
 
-/* Sets the model's α to a: non-zero values first, so that no block is left
- * without a live branch on the way (as progressive.c's set_alpha). */
-static hr_status set_alpha(hr_model *m, const float *a, hr_error *err)
-{
-    hr_status st;
-    for (int pass = 0; pass < 2; pass++)
-        for (int k = 0; k < hr_model_num_blocks(m); k++) {
-            hr_block_info bi = hr_model_block(m, k);
-            for (int br = 0; br < HR_BRANCH_COUNT; br++) {
-                float v = a[k * 3 + br];
-                if (!(bi.existing >> br & 1u) || (pass == 0) != (v != 0.0f) || (pass == 1 && !(bi.live >> br & 1u)))
-                    continue;
-                if ((st = hr_model_set_alpha(m, k, (hr_branch)br, v, err)))
-                    return st;
-                bi = hr_model_block(m, k);
-            }
-        }
-    return HR_OK;
-}
 
 /* Per-image results of the model under α a (NULL: as it stands) on the
  * iterator's n images, through a fresh inference-only trainer. */
@@ -108,7 +89,7 @@ static hr_status predict(hr_model *m, const float *a, int64_t batch, hr_batch_it
     hr_trainer *t = NULL;
     hr_status st = HR_OK;
     tp.batch = batch;
-    if ((!a || !(st = set_alpha(m, a, err))) && !(st = hr_trainer_create(m, &tp, &t, err)))
+    if ((!a || !(st = hr_model_set_alphas(m, a, err))) && !(st = hr_trainer_create(m, &tp, &t, err)))
         st = hr__joint_correct_per_image(t, it, logits, correct, n, err);
     hr_trainer_destroy(t);
     return st;
@@ -187,7 +168,7 @@ hr_status hr_joint_goal_guarded(hr_model *model, const hr_data *data, int domain
         goto done;
     if (unpruned_differs) {
         int64_t hit = 0;
-        if ((st = predict(model, un, jp->batch, te, ntest, logits, now, err)) || (st = set_alpha(model, a0, err)))
+        if ((st = predict(model, un, jp->batch, te, ntest, logits, now, err)) || (st = hr_model_set_alphas(model, a0, err)))
             goto done;
         paired(rtest, now, ntest, &ub, &uc);
         for (int64_t i = 0; i < ntest; i++)

@@ -68,10 +68,6 @@ void hr__goal_l1_weights(const hr__goal *G, const hr_optim_problem *p, const uns
  * returns their count. */
 int hr__goal_threshold(const hr_model *model, const unsigned *live, float *alpha, double threshold, int *pruned);
 
-/* Top-1 accuracy (percent) of the trainer (inference mode) over every batch
- * of it, from its first batch; logits holds batch x classes floats. */
-hr_status hr__joint_accuracy(hr_trainer *t, hr_batch_iter *it, float *logits, double *acc, hr_error *err);
-
 /* Per-image top-1 results of the trainer over every batch of it: correct[i]
  * is 1 when image i (iteration order) is classified right. The part must
  * hold exactly cap images (HR_ERR_INTERNAL otherwise): pairing image by

@@ -224,34 +224,6 @@ static void slot_close(slot *sl)
     memset(sl, 0, sizeof *sl);
 }
 
-hr_status hr__joint_accuracy(hr_trainer *t, hr_batch_iter *it, float *logits, double *acc, hr_error *err)
-{
-    hr_batch b;
-    hr_status st;
-    int64_t hit = 0, n = 0, classes = hr_model_num_classes(hr_trainer_model(t));
-    if ((st = hr_batch_iter_seek(it, 0, 0, err)))
-        return st;
-    while ((st = hr_batch_iter_next(it, &b, err)) == HR_OK && b.n > 0) {
-        int64_t shape[2] = {b.n, classes};
-        hr_tensor y = hr_tensor_view(logits, 2, shape);
-        if ((st = hr_trainer_predict(t, &b.x, &y, err)))
-            return st;
-        for (int64_t i = 0; i < b.n; i++) {
-            const float *row = logits + i * classes;
-            int64_t best = 0;
-            for (int64_t k = 1; k < classes; k++)
-                if (row[k] > row[best])
-                    best = k;
-            hit += best == b.labels[i];
-        }
-        n += b.n;
-    }
-    if (st)
-        return st;
-    *acc = n ? 100.0 * (double)hit / (double)n : 0.0;
-    return HR_OK;
-}
-
 hr_status hr__joint_correct_per_image(hr_trainer *t, hr_batch_iter *it, float *logits, uint8_t *correct,
                                       int64_t cap, hr_error *err)
 {
@@ -338,28 +310,6 @@ static hr_status evaluate_slot(const state *s, slot *sl, hr_trainer *t, hr_error
     return HR_OK;
 }
 
-/* Sets the model's α to a: non-zero values first, so that no block is ever
- * left without a live branch on the way. */
-static hr_status set_alpha(hr_model *m, const float *a, hr_error *err)
-{
-    hr_status st;
-    for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < hr_model_num_blocks(m); i++) {
-            hr_block_info bi = hr_model_block(m, i);
-            for (int br = 0; br < HR_BRANCH_COUNT; br++) {
-                float v = a[i * 3 + br];
-                if (!(bi.existing >> br & 1u) || (pass == 0) != (v != 0.0f))
-                    continue;
-                if (pass == 1 && !(bi.live >> br & 1u))
-                    continue;
-                if ((st = hr_model_set_alpha(m, i, (hr_branch)br, v, err)))
-                    return st;
-                bi = hr_model_block(m, i);
-            }
-        }
-    return HR_OK;
-}
-
 uint64_t hr__joint_seed(uint64_t seed, int domain, int round, int cand)
 {
     uint64_t v[4] = {seed, (uint64_t)domain, (uint64_t)round, (uint64_t)cand}, h = 0x9e3779b97f4a7c15ull;
@@ -392,7 +342,8 @@ static hr_status run_candidate(state *s, slot *sl, hr_joint_candidate *c, float 
     bp.batch_size = s->p->batch;
     bp.shuffle = 1;
     bp.seed = hr_joint_candidate_seed(s->p->seed, s->domain, s->round, c->block, c->branch);
-    if ((st = set_alpha(sl->m, s->cur, err)) || (st = hr_model_set_alpha(sl->m, c->block, c->branch, 0.0f, err)) ||
+    if ((st = hr_model_set_alphas(sl->m, s->cur, err)) ||
+        (st = hr_model_set_alpha(sl->m, c->block, c->branch, 0.0f, err)) ||
         (st = hr_trainer_create(sl->m, &tp, &t, err)) ||
         (st = hr_data_iter_create(sl->ctx, s->data, s->domain, HR_PART_TRAIN, &bp, &tr, err)))
         goto done;
@@ -701,7 +652,7 @@ static hr_status evaluate_alpha(state *s, slot *sl, const float *a, hr_error *er
     hr_trainer *t = NULL;
     hr_status st;
     tp.batch = s->p->batch;
-    if (!(st = set_alpha(sl->m, a, err)) && !(st = hr_trainer_create(sl->m, &tp, &t, err)))
+    if (!(st = hr_model_set_alphas(sl->m, a, err)) && !(st = hr_trainer_create(sl->m, &tp, &t, err)))
         st = evaluate_slot(s, sl, t, err);
     hr_trainer_destroy(t);
     return st;

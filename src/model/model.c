@@ -161,6 +161,24 @@ int hr_model_find_block(const hr_model *m, const char *name)
     return -1;
 }
 
+hr_status hr_model_set_alphas(hr_model *m, const float *a, hr_error *err)
+{
+    hr_status st;
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < hr_model_num_blocks(m); k++) {
+            hr_block_info bi = hr_model_block(m, k);
+            for (int br = 0; br < HR_BRANCH_COUNT; br++) {
+                float v = a[k * 3 + br];
+                if (!(bi.existing >> br & 1u) || (pass == 0) != (v != 0.0f) || (pass == 1 && !(bi.live >> br & 1u)))
+                    continue;
+                if ((st = hr_model_set_alpha(m, k, (hr_branch)br, v, err)))
+                    return st;
+                bi = hr_model_block(m, k);
+            }
+        }
+    return HR_OK;
+}
+
 const char *hr_model_alpha_name(const hr_model *m, int block, hr_branch br, char *buf, size_t size)
 {
     snprintf(buf, size, "%s.hyper_%s", hr_model_block(m, block).name, hr_branch_name(br));
