@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "hyperrep/edge.h"
 #include "hyperrep/lut.h"
 #include "hyperrep/remote.h"
 #include "hyperrep/weights.h"
@@ -21,7 +22,8 @@ static const char *help =
     "usage: hyperrep lut measure --remote --model M [--listen ADDR] [--threads N]\n"
     "         [--client-threads N] [--input-size H] [--warmup 10] [--repeat 100] [--passes 1]\n"
     "         [--in-forward] [--stat median|mean|min] [--seed S] [--slowdown F]\n"
-    "         [--link-sizes 0.1,0.5,1,2,5] [--link-repeats 5] [TLS and listen options] [-o FILE]\n"
+    "         [--link-sizes 0.1,0.5,1,2,5] [--link-repeats 5] [--probe-frames 1000] [--window 16]\n"
+    "         [TLS and listen options] [-o FILE]\n"
     "\n"
     "Step 1 in real mode. Waits for one worker (`hyperrep client --server ADDR` on the\n"
     "edge device), then:\n"
@@ -32,7 +34,13 @@ static const char *help =
     "  2. the worker measures its LUT (as `lut measure --role client`, random weights\n"
     "     from --seed, --client-threads threads) and sends it;\n"
     "  3. this machine measures its own LUT (--threads threads);\n"
-    "  4. the merged LUT records both devices (host, CPU, threads, emulated or not).\n"
+    "  4. the serve probe: this machine runs a server (as `serve`, --threads threads\n"
+    "     per model) and the worker streams 5 passes of --probe-frames raw frames to it\n"
+    "     over the same link (random weights, --window frames in flight); the server's\n"
+    "     CPU per frame minus its tails' becomes its T_frame (method \"serve\"): what the\n"
+    "     sockets, TLS and the event loop cost per frame, which the in-process figure\n"
+    "     misses;\n"
+    "  5. the merged LUT records both devices (host, CPU, threads, emulated or not).\n"
     "Writes FILE (default hardware_lut_complete.json) and, beside it, lut_server.json,\n"
     "lut_client.json, link.json and link_benchmark.json (every raw round trip), then\n"
     "sends the worker SHUTDOWN.\n"
@@ -42,11 +50,14 @@ static const char *help =
     "  --slowdown F       the worker multiplies its times by F (>= 1) and marks its LUT\n"
     "                     as emulated (a slower device played by a faster one)\n"
     "  --link-sizes LIST  comma-separated message sizes in MB (0.1,0.5,1,2,5)\n"
-    "  --link-repeats N   round trips per size and direction (5)\n" HR_CLI_LISTEN_HELP HR_CLI_NET_HELP;
+    "  --link-repeats N   round trips per size and direction (5)\n"
+    "  --probe-frames N   frames per pass of the serve probe (1000; 0: no probe, the\n"
+    "                     server keeps the in-process T_frame)\n"
+    "  --window W         frames in flight in the serve probe (16)\n" HR_CLI_LISTEN_HELP HR_CLI_NET_HELP;
 
 enum {
     O_REMOTE = 256, O_ROLE, O_MODEL, O_WEIGHTS, O_INPUT, O_THREADS, O_CTHREADS, O_WARMUP, O_REPEAT, O_PASSES,
-    O_INFWD, O_STAT, O_SEED, O_SLOW, O_SIZES, O_LREP
+    O_INFWD, O_STAT, O_SEED, O_SLOW, O_SIZES, O_LREP, O_PFRAMES, O_WINDOW
 };
 
 static int parse_sizes(const char *s, double *sizes, int *n)
@@ -152,12 +163,15 @@ int hr_cmd_lut_remote(int argc, char **argv)
                                          {"slowdown", required_argument, 0, O_SLOW},
                                          {"link-sizes", required_argument, 0, O_SIZES},
                                          {"link-repeats", required_argument, 0, O_LREP},
+                                         {"probe-frames", required_argument, 0, O_PFRAMES},
+                                         {"window", required_argument, 0, O_WINDOW},
                                          {"output", required_argument, 0, 'o'},
                                          {"help", no_argument, 0, 'h'},
                                          HR_CLI_NET_OPTIONS,
                                          {0, 0, 0, 0}};
     const char *cmd = "lut measure", *arch = NULL, *weights = NULL, *output = "hardware_lut_complete.json";
-    int64_t threads = 1, cthreads = 0, warmup = 10, repeat = 100, passes = 1, seed = 42, lrep = 5;
+    int64_t threads = 1, cthreads = 0, warmup = 10, repeat = 100, passes = 1, seed = 42, lrep = 5,
+            pframes = 1000, window = 16;
     double slowdown = 1, sizes[32];
     int nsizes = 0, in_forward = 0, c, r, rc = 1;
     hr_lut_stat stat = HR_LUT_STAT_MEDIAN;
@@ -201,6 +215,11 @@ int hr_cmd_lut_remote(int argc, char **argv)
         case O_PASSES: if (!hr_cli_parse_i64(cmd, "--passes", optarg, 1, 1000000, &passes)) return 2; break;
         case O_SEED: if (!hr_cli_parse_i64(cmd, "--seed", optarg, 0, INT64_MAX, &seed)) return 2; break;
         case O_LREP: if (!hr_cli_parse_i64(cmd, "--link-repeats", optarg, 1, 1000, &lrep)) return 2; break;
+        case O_PFRAMES: if (!hr_cli_parse_i64(cmd, "--probe-frames", optarg, 0, 1000000, &pframes)) return 2; break;
+        case O_WINDOW:
+            if (!hr_cli_parse_i64(cmd, "--window", optarg, 1, HR_EDGE_MAX_WINDOW, &window))
+                return 2;
+            break;
         case O_SIZES: if (!parse_sizes(optarg, sizes, &nsizes)) return 2; break;
         case O_STAT:
             if (hr_lut_stat_parse(optarg) < 0) {
@@ -312,19 +331,52 @@ int hr_cmd_lut_remote(int argc, char **argv)
     lp.repeat = (int)repeat;
     lp.passes = (int)passes;
     lp.in_forward = in_forward;
-    if (hr_lut_measure(m, &lp, &dev[HR_DEVICE_SERVER], &err) ||
-        hr_device_lut_save(p_server, dev[HR_DEVICE_SERVER], &err))
+    if (hr_lut_measure(m, &lp, &dev[HR_DEVICE_SERVER], &err))
         goto fail;
     t_server = hr_cli_now_ms();
-    printf("server LUT: %d thread(s), %s (%.1f s) -> %s\n", dev[HR_DEVICE_SERVER]->threads,
-           dev[HR_DEVICE_SERVER]->gpu_name, (t_server - t_client) / 1e3, p_server);
+    printf("server LUT: %d thread(s), %s (%.1f s)\n", dev[HR_DEVICE_SERVER]->threads, dev[HR_DEVICE_SERVER]->gpu_name,
+           (t_server - t_client) / 1e3);
+    fflush(stdout);
+
+    /* 4. the server's T_frame, through a real server */
+    if (pframes > 0) {
+        hr_device_lut *sv = dev[HR_DEVICE_SERVER];
+        hr_serve_probe_params pp = hr_serve_probe_params_default();
+        hr_serve_probe probe;
+        double in_process = sv->has_frame_time ? hr_lut_entry_time(&sv->frame, stat) : -1;
+        pp.arch = arch;
+        pp.input_size = mp.input_size;
+        pp.threads = (int)threads;
+        pp.tls = net.net.tls;
+        pp.window = (int)window;
+        pp.frames = (int)pframes;
+        pp.seed = (uint64_t)seed;
+        pp.log = hr_cli_remote_log;
+        pp.log_user = (void *)cmd;
+        hr_serve_probe_init(&probe);
+        if (hr_remote_serve_probe(ch, l, &pp, &probe, &err) ||
+            hr_device_lut_set_frame(sv, probe.overhead_ms, probe.passes, probe.crossing_shape, "raw", "serve",
+                                    &err)) {
+            hr_serve_probe_deinit(&probe);
+            goto fail;
+        }
+        printf("serve probe: %lld frames (%d passes, window %d, %.0f fps): %.4f ms of server CPU per frame, %.4f in "
+               "the tail: T_frame.server %.4f ms (in-process: %.4f) (%.1f s)\n", (long long)probe.frames,
+               probe.passes, probe.window, probe.fps, probe.cpu_ms, probe.tail_cpu_ms,
+               hr_lut_entry_time(&sv->frame, stat), in_process, (hr_cli_now_ms() - t_server) / 1e3);
+        hr_serve_probe_deinit(&probe);
+        fflush(stdout);
+    }
+    if (hr_device_lut_save(p_server, dev[HR_DEVICE_SERVER], &err))
+        goto fail;
+    printf("wrote %s\n", p_server);
     for (int d = 0; d < HR_DEVICE_COUNT; d++)
         if (dev[d]->has_noise && dev[d]->noise.busy)
             fprintf(stderr, "hyperrep %s: warning: the %s's LUT is noisy (median spread %.3f, %.1f %% of its CPU "
                     "time taken by other processes)\n", cmd, hr_device_name((hr_device)d),
                     dev[d]->noise.median_spread, dev[d]->noise.stolen_cpu_pct);
 
-    /* 4. merged */
+    /* 5. merged */
     hr_lut_merge_params mgp = hr_lut_merge_params_default();
     mgp.stat = stat;
     mgp.link = &lb.upload;

@@ -271,7 +271,11 @@ typedef struct hr_device_lut {
     int has_frame_time;        /* 0: not measured (older files, frame_repeat 0) */
     hr_lut_entry frame;        /* statistics of the per-frame overhead runs, ms */
     int64_t frame_shape[4];    /* crossing tensor it was measured for, [B, C, H, W] */
-    char frame_block[HR_LUT_NAME_MAX]; /* the block whose output that tensor is */
+    char frame_block[HR_LUT_NAME_MAX]; /* the block whose output that tensor is ("raw": the
+                                  8-bit image of the raw placement) */
+    char frame_method[32];     /* how it was measured: "in-process" (hr_frame_overhead_measure;
+                                  also older files) or "serve" (a real `serve` streamed to
+                                  over the network: hr_remote_serve_probe) */
     /* Edge profile emulation (SPEC §13.2; hr_device_lut_emulate_profile): */
     hr_edge_applied edge;
 } hr_device_lut;
@@ -292,6 +296,14 @@ hr_status hr_device_lut_load(const char *path, hr_device_lut **out, hr_error *er
 /* Writes the per-device file atomically (field-compatible with the
  * original's lut_server.json / lut_client.json plus our fields). */
 hr_status hr_device_lut_save(const char *path, const hr_device_lut *lut, hr_error *err);
+
+/* Replaces lut's per-frame overhead T_frame by the statistics of n >= 1
+ * measured samples (ms, each finite and >= 0; the array is sorted), taken
+ * for the crossing tensor `shape` (the output of `block`; "raw" for the
+ * 8-bit image) by `method` ("in-process", "serve"). HR_ERR_INVALID_ARG
+ * naming a bad sample, shape or name. */
+hr_status hr_device_lut_set_frame(hr_device_lut *lut, double *samples, int n, const int64_t shape[4],
+                                  const char *block, const char *method, hr_error *err);
 
 /* Marks lut as an emulation of another device: every time (mean, median,
  * std, min, stage 0, classifier, T_frame; not the scale-free spread) is

@@ -162,6 +162,12 @@ int hr_listener_port(const hr_listener *l);
  * handshake or the hello is logged into err and dropped: the call returns
  * that error and the listener stays usable. */
 hr_status hr_listener_accept(hr_listener *l, int timeout_ms, hr_chan **out, hr_error *err);
+/* Accepts one TCP connection and returns its socket (non-blocking,
+ * TCP_NODELAY, close-on-exec) without a TLS handshake or a hello, for a
+ * server that does those itself (hr_server_adopt); the peer's "HOST:PORT"
+ * goes to addr. timeout_ms as hr_listener_accept. The caller owns *fd. */
+hr_status hr_listener_accept_socket(hr_listener *l, int timeout_ms, int *fd, char *addr, size_t addrsz,
+                                    hr_error *err);
 void hr_listener_destroy(hr_listener *l);
 
 #ifdef __cplusplus

@@ -138,6 +138,65 @@ hr_remote_lut_params hr_remote_lut_params_default(void);
 hr_status hr_remote_lut_measure(hr_chan *c, const hr_remote_lut_params *params, const char *client_path,
                                 hr_device_lut **out, hr_remote_device *dev, hr_error *err);
 
+/* ------------------------------------ driver: step 1, the server's T_frame */
+
+/* The server's per-frame overhead measured through a real server (SPEC
+ * §13.1): the in-process T_frame (hr_frame_overhead_measure) stands in for
+ * the sockets with a memcpy and so misses what the kernel and the event loop
+ * cost per frame, which on a small server can be a quarter of a small
+ * model's tail. Here the driver runs an hr_server in this process, asks the
+ * worker (SERVE_PROBE) to dial the driver's own address once more, hands
+ * that connection to the server (hr_listener_accept_socket,
+ * hr_server_adopt), and the worker streams frames through it as `infer`
+ * does (hr_edge, random weights and frames). Each pass gives one sample:
+ * this process's CPU time (CLOCK_PROCESS_CPUTIME_ID, user and system; the
+ * driver's own thread only waits meanwhile) minus the tails' CPU time
+ * (hr_server_stats.tail_cpu_ms), per frame. The connection crosses the
+ * same path as the worker's (a shaped link, a delay relay), so the kernel's
+ * per-frame work on it is in the figure. */
+typedef struct hr_serve_probe_params {
+    const char *arch;         /* architecture (required) */
+    int64_t input_size, in_channels, num_classes; /* 0: the architecture's defaults */
+    const char *placement;    /* "raw" (the 8-bit image; the placement whose server is
+                                 busiest per byte) or a split "0".."N": "raw" */
+    int threads;              /* the server's threads per model (its LUT's): 1 */
+    hr_tls_params tls;        /* the server's TLS (the driver listener's): all NULL: plain */
+    int window;               /* frames in flight (1..HR_EDGE_MAX_WINDOW): 16 */
+    int warmup;               /* frames streamed before the first pass: 200 */
+    int frames;               /* frames per pass: 1000 */
+    int passes;               /* samples: 5 */
+    uint64_t seed;            /* random weights and frames: 42 */
+    int timeout_ms;           /* longest wait for the worker's connection or its next
+                                 message: 120000 */
+    hr_remote_log_fn log;     /* the server's warnings and the probe's progress; NULL: none */
+    void *log_user;
+} hr_serve_probe_params;
+
+hr_serve_probe_params hr_serve_probe_params_default(void);
+
+typedef struct hr_serve_probe {
+    int passes;
+    double *overhead_ms;      /* [passes]: per frame, the server's CPU minus the tails' (owned) */
+    double cpu_ms;            /* medians over the passes, per frame: the server's CPU, */
+    double tail_cpu_ms;       /* the tails' CPU, */
+    double fps;               /* and the worker's frames per second */
+    int64_t frames;           /* frames of all passes */
+    int window;
+    char placement[16];       /* "raw" or the split */
+    int64_t crossing_shape[4];
+} hr_serve_probe;
+
+void hr_serve_probe_init(hr_serve_probe *r);
+void hr_serve_probe_deinit(hr_serve_probe *r);
+
+/* Runs the probe over the worker's channel c, accepting the worker's second
+ * connection on l (the listener c came from). out is init'd by the caller.
+ * HR_ERR_INVALID_ARG (bad parameters), HR_ERR_IO (no connection within
+ * timeout_ms, a lost channel), HR_ERR_FORMAT (a malformed reply), the
+ * server's and the worker's errors. */
+hr_status hr_remote_serve_probe(hr_chan *c, hr_listener *l, const hr_serve_probe_params *params,
+                                hr_serve_probe *out, hr_error *err);
+
 /* ------------------------------------------------- driver: link benchmark */
 
 typedef struct hr_link_bench_params {

@@ -262,6 +262,10 @@ typedef struct hr_server_stats {
     uint64_t active;           /* sessions open now */
     uint64_t deployed;         /* models built */
     uint64_t frames;           /* INFER_RESULTs sent */
+    double tail_cpu_ms;        /* the workers' CPU time (their own threads' clocks) in
+                                  the tails of those frames: with threads_per_model 1,
+                                  all the compute they cost; the rest of the process's
+                                  CPU time per frame is the server's per-frame overhead */
     uint64_t protocol_errors;  /* sessions closed for a malformed, oversized,
                                   out-of-sequence, truncated or late frame */
     uint64_t timeouts;         /* sessions closed by the idle, frame or handshake timeout */
@@ -283,6 +287,16 @@ int hr_server_port(const hr_server *s);
  * flight are awaited, and HR_OK is returned. SIGPIPE is blocked on the
  * calling thread while it runs. */
 hr_status hr_server_run(hr_server *s, hr_error *err);
+/* Serves a TCP connection accepted elsewhere (by hr_listener_accept_socket,
+ * say, so that a driver can bring a peer that dialled its own port to an
+ * in-process server) exactly as one the server accepted: it counts against
+ * max_clients, and the TLS handshake (when the server has TLS) and the
+ * hello come next. The server owns fd from then on, also on failure after
+ * the hand-over; callable from any thread while the server runs (a
+ * connection handed over after hr_server_run returned is never served).
+ * Errors (fd is then still the caller's): HR_ERR_INVALID_ARG, HR_ERR_IO (fd
+ * is not a connected socket), HR_ERR_NOMEM, HR_ERR_INTERNAL. */
+hr_status hr_server_adopt(hr_server *s, int fd, hr_error *err);
 /* Asks a running (or about to run) server to stop; callable from any
  * thread. */
 void hr_server_stop(hr_server *s);

@@ -234,6 +234,9 @@ static hr_status read_frame(const char *path, const json_t *o, hr_device_lut *lu
         (st = hr__json_shape(path, "T_frame.crossing_shape", v, 4, lut->frame_shape, err)))
         return st;
     hr__json_copy_string(o, "block", lut->frame_block, sizeof lut->frame_block);
+    hr__json_copy_string(o, "method", lut->frame_method, sizeof lut->frame_method);
+    if (!lut->frame_method[0])
+        snprintf(lut->frame_method, sizeof lut->frame_method, "in-process");
     lut->has_frame_time = 1;
     return HR_OK;
 }
@@ -546,6 +549,8 @@ hr_status hr_device_lut_save(const char *path, const hr_device_lut *lut, hr_erro
             hr__jset(&b, fo, "crossing_shape", hr__jints(lut->frame_shape, 4));
         if (fo && lut->frame_block[0])
             hr__jset(&b, fo, "block", json_string(lut->frame_block));
+        if (fo && lut->frame_method[0])
+            hr__jset(&b, fo, "method", json_string(lut->frame_method));
     }
     mi = json_object();
     ins = json_object();
@@ -598,5 +603,28 @@ hr_status hr_device_lut_emulate(hr_device_lut *lut, const char *description, dou
         hr__lut_entry_scale(&lut->frame, slowdown);
     snprintf(lut->emulated, sizeof lut->emulated, "%s", description);
     lut->slowdown *= slowdown;
+    return HR_OK;
+}
+
+hr_status hr_device_lut_set_frame(hr_device_lut *lut, double *samples, int n, const int64_t shape[4],
+                                  const char *block, const char *method, hr_error *err)
+{
+    if (!lut || !samples || n < 1 || !shape || !block || !method)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "T_frame: no LUT, samples, shape, block or method");
+    for (int i = 0; i < n; i++)
+        if (!isfinite(samples[i]) || samples[i] < 0)
+            return hr_error_set(err, HR_ERR_INVALID_ARG, "T_frame: sample %d = %g ms is not a time >= 0", i,
+                                samples[i]);
+    for (int d = 0; d < 4; d++)
+        if (shape[d] < 1)
+            return hr_error_set(err, HR_ERR_INVALID_ARG, "T_frame: crossing shape dim %d = %lld is not >= 1", d,
+                                (long long)shape[d]);
+    if (strlen(block) >= sizeof lut->frame_block || strlen(method) >= sizeof lut->frame_method)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "T_frame: block '%s' or method '%s' is too long", block, method);
+    hr__lut_summarise(samples, n, &lut->frame);
+    memcpy(lut->frame_shape, shape, sizeof lut->frame_shape);
+    snprintf(lut->frame_block, sizeof lut->frame_block, "%s", block);
+    snprintf(lut->frame_method, sizeof lut->frame_method, "%s", method);
+    lut->has_frame_time = 1;
     return HR_OK;
 }

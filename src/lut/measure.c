@@ -586,6 +586,7 @@ hr_status hr_lut_measure(hr_model *m, const hr_lut_measure_params *params, hr_de
         }
         memcpy(lut->frame_shape, cb->out_shape, sizeof lut->frame_shape);
         snprintf(lut->frame_block, sizeof lut->frame_block, "%s", cb->name);
+        snprintf(lut->frame_method, sizeof lut->frame_method, "in-process");
         lut->has_frame_time = 1;
     }
     free(cpu);

@@ -1130,6 +1130,20 @@ static hr_status accept_fd(hr_listener *l, int timeout_ms, int *fd_out, char *ad
     }
 }
 
+hr_status hr_listener_accept_socket(hr_listener *l, int timeout_ms, int *fd, char *addr, size_t addrsz,
+                                    hr_error *err)
+{
+    char where[HR__ADDR_TEXT_MAX];
+    hr_status st;
+    if (!l || !fd)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "accept: no listener or no output");
+    if ((st = accept_fd(l, timeout_ms, fd, where, sizeof where, err)) != HR_OK)
+        return st;
+    if (addr && addrsz)
+        snprintf(addr, addrsz, "%s", where);
+    return HR_OK;
+}
+
 hr_status hr_listener_accept(hr_listener *l, int timeout_ms, hr_chan **out, hr_error *err)
 {
     char where[HR__ADDR_TEXT_MAX];

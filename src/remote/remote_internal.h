@@ -35,6 +35,10 @@ hr_status hr__meta_str(const json_t *o, const char *what, const char *key, int r
 hr_status hr__send_json(hr_chan *c, hr_msg_type type, uint32_t id, json_t *meta, const hr_wire_tensor *t, int n,
                         hr_error *err);
 
+/* The worker's side of SERVE_PROBE (serve_probe.c): dials params->server
+ * again as an edge, deploys, streams the passes and reports each on c. */
+hr_status hr__worker_serve_probe(hr_chan *c, const hr_worker_params *params, const hr_msg *msg, hr_error *err);
+
 /* Monotonic clock in milliseconds. */
 double hr__remote_now_ms(void);
 

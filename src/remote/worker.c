@@ -799,6 +799,7 @@ static hr_status dispatch(worker *w, const hr_msg *msg, int *shutdown, hr_error 
         return hr_chan_send(w->c, HR_MSG_ACK, msg->id, NULL, NULL, 0, err);
     case HR_MSG_LUT_MEASURE: return do_lut_measure(w, msg, err);
     case HR_MSG_LINK_PROBE: return do_link_probe(w, msg, err);
+    case HR_MSG_SERVE_PROBE: return hr__worker_serve_probe(w->c, w->p, msg, err);
     case HR_MSG_MODEL_SYNC: return do_model_sync(w, msg, err);
     case HR_MSG_ALPHA_SYNC:
         if (!w->head)

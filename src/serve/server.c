@@ -93,6 +93,7 @@ typedef struct job {
     /* results */
     int64_t cls;
     double queue_ms, run_ms;
+    double cpu_ms;           /* the worker thread's CPU time in the tail */
     hr_status st;
     hr_error err;
 } job;
@@ -164,6 +165,15 @@ struct hr_server {
 static double now_ms(void)
 {
     return hr_clock_now_ms();
+}
+
+/* CPU time of the calling thread, ms. */
+static double thread_cpu_ms(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 hr_server_params hr_server_params_default(void)
@@ -250,7 +260,9 @@ static void run_job(worker *w, job *j)
         j->st = hr_error_set(&j->err, HR_ERR_NOMEM, "out of memory for the logits");
         return;
     }
+    double c0 = thread_cpu_ms();
     j->st = hr_deploy_part_run_tail(j->s->part, j->msg.tensor[0].data, j->logits, &j->err);
+    j->cpu_ms = thread_cpu_ms() - c0;
     j->run_ms = now_ms() - t0;
     j->cls = 0;
     for (int64_t c = 1; c < k; c++)
@@ -1086,10 +1098,15 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
             t.nbytes = sizeof(float) * (size_t)t.shape[1];
             snprintf(meta, sizeof meta, "{\"class\": %lld, \"tail_ms\": %.4f, \"queue_ms\": %.4f}", (long long)j->cls,
                      j->run_ms, j->queue_ms);
+            /* Counted before the reply leaves: a client that has its
+             * reply finds the frame in the statistics. */
+            pthread_mutex_lock(&srv->stats_mu);
+            srv->stats.frames++;
+            srv->stats.tail_cpu_ms += j->cpu_ms;
+            pthread_mutex_unlock(&srv->stats_mu);
             send_msg(s, HR_MSG_INFER_RESULT, j->id, meta, &t, s->want_logits ? 1 : 0);
             s->frames++;
             s->t_activity = now_ms();
-            STAT_ADD(srv, frames, 1);
         }
         job_free(j);
         if (s->closing)
@@ -1388,6 +1405,46 @@ hr_status hr_server_run(hr_server *srv, hr_error *err)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc < 0)
         return hr_error_set(err, HR_ERR_INTERNAL, "serve: the event loop failed");
+    return HR_OK;
+}
+
+/* An adopted connection on its way to the loop thread. */
+typedef struct adoption {
+    hr_server *srv;
+    int fd;
+    struct sockaddr_storage sa;
+    socklen_t salen;
+} adoption;
+
+static void adopt_cb(evutil_socket_t fd, short what, void *arg)
+{
+    adoption *a = arg;
+    (void)fd, (void)what;
+    accept_cb(NULL, a->fd, (struct sockaddr *)&a->sa, (int)a->salen, a->srv);
+    free(a);
+}
+
+hr_status hr_server_adopt(hr_server *s, int fd, hr_error *err)
+{
+    struct timeval now = {0, 0};
+    adoption *a;
+    if (!s || fd < 0)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "serve: adopt: no server or no socket");
+    if (!(a = calloc(1, sizeof *a)))
+        return hr_error_set(err, HR_ERR_NOMEM, "serve: adopt: out of memory");
+    a->srv = s;
+    a->fd = fd;
+    a->salen = sizeof a->sa;
+    if (getpeername(fd, (struct sockaddr *)&a->sa, &a->salen) != 0) {
+        int e = errno;
+        free(a);
+        return hr_error_set(err, HR_ERR_IO, "serve: adopt: the socket has no peer: %s", strerror(e));
+    }
+    if (evutil_make_socket_nonblocking(fd) != 0 ||
+        event_base_once(s->base, -1, EV_TIMEOUT, adopt_cb, a, &now) != 0) {
+        free(a);
+        return hr_error_set(err, HR_ERR_INTERNAL, "serve: adopt: cannot hand the socket to the event loop");
+    }
     return HR_OK;
 }
 

@@ -177,7 +177,8 @@ static void test_lut_remote_cli(void **state)
     pid = hr_test_spawn_cli(dir, args, NULL, errlog);
 
     snprintf(args, sizeof args, "lut measure --remote --model repvgg-tiny --warmup 1 --repeat 2 --link-repeats 3 "
-             "--link-sizes 0.05,1 --listen 127.0.0.1:%d --accept-timeout 60 -o out/merged.json", port);
+             "--link-sizes 0.05,1 --probe-frames 20 --window 4 --listen 127.0.0.1:%d --accept-timeout 60 "
+             "-o out/merged.json", port);
     assert_int_equal(mkdir(strcat(strcpy(path, dir), "/out"), 0755), 0);
     int rc = HR_RUN_CLI(dir, args);
     /* the client ends after its one session; bounded wait, then kill */
@@ -213,6 +214,14 @@ static void test_lut_remote_cli(void **state)
     HR_ASSERT_OK(hr_device_lut_load(path, &cl, &err), &err);
     assert_int_equal(cl->role, HR_DEVICE_CLIENT);
     assert_string_equal(cl->model, "repvgg-tiny");
+    hr_device_lut_destroy(cl);
+    /* the server's T_frame came from the serve probe */
+    assert_contains(out_text, "serve probe: 100 frames (5 passes, window 4");
+    snprintf(path, sizeof path, "%s/out/lut_server.json", dir);
+    HR_ASSERT_OK(hr_device_lut_load(path, &cl, &err), &err);
+    assert_true(cl->has_frame_time);
+    assert_string_equal(cl->frame_method, "serve");
+    assert_true(cl->frame.min_ms >= 0 && cl->frame.min_ms <= cl->frame.median_ms && isfinite(cl->frame.median_ms));
     hr_device_lut_destroy(cl);
     snprintf(path, sizeof path, "%s/out/link_benchmark.json", dir);
     root = json_load_file(path, 0, NULL);
@@ -274,6 +283,79 @@ static void test_link_bench(void **state)
     assert_int_equal(hr_remote_link_bench(c, &p, &b, &err), HR_ERR_INVALID_ARG);
     HR_ASSERT_OK(hr_remote_shutdown(c, 10000, &err), &err);
     hr_link_bench_deinit(&b);
+    hr_chan_destroy(c);
+    hr_listener_destroy(l);
+    worker_join(&w);
+    HR_ASSERT_OK(w.st, &w.err);
+}
+
+/* ---- the serve probe: T_frame of a real server ---------------------------------- */
+
+static void test_serve_probe(void **state)
+{
+    (void)state;
+    worker_thread w;
+    hr_listener *l = listen_any_port(NULL);
+    worker_start(&w, hr_listener_port(l), 1, NULL);
+    hr_chan *c = accept_one(l);
+    hr_serve_probe_params p = hr_serve_probe_params_default();
+    hr_serve_probe r;
+    hr_error err;
+    hr_serve_probe_init(&r);
+    p.arch = "repvgg-tiny";
+    p.window = 4;
+    p.warmup = 5;
+    p.frames = 30;
+    p.passes = 3;
+    p.timeout_ms = 20000;
+    /* refused before anything is sent: the channel stays usable */
+    p.placement = "middle";
+    assert_int_equal(hr_remote_serve_probe(c, l, &p, &r, &err), HR_ERR_INVALID_ARG);
+    assert_contains(err.msg, "middle");
+    p.placement = "raw";
+    HR_ASSERT_OK(hr_remote_serve_probe(c, l, &p, &r, &err), &err);
+    assert_int_equal(r.passes, 3);
+    /* exactly the timed frames: the warm-up is not in any sample */
+    assert_int_equal(r.frames, 90);
+    assert_int_equal(r.window, 4);
+    assert_string_equal(r.placement, "raw");
+    /* the raw placement sends the 8-bit image */
+    assert_int_equal(r.crossing_shape[0], 1);
+    assert_int_equal(r.crossing_shape[1], 3);
+    assert_int_equal(r.crossing_shape[2], 48);
+    assert_int_equal(r.crossing_shape[3], 48);
+    for (int i = 0; i < r.passes; i++)
+        assert_true(isfinite(r.overhead_ms[i]) && r.overhead_ms[i] >= 0);
+    assert_true(r.tail_cpu_ms > 0 && r.cpu_ms > 0 && r.fps > 0);
+
+    /* into the server's LUT, read back with its method */
+    hr_ctx *ctx = NULL;
+    hr_ctx_params cp = hr_ctx_params_default();
+    hr_model *m = NULL;
+    hr_device_lut *lut = NULL, *back = NULL;
+    const char *path = hr_test_tmp_path("lut_server_probe.json");
+    HR_ASSERT_OK(hr_ctx_create(&cp, &ctx, &err), &err);
+    HR_ASSERT_OK(hr_model_create(ctx, "repvgg-tiny", NULL, &m, &err), &err);
+    HR_ASSERT_OK(hr_device_lut_create(m, HR_DEVICE_SERVER, &lut, &err), &err);
+    HR_ASSERT_OK(hr_device_lut_set_frame(lut, r.overhead_ms, r.passes, r.crossing_shape, "raw", "serve", &err), &err);
+    assert_true(lut->has_frame_time);
+    /* the samples come back sorted; their statistics are the entry */
+    assert_true(r.overhead_ms[0] <= r.overhead_ms[1] && r.overhead_ms[1] <= r.overhead_ms[2]);
+    assert_true(lut->frame.median_ms == r.overhead_ms[1] && lut->frame.min_ms == r.overhead_ms[0]);
+    HR_ASSERT_OK(hr_device_lut_save(path, lut, &err), &err);
+    HR_ASSERT_OK(hr_device_lut_load(path, &back, &err), &err);
+    assert_true(back->has_frame_time);
+    assert_string_equal(back->frame_method, "serve");
+    assert_string_equal(back->frame_block, "raw");
+    assert_true(fabs(back->frame.median_ms - lut->frame.median_ms) <= 1e-9 + 1e-9 * lut->frame.median_ms);
+    hr_device_lut_destroy(back);
+    hr_device_lut_destroy(lut);
+    hr_model_destroy(m);
+    hr_ctx_destroy(ctx);
+    hr_serve_probe_deinit(&r);
+    assert_null(r.overhead_ms);
+
+    HR_ASSERT_OK(hr_remote_shutdown(c, 10000, &err), &err);
     hr_chan_destroy(c);
     hr_listener_destroy(l);
     worker_join(&w);
@@ -805,7 +887,7 @@ static void test_bad_server(void **state)
     hr_error err;
     hr_msg m;
     hr_listener *l = listen_any_port(NULL);
-    worker_start(&w, hr_listener_port(l), 4, NULL);
+    worker_start(&w, hr_listener_port(l), 5, NULL);
     hr_msg_init(&m);
 
     /* 1: domain_start before model_sync */
@@ -851,6 +933,15 @@ static void test_bad_server(void **state)
                  &err);
     assert_int_equal(hr_chan_recv(c, 20000, &m, &err), HR_ERR_FORMAT);
     assert_contains(err.msg, "data source '/etc' is not one this worker serves");
+    hr_chan_destroy(c);
+
+    /* 5: a serve probe naming a placement no model has */
+    c = accept_one(l);
+    HR_ASSERT_OK(hr_chan_send(c, HR_MSG_SERVE_PROBE, 10, "{\"model\":\"repvgg-tiny\",\"placement\":\"middle\"}", NULL,
+                              0, &err),
+                 &err);
+    assert_int_equal(hr_chan_recv(c, 20000, &m, &err), HR_ERR_FORMAT);
+    assert_contains(err.msg, "'placement' = 'middle'");
     hr_chan_destroy(c);
 
     hr_msg_deinit(&m);
@@ -928,6 +1019,7 @@ int main(void)
     alarm(600);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_link_bench),        cmocka_unit_test(test_reconnect_backoff),
+        cmocka_unit_test(test_serve_probe),
         cmocka_unit_test(test_bad_worker),        cmocka_unit_test(test_bad_server),
         cmocka_unit_test(test_tls),               cmocka_unit_test(test_lut_remote_cli),
         cmocka_unit_test(test_split_equals_whole), cmocka_unit_test(test_joint_real_cli),

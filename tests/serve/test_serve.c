@@ -355,6 +355,7 @@ static void test_every_split_matches_local(void **state)
     hr_server_params p = test_params();
     static const int choice[][2] = {{-1, -1}, {9, 3}, {11, 4}};
     char json[600], g[80];
+    hr_error err = {0};
     (void)state;
     start(&f, &p);
     for (int ci = 0; ci < 3; ci++)
@@ -383,6 +384,22 @@ static void test_every_split_matches_local(void **state)
     assert_int_equal(st.deployed, 25);
     assert_int_equal(st.frames, 3 * 8 * 3 + 4);
     assert_int_equal(st.protocol_errors, 0);
+    /* the tails' CPU time: some, and no more than this whole process has used */
+    {
+        struct timespec ts;
+        assert_int_equal(clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts), 0);
+        assert_true(st.tail_cpu_ms > 0);
+        assert_true(st.tail_cpu_ms <= (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6);
+    }
+    /* a socket handed over must be a connected one */
+    {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(fd >= 0);
+        assert_int_equal(hr_server_adopt(f.srv, -1, &err), HR_ERR_INVALID_ARG);
+        assert_int_equal(hr_server_adopt(f.srv, fd, &err), HR_ERR_IO);
+        assert_non_null(strstr(err.msg, "no peer"));
+        close(fd);
+    }
     stop(&f);
 }
 
