@@ -118,12 +118,22 @@ static void edge_log(void *user, hr_log_level level, const char *line)
         pl->p->log(pl->p->log_user, line);
 }
 
-static hr_status send_mark(hr_chan *c, uint32_t id, int pass, const hr_edge_stats *s, hr_error *err)
+/* Reports the end of a pass and waits for the driver's go: the driver reads
+ * its clocks between the two, so no frame of the next pass is in them. */
+static hr_status send_mark(hr_chan *c, uint32_t id, int pass, const hr_edge_stats *s, int timeout_ms, hr_error *err)
 {
-    return hr__send_json(c, HR_MSG_ACK, id,
-                         json_pack("{s:i, s:I, s:f, s:f}", "mark", pass, "frames", (json_int_t)(s ? s->frames : 0),
-                                   "fps", s ? s->fps : 0.0, "tail_ms", s ? s->tail.mean : 0.0),
-                         NULL, 0, err);
+    hr_msg go;
+    hr_status st = hr__send_json(c, HR_MSG_ACK, id,
+                                 json_pack("{s:i, s:I, s:f, s:f}", "mark", pass, "frames",
+                                           (json_int_t)(s ? s->frames : 0), "fps", s ? s->fps : 0.0, "tail_ms",
+                                           s ? s->tail.mean : 0.0),
+                                 NULL, 0, err);
+    if (st)
+        return st;
+    hr_msg_init(&go);
+    st = hr_chan_expect(c, HR_MSG_ACK, timeout_ms, &go, err);
+    hr_msg_deinit(&go);
+    return st;
 }
 
 hr_status hr__worker_serve_probe(hr_chan *c, const hr_worker_params *wp, const hr_msg *msg, hr_error *err)
@@ -197,11 +207,11 @@ hr_status hr__worker_serve_probe(hr_chan *c, const hr_worker_params *wp, const h
      * settle before the first mark. */
     rp.warmup = 0;
     rp.frames = warmup > 0 ? warmup : 1;
-    if ((st = hr_edge_run(e, &rp, &s, err)) || (st = send_mark(c, msg->id, 0, NULL, err)))
+    if ((st = hr_edge_run(e, &rp, &s, err)) || (st = send_mark(c, msg->id, 0, NULL, ep.timeout_ms, err)))
         goto out;
     rp.frames = frames;
     for (int64_t i = 1; i <= passes; i++)
-        if ((st = hr_edge_run(e, &rp, &s, err)) || (st = send_mark(c, msg->id, (int)i, &s, err)))
+        if ((st = hr_edge_run(e, &rp, &s, err)) || (st = send_mark(c, msg->id, (int)i, &s, ep.timeout_ms, err)))
             goto out;
     {
         int64_t sh[4];
@@ -400,6 +410,9 @@ hr_status hr_remote_serve_probe(hr_chan *c, hr_listener *l, const hr_serve_probe
         if ((st = hr__meta_int(meta, WHAT, "mark", 1, 0, expect, expect, &mark, err)) ||
             (st = hr__meta_num(meta, WHAT, "fps", 0, 0, 0, 1e12, &wfps, err)))
             goto out;
+        /* The worker waits for this before its next pass. */
+        if ((st = hr_chan_send(c, HR_MSG_ACK, m.id, NULL, NULL, 0, err)))
+            goto out;
         if (mark > 0) {
             int i = (int)mark - 1;
             uint64_t nf = now.frames - prev.frames;
@@ -414,8 +427,8 @@ hr_status hr_remote_serve_probe(hr_chan *c, hr_listener *l, const hr_serve_probe
             out->overhead_ms[i] = cpu[i] - tail[i] > 0 ? cpu[i] - tail[i] : 0;
             fps[i] = wfps;
             out->frames += (int64_t)nf;
-            plog(p, "probe: pass %d/%d: %.4f ms of server CPU per frame, %.4f in the tail, overhead %.4f ms (%.0f fps)",
-                 i + 1, p->passes, cpu[i], tail[i], out->overhead_ms[i], wfps);
+            plog(p, "probe: pass %d/%d: %llu frames, %.4f ms of server CPU per frame, %.4f in the tail, overhead %.4f ms "
+                 "(%.0f fps)", i + 1, p->passes, (unsigned long long)nf, cpu[i], tail[i], out->overhead_ms[i], wfps);
         }
         prev = now;
     }
