@@ -37,9 +37,9 @@ static const char *help =
     "  4. the serve probe: this machine runs a server (as `serve`, --threads threads\n"
     "     per model) and the worker streams 5 passes of --probe-frames raw frames to it\n"
     "     over the same link (random weights, --window frames in flight); the server's\n"
-    "     CPU per frame minus its tails' becomes its T_frame (method \"serve\"): what the\n"
-    "     sockets, TLS and the event loop cost per frame, which the in-process figure\n"
-    "     misses;\n"
+    "     CPU per frame minus what its LUT gives the whole model becomes its T_frame\n"
+    "     (method \"serve\"): what the sockets, TLS, the event loop and the tail's\n"
+    "     slower run between them cost per frame, which the in-process figure misses;\n"
     "  5. the merged LUT records both devices (host, CPU, threads, emulated or not).\n"
     "Writes FILE (default hardware_lut_complete.json) and, beside it, lut_server.json,\n"
     "lut_client.json, link.json and link_benchmark.json (every raw round trip), then\n"
@@ -354,16 +354,16 @@ int hr_cmd_lut_remote(int argc, char **argv)
         pp.log = hr_cli_remote_log;
         pp.log_user = (void *)cmd;
         hr_serve_probe_init(&probe);
+        double lut_tail = 0;
         if (hr_remote_serve_probe(ch, l, &pp, &probe, &err) ||
-            hr_device_lut_set_frame(sv, probe.overhead_ms, probe.passes, probe.crossing_shape, "raw", "serve",
-                                    &err)) {
+            hr_serve_probe_apply(&probe, sv, stat, &lut_tail, &err)) {
             hr_serve_probe_deinit(&probe);
             goto fail;
         }
-        printf("serve probe: %lld frames (%d passes, window %d, %.0f fps): %.4f ms of server CPU per frame, %.4f in "
-               "the tail: T_frame.server %.4f ms (in-process: %.4f) (%.1f s)\n", (long long)probe.frames,
-               probe.passes, probe.window, probe.fps, probe.cpu_ms, probe.tail_cpu_ms,
-               hr_lut_entry_time(&sv->frame, stat), in_process, (hr_cli_now_ms() - t_server) / 1e3);
+        printf("serve probe: %lld frames (%d passes, window %d, %.0f fps): %.4f ms of server CPU per frame, %.4f of "
+               "it in the tail (the LUT: %.4f): T_frame.server %.4f ms (in-process: %.4f) (%.1f s)\n",
+               (long long)probe.frames, probe.passes, probe.window, probe.fps, probe.cpu_ms, probe.tail_cpu_ms,
+               lut_tail, hr_lut_entry_time(&sv->frame, stat), in_process, (hr_cli_now_ms() - t_server) / 1e3);
         hr_serve_probe_deinit(&probe);
         fflush(stdout);
     }

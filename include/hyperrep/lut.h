@@ -297,6 +297,11 @@ hr_status hr_device_lut_load(const char *path, hr_device_lut **out, hr_error *er
  * original's lut_server.json / lut_client.json plus our fields). */
 hr_status hr_device_lut_save(const char *path, const hr_device_lut *lut, hr_error *err);
 
+/* The whole model on this device as the LUT gives it: stage 0 and the
+ * classifier (when measured) and every block at its deploy γ under α = 1,
+ * each entry under `stat`. */
+double hr_device_lut_deploy_ms(const hr_device_lut *lut, hr_lut_stat stat);
+
 /* Replaces lut's per-frame overhead T_frame by the statistics of n >= 1
  * measured samples (ms, each finite and >= 0; the array is sorted), taken
  * for the crossing tensor `shape` (the output of `block`; "raw" for the

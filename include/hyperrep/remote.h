@@ -176,6 +176,7 @@ hr_serve_probe_params hr_serve_probe_params_default(void);
 
 typedef struct hr_serve_probe {
     int passes;
+    double *cpu_pass_ms;      /* [passes]: per frame, the server's CPU (owned) */
     double *overhead_ms;      /* [passes]: per frame, the server's CPU minus the tails' (owned) */
     double cpu_ms;            /* medians over the passes, per frame: the server's CPU, */
     double tail_cpu_ms;       /* the tails' CPU, */
@@ -196,6 +197,19 @@ void hr_serve_probe_deinit(hr_serve_probe *r);
  * server's and the worker's errors. */
 hr_status hr_remote_serve_probe(hr_chan *c, hr_listener *l, const hr_serve_probe_params *params,
                                 hr_serve_probe *out, hr_error *err);
+
+/* Sets the server LUT's T_frame from a raw-placement probe (SPEC §13.1,
+ * method "serve"): one sample per pass, the server's CPU per frame minus
+ * what `lut` gives the tail of that deployment (hr_device_lut_deploy_ms
+ * under `stat`), at least 0. So T_frame is everything the server pays per
+ * frame that its block entries do not account for: framing, TLS, the event
+ * loop, and the tail running slower between socket work than alone (its
+ * caches shared with the network path; the probe's tails' own CPU is in
+ * hr_serve_probe.tail_cpu_ms for comparison). *lut_tail_ms (may be NULL)
+ * gets the LUT's tail. HR_ERR_INVALID_ARG for a probe of another placement,
+ * no passes, or a LUT whose deploy time is not positive. */
+hr_status hr_serve_probe_apply(const hr_serve_probe *probe, hr_device_lut *lut, hr_lut_stat stat,
+                               double *lut_tail_ms, hr_error *err);
 
 /* ------------------------------------------------- driver: link benchmark */
 

@@ -606,6 +606,19 @@ hr_status hr_device_lut_emulate(hr_device_lut *lut, const char *description, dou
     return HR_OK;
 }
 
+double hr_device_lut_deploy_ms(const hr_device_lut *lut, hr_lut_stat stat)
+{
+    double t = 0;
+    for (int i = 0; i < lut->nblocks; i++) {
+        int g = hr_gamma_deploy(lut->blocks[i].existing);
+        if (g >= 0 && lut->blocks[i].e[g].valid)
+            t += hr_lut_entry_time(&lut->blocks[i].e[g], stat);
+    }
+    if (lut->has_stage_times)
+        t += hr_lut_entry_time(&lut->stage0, stat) + hr_lut_entry_time(&lut->classifier, stat);
+    return t;
+}
+
 hr_status hr_device_lut_set_frame(hr_device_lut *lut, double *samples, int n, const int64_t shape[4],
                                   const char *block, const char *method, hr_error *err)
 {

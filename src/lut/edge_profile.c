@@ -115,22 +115,6 @@ static int roofline_usable(const hr_roofline *r)
     return r->peak_gflops > 0 && r->bandwidth_gbs > 0 && isfinite(r->peak_gflops) && isfinite(r->bandwidth_gbs);
 }
 
-/* The whole-model time the LUT predicts: stage 0 (when measured), every
- * block at its deploy γ under α = 1 (the per-device LUT's α), the classifier. */
-static double deploy_sum(const hr_device_lut *lut)
-{
-    double t = 0;
-    for (int i = 0; i < lut->nblocks; i++) {
-        int g = hr_gamma_deploy(lut->blocks[i].existing);
-        if (g >= 0 && lut->blocks[i].e[g].valid)
-            t += hr_lut_entry_time(&lut->blocks[i].e[g], HR_LUT_STAT_MEDIAN);
-    }
-    if (lut->has_stage_times)
-        t += hr_lut_entry_time(&lut->stage0, HR_LUT_STAT_MEDIAN) +
-             hr_lut_entry_time(&lut->classifier, HR_LUT_STAT_MEDIAN);
-    return t;
-}
-
 hr_status hr_device_lut_emulate_profile(hr_device_lut *lut, const hr_edge_profile *prof, const hr_roofline *host,
                                         hr_error *err)
 {
@@ -175,7 +159,7 @@ hr_status hr_device_lut_emulate_profile(hr_device_lut *lut, const hr_edge_profil
         hr_model_destroy(m);
         hr_ctx_destroy(ctx);
     }
-    before = deploy_sum(lut);
+    before = hr_device_lut_deploy_ms(lut, HR_LUT_STAT_MEDIAN);
     for (int i = 0; i < lut->nblocks; i++) {
         hr_device_lut_block *b = &lut->blocks[i];
         for (int g = 0; g < HR_GAMMA_COUNT; g++) {
@@ -189,7 +173,7 @@ hr_status hr_device_lut_emulate_profile(hr_device_lut *lut, const hr_edge_profil
         hr__lut_entry_scale(&lut->stage0, f[0]);
         hr__lut_entry_scale(&lut->classifier, f[1]);
     }
-    after = deploy_sum(lut);
+    after = hr_device_lut_deploy_ms(lut, HR_LUT_STAT_MEDIAN);
     lut->slowdown = before > 0 ? after / before : 1;
     /* The per-frame overhead (framing, hand-offs) has no FLOP/byte count of
      * its own: it is CPU work that slows down like the model as a whole. */

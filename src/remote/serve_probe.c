@@ -9,6 +9,7 @@
  * dials, the driver accepts that TCP connection without a handshake and
  * gives it to an hr_server running in this process, which does TLS and the
  * hello itself. */
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,6 +49,7 @@ void hr_serve_probe_deinit(hr_serve_probe *r)
 {
     if (!r)
         return;
+    free(r->cpu_pass_ms);
     free(r->overhead_ms);
     hr_serve_probe_init(r);
 }
@@ -335,10 +337,11 @@ hr_status hr_remote_serve_probe(hr_chan *c, hr_listener *l, const hr_serve_probe
     hr_msg_init(&m);
     hr_serve_probe_deinit(out);
     out->overhead_ms = calloc((size_t)p->passes, sizeof *out->overhead_ms);
+    out->cpu_pass_ms = calloc((size_t)p->passes, sizeof *out->cpu_pass_ms);
     cpu = calloc((size_t)p->passes, sizeof *cpu);
     tail = calloc((size_t)p->passes, sizeof *tail);
     fps = calloc((size_t)p->passes, sizeof *fps);
-    if (!out->overhead_ms || !cpu || !tail || !fps) {
+    if (!out->overhead_ms || !out->cpu_pass_ms || !cpu || !tail || !fps) {
         st = hr_error_set(err, HR_ERR_NOMEM, WHAT ": out of memory");
         goto out;
     }
@@ -432,6 +435,7 @@ hr_status hr_remote_serve_probe(hr_chan *c, hr_listener *l, const hr_serve_probe
         }
         prev = now;
     }
+    memcpy(out->cpu_pass_ms, cpu, sizeof *cpu * (size_t)p->passes);
     out->passes = p->passes;
     out->window = p->window;
     out->cpu_ms = median(cpu, p->passes);
@@ -456,5 +460,33 @@ out:
     json_decref(req);
     json_decref(meta);
     hr_msg_deinit(&m);
+    return st;
+}
+
+hr_status hr_serve_probe_apply(const hr_serve_probe *probe, hr_device_lut *lut, hr_lut_stat stat,
+                               double *lut_tail_ms, hr_error *err)
+{
+    double tail, *samples;
+    hr_status st;
+    if (!probe || !lut || probe->passes < 1 || !probe->cpu_pass_ms)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, WHAT ": no probe, passes or LUT");
+    if (strcmp(probe->placement, "raw") != 0)
+        return hr_error_set(err, HR_ERR_INVALID_ARG,
+                            WHAT ": a probe of placement '%s' cannot set T_frame (the LUT's tail is that of raw)",
+                            probe->placement);
+    tail = hr_device_lut_deploy_ms(lut, stat);
+    if (!(tail > 0) || !isfinite(tail))
+        return hr_error_set(err, HR_ERR_INVALID_ARG, WHAT ": the %s LUT gives the whole model %g ms",
+                            hr_device_name(lut->role), tail);
+    if (!(samples = malloc(sizeof *samples * (size_t)probe->passes)))
+        return hr_error_set(err, HR_ERR_NOMEM, WHAT ": out of memory");
+    /* Below 0 (the server ran faster than its LUT) the difference is
+     * noise in one or the other, not a negative cost. */
+    for (int i = 0; i < probe->passes; i++)
+        samples[i] = probe->cpu_pass_ms[i] > tail ? probe->cpu_pass_ms[i] - tail : 0;
+    st = hr_device_lut_set_frame(lut, samples, probe->passes, probe->crossing_shape, "raw", "serve", err);
+    free(samples);
+    if (!st && lut_tail_ms)
+        *lut_tail_ms = tail;
     return st;
 }

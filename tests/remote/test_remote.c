@@ -333,15 +333,45 @@ static void test_serve_probe(void **state)
     hr_ctx_params cp = hr_ctx_params_default();
     hr_model *m = NULL;
     hr_device_lut *lut = NULL, *back = NULL;
+    hr_lut_measure_params mp = hr_lut_measure_params_default();
     const char *path = hr_test_tmp_path("lut_server_probe.json");
+    double lut_tail = -1, sorted[3];
     HR_ASSERT_OK(hr_ctx_create(&cp, &ctx, &err), &err);
     HR_ASSERT_OK(hr_model_create(ctx, "repvgg-tiny", NULL, &m, &err), &err);
+    HR_ASSERT_OK(hr_model_init_random(m, 1, &err), &err);
+    /* a LUT with nothing measured has no tail to subtract */
     HR_ASSERT_OK(hr_device_lut_create(m, HR_DEVICE_SERVER, &lut, &err), &err);
-    HR_ASSERT_OK(hr_device_lut_set_frame(lut, r.overhead_ms, r.passes, r.crossing_shape, "raw", "serve", &err), &err);
+    assert_int_equal(hr_serve_probe_apply(&r, lut, HR_LUT_STAT_MEDIAN, NULL, &err), HR_ERR_INVALID_ARG);
+    assert_contains(err.msg, "whole model");
+    hr_device_lut_destroy(lut);
+    lut = NULL;
+    mp.role = HR_DEVICE_SERVER;
+    mp.warmup = 0;
+    mp.repeat = 2;
+    mp.frame_repeat = 0;
+    mp.remeasure_budget_s = 0;
+    HR_ASSERT_OK(hr_lut_measure(m, &mp, &lut, &err), &err);
+    /* a probe of a split placement cannot be compared with the whole model */
+    {
+        hr_serve_probe split = r;
+        snprintf(split.placement, sizeof split.placement, "2");
+        assert_int_equal(hr_serve_probe_apply(&split, lut, HR_LUT_STAT_MEDIAN, NULL, &err), HR_ERR_INVALID_ARG);
+        assert_contains(err.msg, "placement '2'");
+    }
+    HR_ASSERT_OK(hr_serve_probe_apply(&r, lut, HR_LUT_STAT_MEDIAN, &lut_tail, &err), &err);
+    assert_true(lut_tail > 0 && lut_tail == hr_device_lut_deploy_ms(lut, HR_LUT_STAT_MEDIAN));
     assert_true(lut->has_frame_time);
-    /* the samples come back sorted; their statistics are the entry */
-    assert_true(r.overhead_ms[0] <= r.overhead_ms[1] && r.overhead_ms[1] <= r.overhead_ms[2]);
-    assert_true(lut->frame.median_ms == r.overhead_ms[1] && lut->frame.min_ms == r.overhead_ms[0]);
+    /* each sample is the pass's CPU per frame less the LUT's tail, at least 0 */
+    memcpy(sorted, r.cpu_pass_ms, sizeof sorted);
+    for (int i = 0; i < 3; i++)
+        for (int j = i + 1; j < 3; j++)
+            if (sorted[j] < sorted[i]) {
+                double t = sorted[i];
+                sorted[i] = sorted[j];
+                sorted[j] = t;
+            }
+    assert_true(fabs(lut->frame.median_ms - fmax(0, sorted[1] - lut_tail)) <= 1e-12);
+    assert_true(fabs(lut->frame.min_ms - fmax(0, sorted[0] - lut_tail)) <= 1e-12);
     HR_ASSERT_OK(hr_device_lut_save(path, lut, &err), &err);
     HR_ASSERT_OK(hr_device_lut_load(path, &back, &err), &err);
     assert_true(back->has_frame_time);
