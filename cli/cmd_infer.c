@@ -126,9 +126,8 @@ static json_t *stats_json(const hr_edge_stats *s, int window)
 /* A placement as the joint output writes it: "raw", "local" or the split. */
 static json_t *placement_json(int split)
 {
-    return split == HR_DEPLOY_RAW     ? json_string("raw")
-           : split == HR_DEPLOY_LOCAL ? json_string("local")
-                                      : json_integer(split);
+    char name[16];
+    return split < 0 ? json_string(hr_placement_format(split, name, sizeof name)) : json_integer(split);
 }
 
 static json_t *prediction_json(const hr_edge_prediction *p, const char *path)
@@ -537,7 +536,7 @@ static int run_split(infer_run *r)
                                     o->warmup + o->pframes < nkeep ? o->warmup + o->pframes : nkeep, &ver, &err))
         goto fail;
 
-    hr_deploy_placement_str(r->cfg->split, pl, sizeof pl);
+    hr_placement_format(r->cfg->split, pl, sizeof pl);
     printf("infer: %s split %s/%d (%s, %zu bytes per frame), window %lld: %.1f fps pipelined, %.1f fps sequential "
            "(%.2fx); latency p50 %.3f p95 %.3f p99 %.3f ms; head %.3f, link+queue %.3f, tail %.3f ms (p50)\n",
            r->cfg->arch, pl, r->cfg->nblocks, hr_edge_peer(r->edge) ? "server" : "in-process",
@@ -610,7 +609,7 @@ int hr_cmd_infer(int argc, char **argv)
     }
     if (o.input_size)
         cfg.input_size = o.input_size;
-    if (cfg.split != HR_DEPLOY_LOCAL && !o.server && !o.in_process) {
+    if (cfg.split != HR_PLACEMENT_LOCAL && !o.server && !o.in_process) {
         hr_cli_fail("infer", "--server HOST:PORT (a running `hyperrep serve`) or --in-process is required");
         rc = 2;
         goto out;
@@ -647,7 +646,7 @@ int hr_cmd_infer(int argc, char **argv)
         goto fail;
     if (o.clients)
         rc = run_load(&run, map);
-    else if (run.cfg->split == HR_DEPLOY_LOCAL)
+    else if (run.cfg->split == HR_PLACEMENT_LOCAL)
         rc = run_local(&run);
     else
         rc = run_split(&run);

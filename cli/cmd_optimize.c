@@ -80,12 +80,7 @@ static int parse_double(const char *flag, const char *s, double lo, double hi, d
 
 static const char *placement_str(int placement, char *buf, size_t size)
 {
-    if (placement == HR_PLACEMENT_RAW)
-        return "raw";
-    if (placement == HR_PLACEMENT_LOCAL)
-        return "local";
-    snprintf(buf, size, "%d", placement);
-    return buf;
+    return hr_placement_format(placement, buf, size);
 }
 
 static void print_summary(const hr_optim_problem *p, const char *lut_path, const hr_optim_result *const *res)

@@ -40,8 +40,8 @@ hr_status hr_infer_edge_setup(hr_infer_edge *ie, const char *lut_path, hr_edge *
     hr_status st = HR_OK;
 
     ie->planned[0] = '\0';
-    ie->units_per_frame = cfg->split == HR_DEPLOY_RAW     ? 0
-                          : cfg->split == HR_DEPLOY_LOCAL ? cfg->nblocks + 2
+    ie->units_per_frame = cfg->split == HR_PLACEMENT_RAW     ? 0
+                          : cfg->split == HR_PLACEMENT_LOCAL ? cfg->nblocks + 2
                                                           : cfg->split + 1;
     if (lut_path && hr_lut_load(lut_path, &lut, &le)) {
         /* without a flag the prediction reports the problem; with one the
@@ -65,7 +65,7 @@ hr_status hr_infer_edge_setup(hr_infer_edge *ie, const char *lut_path, hr_edge *
     if ((st = hr_edge_emu_setup(&ep, hr_deploy_part_model(hr_edge_part(edge)), cfg->gamma, &ie->emu, err)) ||
         (ie->emu && (st = hr_edge_set_emu(edge, ie->emu, err))))
         goto out;
-    if (ie->emu && cfg->split == HR_DEPLOY_RAW)
+    if (ie->emu && cfg->split == HR_PLACEMENT_RAW)
         json_array_append_new(notes, json_string("edge emulation: the raw placement's head only quantises the frame, "
                                                  "which no LUT entry times: nothing on the edge is emulated"));
     if (ie->emu)

@@ -42,16 +42,13 @@
 #include "hyperrep/error.h"
 #include "hyperrep/gamma.h"
 #include "hyperrep/lut.h"
+#include "hyperrep/placement.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Placements besides the splits s = 0..N (SPEC §1): `raw` sends the uint8
- * image and runs everything on the tail, `local` runs everything on the head
- * and sends the logits. */
-#define HR_PLACEMENT_RAW (-1)
-#define HR_PLACEMENT_LOCAL (-2)
+/* Placements: placement.h (HR_PLACEMENT_RAW, HR_PLACEMENT_LOCAL). */
 
 /* min_split / max_split of hr_optim_params: the default range. */
 #define HR_OPTIM_SPLIT_DEFAULT INT_MIN

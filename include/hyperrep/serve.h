@@ -33,6 +33,7 @@
 #include "hyperrep/gamma.h"
 #include "hyperrep/model.h"
 #include "hyperrep/net.h"
+#include "hyperrep/placement.h"
 #include "hyperrep/weights.h"
 
 #ifdef __cplusplus
@@ -41,11 +42,8 @@ extern "C" {
 
 /* ---- deployment configuration ---- */
 
-/* split values besides 0..N, equal to optim.h's HR_PLACEMENT_RAW and
- * HR_PLACEMENT_LOCAL: raw sends the 8-bit image and runs everything on the
- * tail; local keeps everything on the edge. */
-#define HR_DEPLOY_RAW (-1)
-#define HR_DEPLOY_LOCAL (-2)
+/* split: a placement (placement.h): 0..N, HR_PLACEMENT_RAW or
+ * HR_PLACEMENT_LOCAL. */
 
 typedef struct hr_deploy_config {
     char arch[64];            /* canonical architecture name ("repvgg-tiny") */
@@ -53,7 +51,7 @@ typedef struct hr_deploy_config {
     int64_t in_channels;      /* 0: default */
     int64_t num_classes;      /* 0: default */
     int nblocks;              /* N of the architecture */
-    int split;                /* 0..N, HR_DEPLOY_RAW or HR_DEPLOY_LOCAL */
+    int split;                /* 0..N, HR_PLACEMENT_RAW or HR_PLACEMENT_LOCAL */
     hr_mask_kind mask;        /* validity mask of the γ (HR_MASK_EXACT) */
     int *gamma;               /* [nblocks]; -1: the block's deploy γ */
     float *alpha;             /* [nblocks × 3] dense, 1x1, identity (0: pruned) */
@@ -71,7 +69,7 @@ typedef struct hr_deploy_config {
     /* joint output only: stage2_throughput.exact_optimum, the step-3 exact
      * solver's placement and γ (hr_deploy_config_use_exact) */
     int has_exact;
-    int exact_split;          /* 0..N, HR_DEPLOY_RAW or HR_DEPLOY_LOCAL */
+    int exact_split;          /* 0..N, HR_PLACEMENT_RAW or HR_PLACEMENT_LOCAL */
     int *exact_gamma;         /* [nblocks]; -1 where it names no γ */
     /* joint output only: the original's grid result (stage2_throughput.
      * optimal_split_point and optimal_gamma, with the pruned set of
@@ -130,9 +128,6 @@ hr_status hr_deploy_config_use_exact(hr_deploy_config *c, hr_error *err);
  * left to the weights or --alpha). HR_ERR_NOT_FOUND when the configuration
  * had none. */
 hr_status hr_deploy_config_use_grid(hr_deploy_config *c, hr_error *err);
-
-/* "raw", "local" or the split's number, into buf (at least 16 bytes). */
-const char *hr_deploy_placement_str(int split, char *buf, size_t n);
 
 /* Makes every α explicit from model (a head or whole part built from this
  * configuration, or any model of the same architecture with the weights

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hyperrep/placement.h"
 #include "hyperrep/version.h"
 #include "hyperrep/io.h"
 
@@ -27,6 +28,12 @@ hr_status hr__json_write(const char *path, const json_t *root, hr_error *err)
     st = hr_write_file_atomic(path, buf, n + 1, err);
     free(buf);
     return st;
+}
+
+json_t *hr__placement_json(int placement)
+{
+    char name[16];
+    return placement < 0 ? json_string(hr_placement_format(placement, name, sizeof name)) : json_integer(placement);
 }
 
 json_t *hr__software_json(void)

@@ -21,6 +21,10 @@ json_t *hr__software_json(void);
  * (run_info.json and its kin) carry it; returns buf. */
 const char *hr__iso_timestamp(char *buf, size_t size);
 
+/* A placement as the project's files write it: "raw", "local" or the split
+ * as an integer (a new reference; NULL when out of memory). */
+json_t *hr__placement_json(int placement);
+
 /* A run record: info plus "software" (hr__software_json), written with
  * hr__json_write. info is modified (software added). */
 hr_status hr__run_info_write(const char *path, json_t *info, hr_error *err);

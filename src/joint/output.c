@@ -121,12 +121,7 @@ static json_t *gamma_obj(const hr_model *m, const int *g, int n)
 static json_t *eval_json(const hr_optim_eval *e, double objective_value)
 {
     char pl[16];
-    if (e->placement == HR_PLACEMENT_RAW)
-        snprintf(pl, sizeof pl, "raw");
-    else if (e->placement == HR_PLACEMENT_LOCAL)
-        snprintf(pl, sizeof pl, "local");
-    else
-        snprintf(pl, sizeof pl, "%d", e->placement);
+    hr_placement_format(e->placement, pl, sizeof pl);
     return json_pack("{s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "placement", pl, "objective_ms", objective_value,
                      "latency_ms", e->latency_ms, "cycle_ms", e->cycle_ms, "fps", e->fps, "pipelined_fps",
                      e->pipelined_fps, "head_ms", e->head_ms, "link_ms", e->link_ms, "tail_ms", e->tail_ms);
@@ -199,15 +194,6 @@ static void drop_fields(json_t *o, const hr_joint_result *s1, double acc, int b,
     put(o, "accuracy_drop_ci95", ci_json(lo, hi), ok);
 }
 
-static json_t *placement_json(int placement)
-{
-    if (placement == HR_PLACEMENT_RAW)
-        return json_string("raw");
-    if (placement == HR_PLACEMENT_LOCAL)
-        return json_string("local");
-    return json_integer(placement);
-}
-
 /* final_configuration (SPEC §13.4): the original's keys, then the choice's
  * placement, times, state and accuracy drop. */
 static json_t *final_json(const hr_model *m, const hr_optim_problem *prob, const hr_joint_result *s1,
@@ -224,7 +210,7 @@ static json_t *final_json(const hr_model *m, const hr_optim_problem *prob, const
     put(o, "accuracy", json_real(fin->accuracy), &ok);
     put(o, "throughput_fps", json_real(e->fps), &ok);
     put(o, "latency_ms", json_real(e->latency_ms), &ok);
-    put(o, "placement", placement_json(e->placement), &ok);
+    put(o, "placement", hr__placement_json(e->placement), &ok);
     put(o, "objective", json_string(hr_objective_name(op->objective)), &ok);
     put(o, "objective_value", json_real(fin->objective_value), &ok);
     put(o, "head_ms", json_real(e->head_ms), &ok);

@@ -345,12 +345,9 @@ static void put(textbuf *t, const char *fmt, ...)
 
 static const char *placement_str(int placement, char *buf, size_t size)
 {
-    if (placement == HR_PLACEMENT_RAW)
-        snprintf(buf, size, "raw");
-    else if (placement == HR_PLACEMENT_LOCAL)
-        snprintf(buf, size, "local");
-    else
-        snprintf(buf, size, "split %d", placement);
+    if (placement < 0)
+        return hr_placement_format(placement, buf, size);
+    snprintf(buf, size, "split %d", placement);
     return buf;
 }
 

@@ -46,15 +46,6 @@ static json_t *num(double v)
     return isfinite(v) ? json_real(v) : json_null();
 }
 
-static json_t *placement_json(int placement)
-{
-    if (placement == HR_PLACEMENT_RAW)
-        return json_string("raw");
-    if (placement == HR_PLACEMENT_LOCAL)
-        return json_string("local");
-    return json_integer(placement);
-}
-
 static json_t *gamma_object(builder *b, const hr_lut *lut, const int *gamma)
 {
     json_t *o = json_object();
@@ -106,7 +97,7 @@ static json_t *loss_json(builder *b, const hr_optim_problem *p, const hr_optim_l
 
 static void eval_fields(builder *b, json_t *o, const hr_optim_eval *e)
 {
-    set(b, o, "placement", placement_json(e->placement));
+    set(b, o, "placement", hr__placement_json(e->placement));
     set(b, o, "head_ms", num(e->head_ms));
     set(b, o, "link_ms", num(e->link_ms));
     set(b, o, "link_busy_ms", num(e->link_busy_ms));
@@ -268,7 +259,7 @@ static json_t *build(builder *b, const hr_optim_report *rep, const hr_optim_resu
         json_integer(main_r->eval.placement == HR_PLACEMENT_RAW     ? 0
                      : main_r->eval.placement == HR_PLACEMENT_LOCAL ? p->n
                                                                     : main_r->eval.placement));
-    set(b, root, "optimal_placement", placement_json(main_r->eval.placement));
+    set(b, root, "optimal_placement", hr__placement_json(main_r->eval.placement));
     if (main_r->method != HR_METHOD_EXACT) {
         json_t *hist = json_array();
         set(b, root, "final_loss", loss_json(b, p, &main_r->final_loss, NULL, NULL));

@@ -594,15 +594,14 @@ hr_status hr_optim_evaluate(const hr_optim_problem *p, const int *gamma, int pla
                             hr_error *err)
 {
     int lo;
+    char name[16];
     if (!p || !gamma || !out)
         return hr_error_set(err, HR_ERR_INVALID_ARG, "optimizer: evaluate needs a problem, gamma and output");
     if (placement != HR_PLACEMENT_RAW && placement != HR_PLACEMENT_LOCAL && (placement < 0 || placement > p->n))
         return hr_error_set(err, HR_ERR_INVALID_ARG, "split %d is outside the model (0..%d)", placement, p->n);
     if (!hr_optim_placement_available(p, placement))
         return hr_error_set(err, HR_ERR_INVALID_ARG, "placement %s needs %s, which the LUT does not provide",
-                            placement == HR_PLACEMENT_RAW     ? "raw"
-                            : placement == HR_PLACEMENT_LOCAL ? "local"
-                                                              : "0",
+                            placement < 0 ? hr_placement_format(placement, name, sizeof name) : "0",
                             placement == HR_PLACEMENT_RAW     ? "the input shape"
                             : placement == HR_PLACEMENT_LOCAL ? "the class count"
                                                               : "block 0's input shape");

@@ -20,13 +20,7 @@ static const char *const COLORS = "#0072b2 #d55e00 #009e73 #cc79a7 #e69f00 #56b4
 
 static const char *placement_cell(int placement, char *buf, size_t size)
 {
-    if (placement == HR_PLACEMENT_RAW)
-        snprintf(buf, size, "raw");
-    else if (placement == HR_PLACEMENT_LOCAL)
-        snprintf(buf, size, "local");
-    else
-        snprintf(buf, size, "%d", placement);
-    return buf;
+    return hr_placement_format(placement, buf, size);
 }
 
 /* Position on the categorical axis: raw below every split, local above. */

@@ -66,17 +66,14 @@ static void plog(const hr_serve_probe_params *p, const char *fmt, ...)
     p->log(p->log_user, line);
 }
 
-/* "raw" → HR_DEPLOY_RAW; "0".."1023" → the split; -3: neither. */
+/* "raw" or a split "0".."1023" (the model's own range is checked when it
+ * is built); -3: anything else, "local" included (nothing would cross). */
 static int parse_placement(const char *s)
 {
-    char *end;
-    long v;
-    if (!s)
+    int v;
+    if (hr_placement_parse(s, 1023, &v, NULL) != HR_OK || v == HR_PLACEMENT_LOCAL)
         return -3;
-    if (strcmp(s, "raw") == 0)
-        return HR_DEPLOY_RAW;
-    v = strtol(s, &end, 10);
-    return end != s && !*end && v >= 0 && v <= 1023 ? (int)v : -3;
+    return v;
 }
 
 static double process_cpu_ms(void)
@@ -175,14 +172,14 @@ hr_status hr__worker_serve_probe(hr_chan *c, const hr_worker_params *wp, const h
     cfgj = json_pack("{s:s, s:I, s:I, s:I}", "arch", arch, "input_size", (json_int_t)input_size, "in_channels",
                      (json_int_t)in_ch, "num_classes", (json_int_t)classes);
     if (cfgj)
-        json_object_set_new(cfgj, "split", split == HR_DEPLOY_RAW ? json_string("raw") : json_integer(split));
+        json_object_set_new(cfgj, "split", split == HR_PLACEMENT_RAW ? json_string("raw") : json_integer(split));
     if (!cfgj || !(text = json_dumps(cfgj, JSON_COMPACT))) {
         st = hr_error_set(err, HR_ERR_NOMEM, WHAT ": out of memory");
         goto out;
     }
     if ((st = hr_deploy_config_parse(text, WHAT, &cfg, err)))
         goto out;
-    if (cfg.split != HR_DEPLOY_RAW && cfg.split >= cfg.nblocks) {
+    if (cfg.split != HR_PLACEMENT_RAW && cfg.split >= cfg.nblocks) {
         st = hr_error_set(err, HR_ERR_FORMAT, WHAT ": split %d leaves the server only the classifier; use 0..%d or raw",
                           cfg.split, cfg.nblocks - 1);
         goto out;
@@ -225,7 +222,7 @@ hr_status hr__worker_serve_probe(hr_chan *c, const hr_worker_params *wp, const h
         st = hr__send_json(c, HR_MSG_ACK, msg->id,
                            json_pack("{s:b, s:[I, I, I, I], s:s}", "done", 1, "crossing", (json_int_t)sh[0],
                                      (json_int_t)sh[1], (json_int_t)sh[2], (json_int_t)sh[3], "crossing_dtype",
-                                     split == HR_DEPLOY_RAW ? "u8" : "f32"),
+                                     split == HR_PLACEMENT_RAW ? "u8" : "f32"),
                            NULL, 0, err);
     }
 out:

@@ -69,17 +69,6 @@ hr_status hr_deploy_config_copy(const hr_deploy_config *src, hr_deploy_config *d
     return HR_OK;
 }
 
-const char *hr_deploy_placement_str(int split, char *buf, size_t n)
-{
-    if (split == HR_DEPLOY_RAW)
-        snprintf(buf, n, "raw");
-    else if (split == HR_DEPLOY_LOCAL)
-        snprintf(buf, n, "local");
-    else
-        snprintf(buf, n, "%d", split);
-    return buf;
-}
-
 /* Sets the architecture and allocates the per-block arrays (γ -1, no α). */
 static hr_status config_arch(hr_deploy_config *c, const char *name, const char *what, hr_error *err)
 {
@@ -199,16 +188,17 @@ static hr_status parse_split(const hr_deploy_config *c, json_t *v, const char *w
 {
     const char *text = json_string_value(v);
     json_int_t s;
-    if (text && strcmp(text, "local") == 0)
-        s = HR_DEPLOY_LOCAL;
-    else if (text && strcmp(text, "raw") == 0)
-        s = HR_DEPLOY_RAW;
+    int named;
+    /* the names only: a split is written as a JSON integer */
+    if (text && (strcmp(text, "raw") == 0 || strcmp(text, "local") == 0) &&
+        hr_placement_parse(text, c->nblocks, &named, NULL) == HR_OK)
+        s = named;
     else if (json_is_integer(v))
         s = json_integer_value(v);
     else
         return hr_error_set(err, HR_ERR_FORMAT, "%s: %s is not an integer 0..%d, \"raw\" or \"local\"", what,
                             field, c->nblocks);
-    if (s != HR_DEPLOY_LOCAL && s != HR_DEPLOY_RAW && (s < 0 || s > c->nblocks))
+    if (s != HR_PLACEMENT_LOCAL && s != HR_PLACEMENT_RAW && (s < 0 || s > c->nblocks))
         return hr_error_set(err, HR_ERR_INVALID_ARG, "%s: %s = %lld is out of 0..%d", what, field, (long long)s,
                             c->nblocks);
     *out = (int)s;
@@ -579,7 +569,7 @@ hr_status hr_deploy_config_to_meta(const hr_deploy_config *c, const char *weight
     int ok = gam && alp;
     if (!c->gamma)
         return hr_error_set(err, HR_ERR_INVALID_ARG, "deploy: empty configuration");
-    if (c->split == HR_DEPLOY_LOCAL)
+    if (c->split == HR_PLACEMENT_LOCAL)
         return hr_error_set(err, HR_ERR_INVALID_ARG, "deploy: a local configuration runs without a server");
     for (int k = 0; ok && k < c->nblocks; k++) {
         if (c->alpha_given[k] != HR_BR_ALL) {
@@ -604,7 +594,7 @@ hr_status hr_deploy_config_to_meta(const hr_deploy_config *c, const char *weight
                      "num_classes", (json_int_t)c->num_classes, "split", c->split, "mask",
                      c->mask == HR_MASK_SUBSET ? "subset" : "exact", "gammas", gam, "alpha", alp, "weights", w,
                      "logits", want_logits);
-    if (root && c->split == HR_DEPLOY_RAW) {
+    if (root && c->split == HR_PLACEMENT_RAW) {
         /* the tail turns the pixels back into the network's input with these */
         int64_t ch = c->norm_channels ? c->norm_channels : c->in_channels;
         json_t *jm = json_array(), *js = json_array();
@@ -741,7 +731,7 @@ hr_status hr_deploy_part_create(hr_ctx *ctx, const hr_deploy_config *cfg, hr_dep
 
     if (!ctx || !cfg || !cfg->gamma || !out || (unsigned)role >= HR_DEPLOY_ROLE_COUNT)
         return hr_error_set(err, HR_ERR_INVALID_ARG, "deploy: missing context, configuration or output");
-    if (cfg->split == HR_DEPLOY_LOCAL && role != HR_DEPLOY_WHOLE)
+    if (cfg->split == HR_PLACEMENT_LOCAL && role != HR_DEPLOY_WHOLE)
         return hr_error_set(err, HR_ERR_INVALID_ARG, "deploy: the local placement has no %s",
                             role == HR_DEPLOY_HEAD ? "head" : "tail");
     if (!(p = calloc(1, sizeof *p)))
@@ -760,8 +750,8 @@ hr_status hr_deploy_part_create(hr_ctx *ctx, const hr_deploy_config *cfg, hr_dep
     }
     /* a raw tail is the whole network behind a dequantisation; a whole part
      * of a raw configuration is just the whole network */
-    p->raw = cfg->split == HR_DEPLOY_RAW && role != HR_DEPLOY_WHOLE;
-    p->split = cfg->split == HR_DEPLOY_LOCAL ? n : cfg->split == HR_DEPLOY_RAW ? 0 : cfg->split;
+    p->raw = cfg->split == HR_PLACEMENT_RAW && role != HR_DEPLOY_WHOLE;
+    p->split = cfg->split == HR_PLACEMENT_LOCAL ? n : cfg->split == HR_PLACEMENT_RAW ? 0 : cfg->split;
     st = weights ? hr_model_load(p->model, weights, err) : hr_model_init_random(p->model, seed, err);
     if (st || (st = apply_alpha(p->model, cfg, err)))
         goto fail;
@@ -806,7 +796,7 @@ hr_status hr_deploy_part_create(hr_ctx *ctx, const hr_deploy_config *cfg, hr_dep
         memcpy(p->cross_shape, p->feat_shape, sizeof p->cross_shape);
     }
     p->classes = hr_model_num_classes(p->model);
-    if (cfg->split == HR_DEPLOY_RAW && (st = part_norm(p, cfg, err)))
+    if (cfg->split == HR_PLACEMENT_RAW && (st = part_norm(p, cfg, err)))
         goto fail;
     if (!(p->raw && role == HR_DEPLOY_HEAD)) {
         p->s0 = malloc(sizeof(float) * (size_t)(p->s0_shape[1] * p->s0_shape[2] * p->s0_shape[3]));

@@ -487,8 +487,8 @@ hr_status hr_edge_prepare(hr_edge *e, const hr_deploy_config *cfg, const hr_edge
         goto fail;
     }
     e->weights = pp->weights;
-    local = e->cfg.split == HR_DEPLOY_LOCAL;
-    raw = e->cfg.split == HR_DEPLOY_RAW;
+    local = e->cfg.split == HR_PLACEMENT_LOCAL;
+    raw = e->cfg.split == HR_PLACEMENT_RAW;
     if (e->cfg.head_server)
         note(e, "the configuration was optimised with the server as head; here the edge runs the head (blocks "
                 "[0, s)) as the deployment flow does");
@@ -564,7 +564,7 @@ hr_status hr_edge_deploy(hr_edge *e, hr_error *err)
         return hr_error_set(err, HR_ERR_INVALID_ARG, "%s",
                             e->state == EDGE_CREATED ? "edge: nothing to deploy: hr_edge_prepare first"
                                                      : "edge: deployed already");
-    if (e->cfg.split == HR_DEPLOY_LOCAL) {
+    if (e->cfg.split == HR_PLACEMENT_LOCAL) {
         /* everything runs here: no tail */
         e->state = EDGE_DEPLOYED;
         return HR_OK;
@@ -738,7 +738,7 @@ hr_status hr_edge_run(hr_edge *e, const hr_edge_run_params *params, hr_edge_stat
     if (e->chan && rp->keep > 0 && rp->logits && !e->params.want_logits)
         return hr_error_set(err, HR_ERR_INVALID_ARG, "edge: the server sends no logits: create the edge with "
                                                      "want_logits to keep them");
-    if (e->cfg.split == HR_DEPLOY_LOCAL)
+    if (e->cfg.split == HR_PLACEMENT_LOCAL)
         return run_local(e, rp, out, err);
     return run_split(e, rp, out, err);
 }
@@ -773,7 +773,7 @@ hr_status hr_edge_verify(hr_edge *e, const int *classes, const float *logits, in
     memset(out, 0, sizeof *out);
     for (int64_t k = 0; k < n; k++) {
         const float *x = hr_edge_frames_at(fr, k);
-        if (e->cfg.split == HR_DEPLOY_RAW) {
+        if (e->cfg.split == HR_PLACEMENT_RAW) {
             /* the frame as the tail sees it: quantised here, dequantised there */
             hr_deploy_quantise_input(x, fr->c, fr->h * fr->w, e->cfg.input_mean, e->cfg.input_std, vpix);
             hr_deploy_dequantise_input(vpix, fr->c, fr->h * fr->w, e->cfg.input_mean, e->cfg.input_std, vframe);

@@ -10,8 +10,8 @@
 /* The optimiser's placement of a configuration. */
 static int placement_of(const hr_deploy_config *cfg)
 {
-    return cfg->split == HR_DEPLOY_LOCAL ? HR_PLACEMENT_LOCAL
-           : cfg->split == HR_DEPLOY_RAW ? HR_PLACEMENT_RAW
+    return cfg->split == HR_PLACEMENT_LOCAL ? HR_PLACEMENT_LOCAL
+           : cfg->split == HR_PLACEMENT_RAW ? HR_PLACEMENT_RAW
                                          : cfg->split;
 }
 

@@ -594,7 +594,7 @@ static void handle_model_sync(session *s, hr_msg *m)
             fail_session(s, m->id, st, "%s", e.msg);
             goto out;
         }
-        if (s->cfg.split == HR_DEPLOY_LOCAL) {
+        if (s->cfg.split == HR_PLACEMENT_LOCAL) {
             fail_session(s, m->id, HR_ERR_INVALID_ARG, "model_sync: the local placement runs without a server");
             goto out;
         }
@@ -653,7 +653,7 @@ static void handle_frame(session *s, hr_msg *m)
                      "of %s needs %s [%lld, %lld, %lld, %lld]",
                      m->id, hr_wire_dtype_name(t->dtype), t->ndim, (long long)t->shape[0],
                      (long long)(t->ndim > 1 ? t->shape[1] : 0), (long long)(t->ndim > 2 ? t->shape[2] : 0),
-                     (long long)(t->ndim > 3 ? t->shape[3] : 0), hr_deploy_placement_str(s->cfg.split, pl, sizeof pl),
+                     (long long)(t->ndim > 3 ? t->shape[3] : 0), hr_placement_format(s->cfg.split, pl, sizeof pl),
                      s->cfg.arch, hr_wire_dtype_name(s->cross_dtype), (long long)s->cross_shape[0],
                      (long long)s->cross_shape[1], (long long)s->cross_shape[2], (long long)s->cross_shape[3]);
         return;
@@ -1072,7 +1072,7 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
                 s->t_activity = now_ms();
                 STAT_ADD(srv, deployed, 1);
                 /* split: a number, or "raw" */
-                hr_deploy_placement_str(s->cfg.split, pl, sizeof pl);
+                hr_placement_format(s->cfg.split, pl, sizeof pl);
                 snprintf(meta, sizeof meta,
                          "{\"split\": %s%s%s, \"crossing\": [%lld, %lld, %lld, %lld], \"crossing_dtype\": \"%s\", "
                          "\"num_classes\": %lld, \"build_ms\": %.3f, \"worker\": %d}",

@@ -35,15 +35,10 @@ static void assert_col(double got, double want, const char *what, int row)
         fail_msg("row %d, %s: %.17g in the file, %.17g in the sweep", row, what, got, want);
 }
 
+/* tests/core/test_placement.c checks the text forms themselves */
 static const char *placement_text(int placement, char *buf, size_t size)
 {
-    if (placement == HR_PLACEMENT_RAW)
-        snprintf(buf, size, "raw");
-    else if (placement == HR_PLACEMENT_LOCAL)
-        snprintf(buf, size, "local");
-    else
-        snprintf(buf, size, "%d", placement);
-    return buf;
+    return hr_placement_format(placement, buf, size);
 }
 
 /* Every column of every row against the point it comes from: the sweeps'

@@ -294,7 +294,7 @@ static void test_part_emulated(void **state)
     hr_deploy_config lc;
     hr_deploy_config_init(&lc);
     HR_ASSERT_OK(hr_deploy_config_copy(&cfg, &lc, &err), &err);
-    lc.split = HR_DEPLOY_LOCAL;
+    lc.split = HR_PLACEMENT_LOCAL;
     HR_ASSERT_OK(hr_deploy_part_create(f.ctx, &lc, HR_DEPLOY_WHOLE, NULL, 7, &whole, &err), &err);
     HR_ASSERT_OK(hr_deploy_part_create(f.ctx, &lc, HR_DEPLOY_WHOLE, NULL, 7, &wplain, &err), &err);
     HR_ASSERT_OK(hr_deploy_part_set_edge_emu(whole, e, &err), &err);

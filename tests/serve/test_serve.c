@@ -285,7 +285,7 @@ static void dequantise_here(const uint8_t *u, const edge *e, float *x)
 static void edge_stream(edge *e, int n)
 {
     int64_t isz = e->in[1] * e->in[2] * e->in[3];
-    int raw = e->cfg.split == HR_DEPLOY_RAW;
+    int raw = e->cfg.split == HR_PLACEMENT_RAW;
     float *x = malloc(sizeof(float) * (size_t)(isz * n)), *xq = malloc(sizeof(float) * (size_t)isz);
     void *c = malloc(hr_deploy_part_crossing_bytes(e->head));
     float *ref = malloc(sizeof(float) * (size_t)(e->classes * n));
@@ -879,7 +879,7 @@ static void test_raw_matches_whole(void **state)
     for (int i = 0; i < 3; i++) {
         edge e;
         edge_open(&e, &f, configs[i], NULL, NULL);
-        assert_int_equal(e.cfg.split, HR_DEPLOY_RAW);
+        assert_int_equal(e.cfg.split, HR_PLACEMENT_RAW);
         /* the crossing is the image: [1, 3, 48, 48] bytes */
         assert_memory_equal(e.cross, e.in, sizeof e.in);
         assert_int_equal(hr_deploy_part_crossing_bytes(e.head), 3 * 48 * 48);
@@ -1085,17 +1085,17 @@ static void test_config_parse(void **state)
     /* the earlier good configuration is untouched by the failures */
     assert_int_equal(c.split, 5);
     HR_ASSERT_OK(hr_deploy_config_parse("{\"arch\": \"repvgg-tiny\", \"split\": \"local\"}", "d.json", &c, &err), &err);
-    assert_int_equal(c.split, HR_DEPLOY_LOCAL);
+    assert_int_equal(c.split, HR_PLACEMENT_LOCAL);
 
     /* raw, by name or as the joint output's -1, with its normalisation */
     HR_ASSERT_OK(hr_deploy_config_parse("{\"arch\": \"repvgg-tiny\", \"split\": -1}", "d.json", &c, &err), &err);
-    assert_int_equal(c.split, HR_DEPLOY_RAW);
+    assert_int_equal(c.split, HR_PLACEMENT_RAW);
     assert_int_equal(c.norm_channels, 0);
     HR_ASSERT_OK(hr_deploy_config_parse("{\"arch\": \"repvgg-tiny\", \"split\": \"raw\", \"input_mean\": [0.5, 0, -1], "
                                         "\"input_std\": [0.25, 1, 3]}",
                                         "d.json", &c, &err),
                  &err);
-    assert_int_equal(c.split, HR_DEPLOY_RAW);
+    assert_int_equal(c.split, HR_PLACEMENT_RAW);
     assert_int_equal(c.norm_channels, 3);
     assert_true(c.input_mean[2] == -1.0f && c.input_std[0] == 0.25f);
     static const struct {
@@ -1149,7 +1149,7 @@ static void test_config_parse(void **state)
         assert_non_null(strstr(meta, "\"split\":\"raw\""));
         hr_deploy_config_init(&back);
         HR_ASSERT_OK(hr_deploy_config_parse(meta, "model_sync", &back, &err), &err);
-        assert_int_equal(back.split, HR_DEPLOY_RAW);
+        assert_int_equal(back.split, HR_PLACEMENT_RAW);
         assert_int_equal(back.norm_channels, 3);
         for (int i = 0; i < 3; i++)
             assert_true(back.input_mean[i] == c.input_mean[i] && back.input_std[i] == c.input_std[i]);
@@ -1181,7 +1181,7 @@ static void test_config_parse(void **state)
         HR_ASSERT_OK(hr_deploy_config_copy(&c, &copy, &err), &err);
         assert_true(copy.exact_gamma != c.exact_gamma && copy.gamma != c.gamma);
         HR_ASSERT_OK(hr_deploy_config_use_exact(&copy, &err), &err);
-        assert_int_equal(copy.split, HR_DEPLOY_RAW);
+        assert_int_equal(copy.split, HR_PLACEMENT_RAW);
         assert_int_equal(copy.gamma[1], 9);
         assert_int_equal(copy.gamma[6], 3);
         assert_int_equal(copy.gamma[0], -1);
