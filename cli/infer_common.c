@@ -67,11 +67,14 @@ hr_status hr_infer_edge_setup(hr_infer_edge *ie, const char *lut_path, hr_edge *
         goto out;
     if (ie->emu && cfg->split == HR_PLACEMENT_RAW)
         json_array_append_new(notes, json_string("edge emulation: the raw placement's head only quantises the frame, "
-                                                 "which no LUT entry times: nothing on the edge is emulated"));
+                                                 "which no LUT entry times: only the framing (T_frame) is emulated, "
+                                                 "on the link thread (none in-process, where there is no link)"));
     if (ie->emu)
         json_array_append_new(notes, json_string("edge emulation: each head unit (stage 0, a block, the classifier "
                                                  "under the local placement) ends at its start plus its emulated "
-                                                 "time; the per-frame overhead T_frame is not emulated"));
+                                                 "time, and the link thread spends the LUT's client T_frame on "
+                                                 "each frame before sending it (flat form: its send x the factor; "
+                                                 "in-process there is no link and no framing)"));
 out:
     hr_lut_destroy(lut);
     return st;
@@ -98,6 +101,13 @@ json_t *hr_infer_edge_json(const hr_infer_edge *ie, const char *lut_path, int64_
                   (double)HR_CLOCK_SPIN_TAIL_NS / 1e3);
     if (o && ie->flags.profile)
         json_object_set_new(o, "slowdown", json_null());
+    if (o) {
+        double fm = hr_edge_emu_frame_ms(ie->emu);
+        json_object_set_new(o, "framing", json_pack("{s:I, s:o, s:I, s:I}", "frames", (json_int_t)s.frames,
+                                                    "t_frame_ms", fm > 0 ? json_real(fm) : json_null(), "untimed",
+                                                    (json_int_t)s.frame_untimed, "overruns",
+                                                    (json_int_t)s.frame_overruns));
+    }
     if (o && ie->planned[0])
         json_object_set_new(o, "lut_planned_for", json_string(ie->planned));
     return o;

@@ -27,9 +27,10 @@
  *   hr_deploy_part_set_edge_emu(head, NULL, NULL);
  *   hr_edge_emu_destroy(emu);
  *
- * An emulator is used by one thread at a time (one per head part). The
- * per-frame overhead T_frame of the LUT (framing, hand-offs) is not
- * emulated: the runtime's own framing runs at this machine's speed. */
+ * An emulator's units are used by one thread at a time (one per head
+ * part). The per-frame overhead T_frame (framing the crossing tensor and
+ * handing it to the socket) is emulated on the link thread, which is the
+ * one that does that work: hr_edge_emu_frame, safe beside the units. */
 #ifndef HYPERREP_EDGE_EMULATE_H
 #define HYPERREP_EDGE_EMULATE_H
 
@@ -108,6 +109,23 @@ void hr_edge_emu_end(hr_edge_emu *e, int unit);
  * unit is not emulated or in the flat form (it depends on the run). */
 double hr_edge_emu_time_ms(const hr_edge_emu *e, int unit);
 
+/* The edge's per-frame overhead (T_frame) of one frame, on the link thread:
+ * waits until the emulated device would be done framing it. LUT form: call
+ * it before framing and sending, with start_ns = end_ns = now; it waits
+ * until start + the LUT's client T_frame (none when the LUT has no T_frame,
+ * counted as untimed), so that time passes before the bytes leave, as on
+ * that device (this machine's own send follows, a few µs). Flat form: call
+ * it after the send, with start and end of it; it waits until start +
+ * slowdown × (end − start). Returns at once, counting an overrun, when the
+ * deadline has passed. Safe to call from one thread while another uses the
+ * units: it keeps its own counters (frames, frame_untimed, frame_overruns,
+ * atomic). */
+void hr_edge_emu_frame(hr_edge_emu *e, int64_t start_ns, int64_t end_ns);
+
+/* The LUT's client T_frame in ms; -1 in the flat form or when the LUT has
+ * none. */
+double hr_edge_emu_frame_ms(const hr_edge_emu *e);
+
 /* 1 for the flat form without a LUT, 0 for the LUT form. */
 int hr_edge_emu_is_flat(const hr_edge_emu *e);
 
@@ -123,6 +141,9 @@ typedef struct hr_edge_emu_stats {
     double overrun_ms;    /* sum of how far overrunning units went past their deadline */
     double late_ms;       /* sum of how late the waits returned after their deadline (the
                              wake-up error of hr_clock_sleep_until; ideally ~0) */
+    int64_t frames;       /* frames whose framing was emulated (hr_edge_emu_frame) */
+    int64_t frame_untimed; /* of which had no T_frame (a LUT without one) */
+    int64_t frame_overruns; /* of which had passed their deadline already */
 } hr_edge_emu_stats;
 
 void hr_edge_emu_stats_get(const hr_edge_emu *e, hr_edge_emu_stats *out);

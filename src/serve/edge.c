@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hyperrep/clock.h"
+
 enum { EDGE_CREATED, EDGE_PREPARED, EDGE_DEPLOYED };
 
 struct hr_edge {
@@ -124,12 +126,20 @@ static void *link_main(void *arg)
         if (p->sent < p->produced) {
             k = p->sent;
             pthread_mutex_unlock(&p->mu);
+            /* The emulated edge's framing (T_frame): from the LUT, its time
+             * passes before the bytes leave, as on that device; in the flat
+             * form it is this machine's send × the factor, after it. */
+            int64_t t0 = hr_clock_now_ns();
+            if (p->emu && !hr_edge_emu_is_flat(p->emu))
+                hr_edge_emu_frame(p->emu, t0, t0);
             hr_wire_tensor w = hr_deploy_part_crossing_wire(p->head, p->slot[k % p->window]);
             p->recs[k].tsend = hr__edge_now_ms();
             if (hr_chan_send(p->chan, HR_MSG_INFER_FRAME, p->id0 + (uint32_t)k, NULL, &w, 1, &e)) {
                 pass_fail(p, &e);
                 break;
             }
+            if (p->emu && hr_edge_emu_is_flat(p->emu))
+                hr_edge_emu_frame(p->emu, t0, hr_clock_now_ns());
             pthread_mutex_lock(&p->mu);
             p->sent++;
             pthread_mutex_unlock(&p->mu);

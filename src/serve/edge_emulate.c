@@ -4,6 +4,7 @@
 
 #include <assert.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,9 @@ struct hr_edge_emu {
     int unit;             /* the unit begun last; NO_UNIT when none */
     int64_t start_ns;
     hr_edge_emu_stats st;
+    /* T_frame, emulated on the link thread beside the head's units: */
+    double frame_ms;      /* the LUT's client T_frame; -1: none */
+    atomic_llong frames, frame_untimed, frame_overruns;
 };
 
 #define NO_UNIT (-1000)
@@ -102,6 +106,10 @@ hr_status hr_edge_emu_create(const hr_lut *lut, const hr_model *model, const int
     e->stage0_ms = hr_edge_emu_lut_time_ms(lut, HR_EDGE_EMU_STAGE0, 0);
     e->classifier_ms = hr_edge_emu_lut_time_ms(lut, HR_EDGE_EMU_CLASSIFIER, 0);
     e->slowdown = lut->slowdown[HR_DEVICE_CLIENT];
+    e->frame_ms = lut->has_frame_times && lut->t_frame_ms[HR_DEVICE_CLIENT] > 0 &&
+                          isfinite(lut->t_frame_ms[HR_DEVICE_CLIENT])
+                      ? lut->t_frame_ms[HR_DEVICE_CLIENT]
+                      : -1;
     e->unit = NO_UNIT;
     *out = e;
     return HR_OK;
@@ -119,6 +127,7 @@ hr_status hr_edge_emu_create_flat(double slowdown, hr_edge_emu **out, hr_error *
         return hr_error_set(err, HR_ERR_NOMEM, "edge emulation: out of memory");
     e->flat = 1;
     e->slowdown = slowdown;
+    e->frame_ms = -1;
     e->unit = NO_UNIT;
     *out = e;
     return HR_OK;
@@ -185,9 +194,45 @@ void hr_edge_emu_end(hr_edge_emu *e, int unit)
     e->st.emulated_ms += (double)(back - e->start_ns) / 1e6;
 }
 
-void hr_edge_emu_stats_get(const hr_edge_emu *e, hr_edge_emu_stats *out) { *out = e->st; }
+void hr_edge_emu_frame(hr_edge_emu *e, int64_t start_ns, int64_t end_ns)
+{
+    int64_t deadline;
+    if (!e)
+        return;
+    atomic_fetch_add(&e->frames, 1);
+    if (e->flat)
+        deadline = hr_edge_emu_flat_deadline_ns(start_ns, end_ns, e->slowdown);
+    else if (e->frame_ms > 0)
+        deadline = hr_edge_emu_deadline_ns(start_ns, e->frame_ms);
+    else {
+        atomic_fetch_add(&e->frame_untimed, 1);
+        return;
+    }
+    if (hr_clock_now_ns() >= deadline)
+        atomic_fetch_add(&e->frame_overruns, 1);
+    else
+        hr_clock_sleep_until(deadline);
+}
 
-void hr_edge_emu_stats_reset(hr_edge_emu *e) { memset(&e->st, 0, sizeof e->st); }
+double hr_edge_emu_frame_ms(const hr_edge_emu *e) { return e && !e->flat ? e->frame_ms : -1; }
+
+/* The units' counters belong to the head's thread; the frames' are atomic
+ * because the link thread counts them meanwhile. */
+void hr_edge_emu_stats_get(const hr_edge_emu *e, hr_edge_emu_stats *out)
+{
+    *out = e->st;
+    out->frames = atomic_load(&((hr_edge_emu *)e)->frames);
+    out->frame_untimed = atomic_load(&((hr_edge_emu *)e)->frame_untimed);
+    out->frame_overruns = atomic_load(&((hr_edge_emu *)e)->frame_overruns);
+}
+
+void hr_edge_emu_stats_reset(hr_edge_emu *e)
+{
+    memset(&e->st, 0, sizeof e->st);
+    atomic_store(&e->frames, 0);
+    atomic_store(&e->frame_untimed, 0);
+    atomic_store(&e->frame_overruns, 0);
+}
 
 /* The client slowdown of a LUT, where a file that records none reads 1. */
 static double client_slowdown(const hr_lut *lut)

@@ -252,13 +252,16 @@ static void test_emulated_runs(void **state)
     assert_true(fabs(target - 2 * host) < 1e-5);
     json_decref(j);
 
-    /* raw: the head only quantises; nothing to emulate, and the report says so */
+    /* raw: the head only quantises; only the framing is emulated, on the
+     * link thread, which an in-process run has not, and the report says so */
     HR_EXPECT_CLI(dir, "infer --in-process --config raw.json --frames 2 --warmup 0 --edge-slowdown 2 -o r.json", 0,
                   out_text, "edge emulated");
     j = load_json("r.json");
     assert_int_equal(json_integer_value(get(j, "edge_emulation", "units_per_frame")), 0);
     char *notes = json_dumps(json_object_get(j, "notes"), 0);
-    assert_non_null(strstr(notes, "nothing on the edge is emulated"));
+    assert_non_null(strstr(notes, "only the framing (T_frame) is emulated"));
+    assert_non_null(strstr(notes, "none in-process"));
+    assert_int_equal(json_integer_value(json_object_get(get(j, "edge_emulation", "framing"), "frames")), 0);
     free(notes);
     json_decref(j);
 }

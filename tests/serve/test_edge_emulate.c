@@ -357,12 +357,74 @@ static void test_part_emulated(void **state)
     fixture_deinit(&f);
 }
 
+/* T_frame on the link thread: the LUT form waits T_frame from its start
+ * (before the send), the flat form F x the send's own time; a deadline in
+ * the past is an overrun without a wait; a LUT without T_frame is untimed.
+ * Only lower bounds on time are checked: a wait never ends early. */
+static void test_frame_emulated(void **state)
+{
+    (void)state;
+    fixture f;
+    hr_error err;
+    hr_edge_emu *e = NULL, *flat = NULL;
+    hr_edge_emu_stats s;
+    int gamma[16];
+    int64_t t0;
+    fixture_init(&f, -1, -1);
+    for (int k = 0; k < f.n; k++)
+        gamma[k] = 0;
+    f.lut->has_frame_times = 1;
+    f.lut->t_frame_ms[HR_DEVICE_CLIENT] = 2;
+    HR_ASSERT_OK(hr_edge_emu_create(f.lut, f.m, gamma, &e, &err), &err);
+    assert_true(hr_edge_emu_frame_ms(e) == 2);
+    t0 = hr_clock_now_ns();
+    hr_edge_emu_frame(e, t0, t0);
+    assert_true(hr_clock_now_ns() - t0 >= 2000000);
+    hr_edge_emu_frame(e, t0 - 10000000, t0 - 10000000); /* 10 ms ago: passed already */
+    hr_edge_emu_stats_get(e, &s);
+    assert_int_equal(s.frames, 2);
+    assert_int_equal(s.frame_overruns, 1);
+    assert_int_equal(s.frame_untimed, 0);
+    /* the units' counters are the units' alone */
+    assert_int_equal(s.units, 0);
+    hr_edge_emu_stats_reset(e);
+    hr_edge_emu_stats_get(e, &s);
+    assert_int_equal(s.frames, 0);
+    assert_int_equal(s.frame_overruns, 0);
+    hr_edge_emu_destroy(e);
+    e = NULL;
+
+    /* no T_frame in the LUT: nothing to wait for */
+    f.lut->has_frame_times = 0;
+    HR_ASSERT_OK(hr_edge_emu_create(f.lut, f.m, gamma, &e, &err), &err);
+    assert_true(hr_edge_emu_frame_ms(e) < 0);
+    hr_edge_emu_frame(e, hr_clock_now_ns(), hr_clock_now_ns());
+    hr_edge_emu_stats_get(e, &s);
+    assert_int_equal(s.frames, 1);
+    assert_int_equal(s.frame_untimed, 1);
+
+    /* flat, factor 3: a 1 ms send ends 3 ms after it began */
+    HR_ASSERT_OK(hr_edge_emu_create_flat(3, &flat, &err), &err);
+    assert_true(hr_edge_emu_frame_ms(flat) < 0);
+    t0 = hr_clock_now_ns();
+    hr_edge_emu_frame(flat, t0 - 1000000, t0);
+    assert_true(hr_clock_now_ns() - t0 >= 2000000);
+    hr_edge_emu_stats_get(flat, &s);
+    assert_int_equal(s.frames, 1);
+    assert_int_equal(s.frame_overruns, 0);
+    hr_edge_emu_frame(NULL, t0, t0); /* no emulator: nothing */
+    hr_edge_emu_destroy(flat);
+    hr_edge_emu_destroy(e);
+    fixture_deinit(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deadline_arithmetic), cmocka_unit_test(test_sleep_target),
         cmocka_unit_test(test_lut_times),           cmocka_unit_test(test_create_checks),
         cmocka_unit_test(test_lut_request),         cmocka_unit_test(test_part_emulated),
+        cmocka_unit_test(test_frame_emulated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -188,6 +188,21 @@ static void test_through_server_and_load(void **state)
     assert_int_equal((int)num(j, "server_ack.split"), 2);
     json_decref(j);
 
+    /* an emulated edge over the network: its link thread emulates the framing of every frame */
+    snprintf(args, sizeof args,
+             "infer --server %s --config joint.json --frames 6 --warmup 1 --edge-slowdown 2 -o emu.json", s.addr);
+    HR_EXPECT_CLI(dir, args, 0, out_text, "edge emulated");
+    j = load_json("emu.json");
+    {
+        json_t *fr = json_object_get(json_object_get(j, "edge_emulation"), "framing");
+        json_int_t nf = json_integer_value(json_object_get(fr, "frames"));
+        assert_true(nf >= 6);
+        assert_true(json_integer_value(json_object_get(fr, "overruns")) <= nf);
+        assert_int_equal(json_integer_value(json_object_get(fr, "untimed")), 0);
+        assert_true(json_is_null(json_object_get(fr, "t_frame_ms"))); /* the flat form has no LUT */
+    }
+    json_decref(j);
+
     /* the load generator: 4 edges, each its own split */
     snprintf(args, sizeof args,
              "infer --server %s --config joint.json --clients 4 --fps 20 --duration 1 --vary-split -o load.json",
@@ -202,7 +217,7 @@ static void test_through_server_and_load(void **state)
     json_decref(j);
     server_stop(&s, &st);
     assert_int_equal(st.protocol_errors, 0);
-    assert_int_equal(st.deployed, 5);
+    assert_int_equal(st.deployed, 6); /* the verified run, the emulated one and the 4 loaders */
 }
 
 static void test_refusals(void **state)
