@@ -55,6 +55,7 @@
 #include "hyperrep/net.h"
 #include "hyperrep/ops.h"
 #include "hyperrep/optim.h"
+#include "hyperrep/placement.h"
 #include "hyperrep/plot.h"
 #include "hyperrep/proto.h"
 #include "hyperrep/remote.h"
