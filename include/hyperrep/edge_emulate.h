@@ -109,18 +109,25 @@ void hr_edge_emu_end(hr_edge_emu *e, int unit);
  * unit is not emulated or in the flat form (it depends on the run). */
 double hr_edge_emu_time_ms(const hr_edge_emu *e, int unit);
 
-/* The edge's per-frame overhead (T_frame) of one frame, on the link thread:
- * waits until the emulated device would be done framing it. LUT form: call
- * it before framing and sending, with start_ns = end_ns = now; it waits
- * until start + the LUT's client T_frame (none when the LUT has no T_frame,
- * counted as untimed), so that time passes before the bytes leave, as on
- * that device (this machine's own send follows, a few µs). Flat form: call
- * it after the send, with start and end of it; it waits until start +
- * slowdown × (end − start). Returns at once, counting an overrun, when the
- * deadline has passed. Safe to call from one thread while another uses the
- * units: it keeps its own counters (frames, frame_untimed, frame_overruns,
- * atomic). */
-void hr_edge_emu_frame(hr_edge_emu *e, int64_t start_ns, int64_t end_ns);
+/* The wait that makes a frame's framing take the emulated time (pure; what
+ * the unit tests check): with a T_frame (frame_ms > 0), frame_ms less
+ * host_ns, the CPU this machine spends on the same frame's framing and
+ * result anyway; without (frame_ms <= 0), the flat form's (slowdown − 1) ×
+ * host_ns. Never below 0. */
+int64_t hr_edge_emu_frame_wait_ns(double frame_ms, double slowdown, int64_t host_ns);
+
+/* The edge's per-frame overhead (T_frame) of one frame, on the link thread,
+ * called just before the frame is framed and sent (start_ns = now): waits
+ * until start + hr_edge_emu_frame_wait_ns(the LUT's client T_frame, or
+ * the flat factor; host_ns). host_ns is the link thread's own CPU time per
+ * frame (its thread clock between two sends: one send and one result),
+ * so the thread is busy the emulated T_frame per frame in all, and that
+ * time passes before the bytes leave, as on that device. A LUT without
+ * T_frame: no wait, counted as untimed. Returns at once, counting an
+ * overrun, when the deadline has passed. Safe to call from one thread
+ * while another uses the units: it keeps its own counters (frames,
+ * frame_untimed, frame_overruns, atomic). */
+void hr_edge_emu_frame(hr_edge_emu *e, int64_t start_ns, int64_t host_ns);
 
 /* The LUT's client T_frame in ms; -1 in the flat form or when the LUT has
  * none. */

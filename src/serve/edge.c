@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hyperrep/clock.h"
@@ -106,12 +107,21 @@ static int64_t argmax(const float *v, int64_t n)
  * frame that may be sent at once, it waits for whichever comes first, the
  * result or the head's wake-up byte (hr_chan_wait), so that frame goes out
  * while the tail still works on the previous one. */
+static int64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static void *link_main(void *arg)
 {
     pass *p = arg;
     hr_error e = {0};
     hr_msg m;
     double waited = 0;
+    int64_t cpu_prev = -1;
     hr_msg_init(&m);
     for (;;) {
         int64_t k;
@@ -126,20 +136,22 @@ static void *link_main(void *arg)
         if (p->sent < p->produced) {
             k = p->sent;
             pthread_mutex_unlock(&p->mu);
-            /* The emulated edge's framing (T_frame): from the LUT, its time
-             * passes before the bytes leave, as on that device; in the flat
-             * form it is this machine's send × the factor, after it. */
-            int64_t t0 = hr_clock_now_ns();
-            if (p->emu && !hr_edge_emu_is_flat(p->emu))
-                hr_edge_emu_frame(p->emu, t0, t0);
+            /* The emulated edge's framing (T_frame) passes before the bytes
+             * leave, as on that device, less what this thread spends per
+             * frame anyway (its CPU since the last send: that send and a
+             * result), so the thread is busy T_frame per frame in all. */
+            if (p->emu) {
+                int64_t cpu = thread_cpu_ns();
+                hr_edge_emu_frame(p->emu, hr_clock_now_ns(), cpu_prev >= 0 ? cpu - cpu_prev : 0);
+                cpu_prev = cpu;
+            }
             hr_wire_tensor w = hr_deploy_part_crossing_wire(p->head, p->slot[k % p->window]);
             p->recs[k].tsend = hr__edge_now_ms();
             if (hr_chan_send(p->chan, HR_MSG_INFER_FRAME, p->id0 + (uint32_t)k, NULL, &w, 1, &e)) {
                 pass_fail(p, &e);
                 break;
             }
-            if (p->emu && hr_edge_emu_is_flat(p->emu))
-                hr_edge_emu_frame(p->emu, t0, hr_clock_now_ns());
+
             pthread_mutex_lock(&p->mu);
             p->sent++;
             pthread_mutex_unlock(&p->mu);

@@ -194,16 +194,28 @@ void hr_edge_emu_end(hr_edge_emu *e, int unit)
     e->st.emulated_ms += (double)(back - e->start_ns) / 1e6;
 }
 
-void hr_edge_emu_frame(hr_edge_emu *e, int64_t start_ns, int64_t end_ns)
+int64_t hr_edge_emu_frame_wait_ns(double frame_ms, double slowdown, int64_t host_ns)
+{
+    int64_t w;
+    if (host_ns < 0)
+        host_ns = 0;
+    if (frame_ms > 0 && isfinite(frame_ms))
+        w = (int64_t)llround(frame_ms * 1e6) - host_ns;
+    else if (slowdown >= 1 && isfinite(slowdown))
+        w = (int64_t)llround((slowdown - 1) * (double)host_ns);
+    else
+        w = 0;
+    return w > 0 ? w : 0;
+}
+
+void hr_edge_emu_frame(hr_edge_emu *e, int64_t start_ns, int64_t host_ns)
 {
     int64_t deadline;
     if (!e)
         return;
     atomic_fetch_add(&e->frames, 1);
-    if (e->flat)
-        deadline = hr_edge_emu_flat_deadline_ns(start_ns, end_ns, e->slowdown);
-    else if (e->frame_ms > 0)
-        deadline = hr_edge_emu_deadline_ns(start_ns, e->frame_ms);
+    if (e->flat || e->frame_ms > 0)
+        deadline = start_ns + hr_edge_emu_frame_wait_ns(e->flat ? -1 : e->frame_ms, e->slowdown, host_ns);
     else {
         atomic_fetch_add(&e->frame_untimed, 1);
         return;

@@ -357,10 +357,11 @@ static void test_part_emulated(void **state)
     fixture_deinit(&f);
 }
 
-/* T_frame on the link thread: the LUT form waits T_frame from its start
- * (before the send), the flat form F x the send's own time; a deadline in
- * the past is an overrun without a wait; a LUT without T_frame is untimed.
- * Only lower bounds on time are checked: a wait never ends early. */
+/* T_frame on the link thread: the wait is the emulated T_frame less what
+ * this machine spends on the frame anyway (flat: (F - 1) x that), never
+ * below 0; a deadline in the past is an overrun without a wait; a LUT
+ * without T_frame is untimed. Only lower bounds on time are checked: a wait
+ * never ends early. */
 static void test_frame_emulated(void **state)
 {
     (void)state;
@@ -370,6 +371,16 @@ static void test_frame_emulated(void **state)
     hr_edge_emu_stats s;
     int gamma[16];
     int64_t t0;
+
+    assert_int_equal(hr_edge_emu_frame_wait_ns(2, 0, 0), 2000000);
+    assert_int_equal(hr_edge_emu_frame_wait_ns(2, 13, 500000), 1500000); /* a T_frame wins over the factor */
+    assert_int_equal(hr_edge_emu_frame_wait_ns(2, 0, 3000000), 0);
+    assert_int_equal(hr_edge_emu_frame_wait_ns(2, 0, -5), 2000000);
+    assert_int_equal(hr_edge_emu_frame_wait_ns(-1, 3, 1000000), 2000000);
+    assert_int_equal(hr_edge_emu_frame_wait_ns(0, 1, 1000000), 0);
+    assert_int_equal(hr_edge_emu_frame_wait_ns(-1, NAN, 1000000), 0);
+    assert_int_equal(hr_edge_emu_frame_wait_ns(-1, 0.5, 1000000), 0);
+
     fixture_init(&f, -1, -1);
     for (int k = 0; k < f.n; k++)
         gamma[k] = 0;
@@ -378,11 +389,14 @@ static void test_frame_emulated(void **state)
     HR_ASSERT_OK(hr_edge_emu_create(f.lut, f.m, gamma, &e, &err), &err);
     assert_true(hr_edge_emu_frame_ms(e) == 2);
     t0 = hr_clock_now_ns();
-    hr_edge_emu_frame(e, t0, t0);
+    hr_edge_emu_frame(e, t0, 0);
     assert_true(hr_clock_now_ns() - t0 >= 2000000);
-    hr_edge_emu_frame(e, t0 - 10000000, t0 - 10000000); /* 10 ms ago: passed already */
+    t0 = hr_clock_now_ns();
+    hr_edge_emu_frame(e, t0, 500000);
+    assert_true(hr_clock_now_ns() - t0 >= 1500000);
+    hr_edge_emu_frame(e, t0 - 10000000, 0); /* began 10 ms ago: passed already */
     hr_edge_emu_stats_get(e, &s);
-    assert_int_equal(s.frames, 2);
+    assert_int_equal(s.frames, 3);
     assert_int_equal(s.frame_overruns, 1);
     assert_int_equal(s.frame_untimed, 0);
     /* the units' counters are the units' alone */
@@ -398,21 +412,21 @@ static void test_frame_emulated(void **state)
     f.lut->has_frame_times = 0;
     HR_ASSERT_OK(hr_edge_emu_create(f.lut, f.m, gamma, &e, &err), &err);
     assert_true(hr_edge_emu_frame_ms(e) < 0);
-    hr_edge_emu_frame(e, hr_clock_now_ns(), hr_clock_now_ns());
+    hr_edge_emu_frame(e, hr_clock_now_ns(), 0);
     hr_edge_emu_stats_get(e, &s);
     assert_int_equal(s.frames, 1);
     assert_int_equal(s.frame_untimed, 1);
 
-    /* flat, factor 3: a 1 ms send ends 3 ms after it began */
+    /* flat, factor 3: 1 ms of this machine's work per frame makes 2 ms more */
     HR_ASSERT_OK(hr_edge_emu_create_flat(3, &flat, &err), &err);
     assert_true(hr_edge_emu_frame_ms(flat) < 0);
     t0 = hr_clock_now_ns();
-    hr_edge_emu_frame(flat, t0 - 1000000, t0);
+    hr_edge_emu_frame(flat, t0, 1000000);
     assert_true(hr_clock_now_ns() - t0 >= 2000000);
     hr_edge_emu_stats_get(flat, &s);
     assert_int_equal(s.frames, 1);
     assert_int_equal(s.frame_overruns, 0);
-    hr_edge_emu_frame(NULL, t0, t0); /* no emulator: nothing */
+    hr_edge_emu_frame(NULL, t0, 0); /* no emulator: nothing */
     hr_edge_emu_destroy(flat);
     hr_edge_emu_destroy(e);
     fixture_deinit(&f);
