@@ -158,6 +158,24 @@ size_t hr_msg_payload_size(const char *meta, const hr_wire_tensor *tensors, int 
  * grows with the bytes actually received, never beyond total_bytes. */
 typedef struct hr_blob_rx hr_blob_rx;
 
+/* ---- hello: what both ends say first (docs/PROTOCOL.md, Versioning) ---- */
+
+typedef struct hr_hello {
+    int64_t protocol;
+    char role[64], name[64], software[64]; /* printable ASCII ('?' for others), "?" when absent */
+} hr_hello;
+
+/* This side's hello metadata {"protocol", "role", "name", "software"} as
+ * compact JSON in *meta (malloc'd). HR_ERR_INVALID_ARG for a role or name
+ * that is not UTF-8; HR_ERR_NOMEM. */
+hr_status hr_hello_encode(const char *role, const char *name, char **meta, hr_error *err);
+
+/* Checks a peer's hello metadata: a JSON object with an integer
+ * "protocol" and, when present, string "role", "name", "software"
+ * (HR_ERR_FORMAT otherwise); then the protocol must be HR_PROTO_VERSION
+ * (HR_ERR_UNSUPPORTED, out filled). err's message is fit to send back. */
+hr_status hr_hello_decode(const char *meta, hr_hello *out, hr_error *err);
+
 /* Starts receiving a blob of total_bytes in `chunks` chunks whose SHA-256
  * must be sha256_hex (64 hex digits, either case). chunks is 1..total_bytes
  * (exactly 1 when total_bytes is 0). HR_ERR_LIMIT when total_bytes exceeds

@@ -708,9 +708,7 @@ static hr_status tls_handshake(hr_chan *c, hr_error *err)
 
 static hr_status send_hello(hr_chan *c, const char *role, const char *name, hr_error *err)
 {
-    char host[256], software[64];
-    json_t *root;
-    char *meta;
+    char host[256], *meta = NULL;
     hr_status st;
 
     if (!name) {
@@ -719,15 +717,8 @@ static hr_status send_hello(hr_chan *c, const char *role, const char *name, hr_e
         host[sizeof host - 1] = '\0';
         name = host;
     }
-    snprintf(software, sizeof software, "hyperrep %s", hr_version());
-    root = json_pack("{s:i, s:s, s:s, s:s}", "protocol", HR_PROTO_VERSION, "role", role, "name", name, "software",
-                     software);
-    if (!root)
-        return hr_error_set(err, HR_ERR_INVALID_ARG, "hello: role '%s' or name '%s' is not valid UTF-8", role, name);
-    meta = json_dumps(root, JSON_COMPACT);
-    json_decref(root);
-    if (!meta)
-        return hr_error_set(err, HR_ERR_NOMEM, "hello: out of memory");
+    if ((st = hr_hello_encode(role, name, &meta, err)))
+        return st;
     st = hr_chan_send(c, HR_MSG_HELLO, 0, meta, NULL, 0, err);
     free(meta);
     return st;
@@ -738,7 +729,8 @@ static hr_status send_hello(hr_chan *c, const char *role, const char *name, hr_e
 static hr_status recv_hello(hr_chan *c, hr_error *err)
 {
     hr_msg m;
-    json_t *root, *proto, *role, *name;
+    hr_hello h;
+    hr_error he = {0};
     hr_status st;
 
     hr_msg_init(&m);
@@ -751,25 +743,12 @@ static hr_status recv_hello(hr_chan *c, hr_error *err)
         hr_msg_deinit(&m);
         return st;
     }
-    root = m.meta ? json_loads(m.meta, 0, NULL) : NULL;
-    proto = json_object_get(root, "protocol");
-    role = json_object_get(root, "role");
-    name = json_object_get(root, "name");
-    if (!json_is_integer(proto) || (role && !json_is_string(role)) || (name && !json_is_string(name))) {
-        st = hr_error_set(err, HR_ERR_FORMAT, "%s: hello needs an integer \"protocol\" (and string role/name)",
-                          c->peer);
-        send_error_bounded(c, m.id, st, "hello needs an integer \"protocol\" (and string role/name)");
-    } else if (json_integer_value(proto) != HR_PROTO_VERSION) {
-        char text[128];
-        snprintf(text, sizeof text, "protocol %lld is not supported; this side speaks %d",
-                 (long long)json_integer_value(proto), HR_PROTO_VERSION);
-        st = hr_error_set(err, HR_ERR_UNSUPPORTED, "%s: peer speaks protocol %lld, this side speaks %d", c->peer,
-                          (long long)json_integer_value(proto), HR_PROTO_VERSION);
-        send_error_bounded(c, m.id, st, text);
+    if ((st = hr_hello_decode(m.meta, &h, &he))) {
+        send_error_bounded(c, m.id, st, he.msg);
+        hr_error_set(err, st, "%s: %s", c->peer, he.msg);
     } else if (!(c->peer_hello = strdup(m.meta))) {
         st = hr_error_set(err, HR_ERR_NOMEM, "hello: out of memory");
     }
-    json_decref(root);
     hr_msg_deinit(&m);
     return st;
 }

@@ -472,42 +472,23 @@ static uint32_t frame_limit(const session *s, hr_msg_type type)
 
 static void handle_hello(session *s, hr_msg *m)
 {
-    json_t *root = m->meta ? json_loads(m->meta, 0, NULL) : NULL;
-    json_t *proto = json_object_get(root, "protocol");
-    const char *role = json_string_value(json_object_get(root, "role"));
-    const char *name = json_string_value(json_object_get(root, "name"));
-    const char *sw = json_string_value(json_object_get(root, "software"));
-    char rn[64], nm[64], swt[64];
-    if (!json_is_integer(proto)) {
-        json_decref(root);
-        fail_session(s, m->id, HR_ERR_FORMAT, "hello needs an integer \"protocol\"");
+    hr_hello h;
+    hr_error e = {0};
+    hr_status st = hr_hello_decode(m->meta, &h, &e);
+    if (st) {
+        fail_session(s, m->id, st, "%s", e.msg);
         return;
     }
-    if (json_integer_value(proto) != HR_PROTO_VERSION) {
-        long long v = (long long)json_integer_value(proto);
-        json_decref(root);
-        fail_session(s, m->id, HR_ERR_UNSUPPORTED, "protocol %lld is not supported; this server speaks %d", v,
-                     HR_PROTO_VERSION);
-        return;
-    }
-    /* names go into log lines: printable ASCII only */
-    snprintf(rn, sizeof rn, "%s", role ? role : "?");
-    snprintf(nm, sizeof nm, "%s", name ? name : "?");
-    snprintf(swt, sizeof swt, "%s", sw ? sw : "?");
-    clean_text(rn);
-    clean_text(nm);
-    clean_text(swt);
-    json_decref(root);
     if (!s->tls) {
         /* without TLS the name is the peer's claim, not an identity: say so */
         char claimed[sizeof s->peer];
-        snprintf(claimed, sizeof claimed, "%s (says \"%s\")", s->addr, nm);
+        snprintf(claimed, sizeof claimed, "%s (says \"%s\")", s->addr, h.name);
         memcpy(s->peer, claimed, sizeof s->peer);
     }
     s->state = ST_READY;
     send_hello(s);
     slog(s->srv, HR_LOG_INFO, "serve: %s connected (%s, role %s, %s)", s->peer, s->tls ? "mutual TLS" : "plain TCP",
-         rn, swt);
+         h.role, h.software);
 }
 
 /* The "weights" object of a MODEL_SYNC chunk against the blob being
@@ -859,14 +840,9 @@ static void connected(session *s)
 /* The answer to a good hello. */
 static void send_hello(session *s)
 {
-    char sw[64];
-    json_t *root;
-    char *text;
-    snprintf(sw, sizeof sw, "hyperrep %s", hr_version());
-    root = json_pack("{s:i, s:s, s:s, s:s}", "protocol", HR_PROTO_VERSION, "role", "server", "name", s->srv->name,
-                     "software", sw);
-    text = root ? json_dumps(root, JSON_COMPACT) : NULL;
-    json_decref(root);
+    char *text = NULL;
+    if (hr_hello_encode("server", s->srv->name, &text, NULL) != HR_OK)
+        text = NULL;
     send_msg(s, HR_MSG_HELLO, 0, text ? text : "{\"protocol\": 1}", NULL, 0);
     free(text);
 }

@@ -1195,10 +1195,56 @@ static void test_mutations(void **state)
         free(frames[i]);
 }
 
+/* The hello: what one side encodes the other decodes; every malformed
+ * form is refused with the field named, another protocol is unsupported,
+ * and names are made printable for the logs. */
+static void test_hello(void **state)
+{
+    (void)state;
+    hr_hello h;
+    hr_error err = {0};
+    char *meta = NULL;
+    static const struct {
+        const char *meta;
+        hr_status st;
+        const char *part;
+    } bad[] = {
+        {NULL, HR_ERR_FORMAT, "integer \"protocol\""},
+        {"", HR_ERR_FORMAT, "integer \"protocol\""},
+        {"[1]", HR_ERR_FORMAT, "integer \"protocol\""},
+        {"{\"role\": \"client\"}", HR_ERR_FORMAT, "integer \"protocol\""},
+        {"{\"protocol\": \"1\"}", HR_ERR_FORMAT, "integer \"protocol\""},
+        {"{\"protocol\": 1, \"protocol\": 1}", HR_ERR_FORMAT, "integer \"protocol\""},
+        {"{\"protocol\": 1, \"role\": 7}", HR_ERR_FORMAT, "\"role\" must be a string"},
+        {"{\"protocol\": 1, \"name\": null}", HR_ERR_FORMAT, "\"name\" must be a string"},
+        {"{\"protocol\": 1, \"software\": {}}", HR_ERR_FORMAT, "\"software\" must be a string"},
+        {"{\"protocol\": 2, \"role\": \"client\"}", HR_ERR_UNSUPPORTED, "protocol 2 is not supported"},
+    };
+    HR_ASSERT_OK(hr_hello_encode("infer", "cam-7", &meta, &err), &err);
+    HR_ASSERT_OK(hr_hello_decode(meta, &h, &err), &err);
+    assert_int_equal(h.protocol, HR_PROTO_VERSION);
+    assert_string_equal(h.role, "infer");
+    assert_string_equal(h.name, "cam-7");
+    assert_non_null(strstr(h.software, "hyperrep "));
+    free(meta);
+    /* absent fields read "?"; control characters and non-ASCII become '?' */
+    HR_ASSERT_OK(hr_hello_decode("{\"protocol\": 1, \"name\": \"a\\nb\\u00e9\"}", &h, &err), &err);
+    assert_string_equal(h.role, "?");
+    assert_string_equal(h.name, "a?b??");
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(hr_hello_decode(bad[i].meta, &h, &err), bad[i].st);
+        if (!strstr(err.msg, bad[i].part))
+            fail_msg("hello %s: '%s' does not name '%s'", bad[i].meta ? bad[i].meta : "(none)", err.msg, bad[i].part);
+    }
+    /* a name that is not UTF-8 cannot be sent */
+    assert_int_equal(hr_hello_encode("client", "\xff\xfe", &meta, &err), HR_ERR_INVALID_ARG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_frame),
+        cmocka_unit_test(test_hello),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_round_trip_every_type),
         cmocka_unit_test(test_round_trip_max_tensors),
