@@ -22,8 +22,8 @@ run "$hr" lut measure --role client --model "$model" --threads 1 --edge "$profil
     >/dev/null 2>&1
 run "$hr" lut measure --role client --model "$model" --threads 1 --edge-slowdown "$factor" \
     -o "$out/c_x$factor.json" >/dev/null 2>&1
-run "$hr" lut merge --server "$out/s.json" --client "$out/c_$profile.json" -o "$out/lut_$profile.json" >/dev/null
-run "$hr" lut merge --server "$out/s.json" --client "$out/c_x$factor.json" -o "$out/lut_x$factor.json" >/dev/null
+run "$hr" lut merge --server-lut "$out/s.json" --client-lut "$out/c_$profile.json" -o "$out/lut_$profile.json" >/dev/null
+run "$hr" lut merge --server-lut "$out/s.json" --client-lut "$out/c_x$factor.json" -o "$out/lut_x$factor.json" >/dev/null
 echo "== edge profile $profile"
 run "$build/bench/bench_edge_emulate" --lut "$out/lut_$profile.json" --frames "$frames" | tee "$out/profile.txt"
 echo "== flat x $factor"

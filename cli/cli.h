@@ -49,6 +49,11 @@ __attribute__((format(printf, 2, 3)))
 #endif
 void hr_cli_fail(const char *cmd, const char *fmt, ...);
 
+/* An old spelling of a flag (docs/CLI.md, "Renamed"): prints "hyperrep
+ * <cmd>: <old> is now <now> (docs/CLI.md)" and returns 2, the exit code of
+ * a usage error. */
+int hr_cli_renamed(const char *cmd, const char *old, const char *now);
+
 /* Parses a decimal integer in [lo, hi] from a flag value; prints an error
  * naming the flag and returns 0 on failure, 1 on success. */
 int hr_cli_parse_i64(const char *cmd, const char *flag, const char *s, int64_t lo, int64_t hi, int64_t *out);

@@ -20,7 +20,7 @@ static const char *help =
     "       hyperrep lut measure --remote --model M --listen ADDR ...  (real mode: the client's LUT\n"
     "         measured by a `hyperrep client` worker, plus the link; see --remote --help)\n"
     "       hyperrep lut profiles   (the edge profiles, their figures and sources)\n"
-    "       hyperrep lut merge --server S --client C\n"
+    "       hyperrep lut merge --server-lut S --client-lut C\n"
     "         [--bandwidth-mbit B --latency-ms L | --link-profile NAME | --link link.json]\n"
     "         [--per-message-ms P] [--roofline-server R | --knee-server K]\n"
     "         [--roofline-client R | --knee-client K] [--stat median|mean|min] [-o FILE]\n"
@@ -429,7 +429,9 @@ out:
 static int cmd_merge(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"server", required_argument, 0, 'S'},          {"client", required_argument, 0, 'C'},
+        {"server-lut", required_argument, 0, 'S'},      {"client-lut", required_argument, 0, 'C'},
+        /* old spellings: refused, naming the new ones */
+        {"server", required_argument, 0, 1},            {"client", required_argument, 0, 2},
         {"bandwidth-mbit", required_argument, 0, 'B'},  {"latency-ms", required_argument, 0, 'L'},
         {"per-message-ms", required_argument, 0, 'M'},  {"link", required_argument, 0, 'l'},
         {"roofline-server", required_argument, 0, 'r'}, {"roofline-client", required_argument, 0, 'c'},
@@ -454,6 +456,8 @@ static int cmd_merge(int argc, char **argv)
         switch (c) {
         case 'S': spath = optarg; break;
         case 'C': cpath = optarg; break;
+        case 1: return hr_cli_renamed("lut merge", "--server", "--server-lut");
+        case 2: return hr_cli_renamed("lut merge", "--client", "--client-lut");
         case 'l': link_path = optarg; break;
         case 'r': roof[HR_DEVICE_SERVER] = optarg; break;
         case 'c': roof[HR_DEVICE_CLIENT] = optarg; break;
@@ -495,7 +499,7 @@ static int cmd_merge(int argc, char **argv)
         return 2;
     }
     if (!spath || !cpath) {
-        hr_cli_fail("lut merge", "--server and --client are required");
+        hr_cli_fail("lut merge", "--server-lut and --client-lut are required");
         return 2;
     }
     if ((bw >= 0) != (lat >= 0)) {

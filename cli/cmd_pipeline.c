@@ -542,7 +542,7 @@ int hr_cmd_pipeline(int argc, char **argv)
             if (!step("step 1 client LUT (emulated edge)", hr_cmd_lut, cl))
                 return 1;
         }
-        char *mg[24] = {"lut", "merge", "--server", ls, "--client", (char *)client, "--stat", cf.stat};
+        char *mg[24] = {"lut", "merge", "--server-lut", ls, "--client-lut", (char *)client, "--stat", cf.stat};
         int n = 8;
         if (cf.link_profile[0]) {
             mg[n++] = "--link-profile";

@@ -50,6 +50,12 @@ void hr_cli_fail(const char *cmd, const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+int hr_cli_renamed(const char *cmd, const char *old, const char *now)
+{
+    hr_cli_fail(cmd, "%s is now %s (docs/CLI.md)", old, now);
+    return 2;
+}
+
 int hr_cli_parse_i64(const char *cmd, const char *flag, const char *s, int64_t lo, int64_t hi, int64_t *out)
 {
     char *end;

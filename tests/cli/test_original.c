@@ -105,7 +105,7 @@ static void test_lut_merge(void **state)
     const char *dir = hr_test_tmpdir();
     (void)state;
     HR_EXPECT_CLI(dir,
-                  "lut merge --server " ORIG "/lut_server.json --client " ORIG
+                  "lut merge --server-lut " ORIG "/lut_server.json --client-lut " ORIG
                   "/lut_client.json --stat mean --link " ORIG "/lut_comm_model.json -o merged.json",
                   0, out_text, "wrote merged.json: repvgg-b3, 27 blocks");
     json_t *got = load_json(dir, "merged.json"), *want = load_json(ORIG, "hardware_lut_complete.json");

@@ -272,7 +272,7 @@ static void test_joint(void **state)
                   out_text, "wrote");
     HR_EXPECT_CLI(dir, "lut measure --role client --model repvgg-fmnist --threads 1 --warmup 1 --repeat 3 -o c.json", 0,
                   out_text, "wrote");
-    HR_EXPECT_CLI(dir, "lut merge --server s.json --client c.json -o lut.json", 0, out_text, "wrote");
+    HR_EXPECT_CLI(dir, "lut merge --server-lut s.json --client-lut c.json -o lut.json", 0, out_text, "wrote");
 
     HR_EXPECT_CLI(dir, ARGS "--threads 2 -o a", 0, out_text, "wrote a/domain_3_joint.json");
     assert_non_null(strstr(out_text, "round 1:"));

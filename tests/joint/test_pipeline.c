@@ -82,7 +82,7 @@ static void test_config(void **state)
                                      "results/full_gamma_analysis.md"));
     assert_non_null(strstr(out_text, "== scenario: server = this machine"));
     /* a real device's LUT replaces the emulation */
-    HR_EXPECT_CLI(dir, "pipeline --quick --dry-run --client-lut dev.json", 0, out_text, "--client dev.json");
+    HR_EXPECT_CLI(dir, "pipeline --quick --dry-run --client-lut dev.json", 0, out_text, "--client-lut dev.json");
     assert_null(strstr(out_text, "--role client"));
     /* numbers instead of names */
     write_text("nums.ini", "[edge]\nslowdown = 8\n[link]\nbandwidth_mbit = 5\nlatency_ms = 20\n");

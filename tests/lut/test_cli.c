@@ -73,10 +73,10 @@ static void test_measure_merge_report(void **state)
     assert_non_null(strstr(out_text, "I_knee"));
     HR_EXPECT_CLI(g_dir, "lut measure --role client --model tiny --in-forward --warmup 0 --repeat 2 -o f.json", 0,
                   out_text, "timed inside whole forwards");
-    HR_EXPECT_CLI(g_dir, "lut merge --server s.json --client f.json -o mf.json", 0, out_text,
+    HR_EXPECT_CLI(g_dir, "lut merge --server-lut s.json --client-lut f.json -o mf.json", 0, out_text,
                   "client entries were timed inside");
     HR_EXPECT_CLI(g_dir,
-                  "lut merge --server s.json --client lut_client.json --bandwidth-mbit 80 --latency-ms 2 "
+                  "lut merge --server-lut s.json --client-lut lut_client.json --bandwidth-mbit 80 --latency-ms 2 "
                   "--per-message-ms 0.5 --roofline-server r.json --roofline-client r.json -o m.json",
                   0, out_text,
                   "wrote m.json: repvgg-tiny, 7 blocks, median of each entry, link 80.000 Mbit/s + 2.000 ms");
@@ -90,7 +90,7 @@ static void test_measure_merge_report(void **state)
 
     /* The original's link file: k and b, bandwidth 8000 / k Mbit/s. */
     HR_EXPECT_CLI(g_dir,
-                  "lut merge --server s.json --client lut_client.json --stat mean --link " ORIG "lut_comm_model.json",
+                  "lut merge --server-lut s.json --client-lut lut_client.json --stat mean --link " ORIG "lut_comm_model.json",
                   0, out_text, "wrote hardware_lut_complete.json");
     assert_non_null(strstr(out_text, "8000 / k"));
     HR_ASSERT_OK(hr_lut_load(in_dir("hardware_lut_complete.json"), &lut, &err), &err);
@@ -100,7 +100,7 @@ static void test_measure_merge_report(void **state)
 
     /* A named link and hand-given knees (SPEC 13.3), and the min statistic. */
     HR_EXPECT_CLI(g_dir,
-                  "lut merge --server s.json --client lut_client.json --link-profile WIFI-N --knee-server 25.15 "
+                  "lut merge --server-lut s.json --client-lut lut_client.json --link-profile WIFI-N --knee-server 25.15 "
                   "--knee-client 16.1 --stat min -o named.json",
                   0, out_text, "link wifi-n 40.000 Mbit/s + 2.000 ms");
     assert_non_null(strstr(out_text, "(server override, client override)"));
@@ -113,13 +113,13 @@ static void test_measure_merge_report(void **state)
     assert_int_equal(lut->stat, HR_LUT_STAT_MIN);
     hr_lut_destroy(lut);
     lut = NULL;
-    HR_EXPECT_CLI(g_dir, "lut merge --server a --client b --link-profile dial-up", 2, err_text,
+    HR_EXPECT_CLI(g_dir, "lut merge --server-lut a --client-lut b --link-profile dial-up", 2, err_text,
                   "link profile 'dial-up' is not known (known: wifi-n");
-    HR_EXPECT_CLI(g_dir, "lut merge --server a --client b --link-profile wifi-n --bandwidth-mbit 1 --latency-ms 1", 2,
+    HR_EXPECT_CLI(g_dir, "lut merge --server-lut a --client-lut b --link-profile wifi-n --bandwidth-mbit 1 --latency-ms 1", 2,
                   err_text, "exclusive");
-    HR_EXPECT_CLI(g_dir, "lut merge --server a --client b --knee-server 3 --roofline-server r.json", 2, err_text,
+    HR_EXPECT_CLI(g_dir, "lut merge --server-lut a --client-lut b --knee-server 3 --roofline-server r.json", 2, err_text,
                   "--roofline-server and --knee-server are exclusive");
-    HR_EXPECT_CLI(g_dir, "lut merge --server a --client b --knee-client -1", 2, err_text, "--knee-client: '-1'");
+    HR_EXPECT_CLI(g_dir, "lut merge --server-lut a --client-lut b --knee-client -1", 2, err_text, "--knee-client: '-1'");
     HR_EXPECT_CLI(g_dir, "lut profiles", 0, out_text, "rpi4");
     assert_non_null(strstr(out_text, "wifi-n "));
     assert_non_null(strstr(out_text, "ethernet-1g"));
@@ -130,7 +130,7 @@ static void test_measure_merge_report(void **state)
     HR_EXPECT_CLI(g_dir, "report gamma --lut " ORIG "hardware_lut_complete.json -o orig.md", 0, out_text,
                   "RepVGG-B3, 27 blocks");
     /* The original's per-device files merge too. */
-    HR_EXPECT_CLI(g_dir, "lut merge --server " ORIG "lut_server.json --client " ORIG "lut_client.json -o om.json", 0,
+    HR_EXPECT_CLI(g_dir, "lut merge --server-lut " ORIG "lut_server.json --client-lut " ORIG "lut_client.json -o om.json", 0,
                   out_text, "has no median_ms");
 }
 
@@ -149,13 +149,16 @@ static void test_errors(void **state)
                   "--passes 4 is more than");
     HR_EXPECT_CLI(g_dir, "lut measure --role client --model tiny --repeat 0", 2, err_text, "--repeat");
     HR_EXPECT_CLI(g_dir, "lut measure --role client --model tiny --stat mode", 2, err_text, "--stat: 'mode'");
-    HR_EXPECT_CLI(g_dir, "lut merge --server a.json", 2, err_text, "--server and --client are required");
-    HR_EXPECT_CLI(g_dir, "lut merge --server a --client b --bandwidth-mbit 10", 2, err_text, "go together");
-    HR_EXPECT_CLI(g_dir, "lut merge --server a --client b --bandwidth-mbit 10 --latency-ms 1 --link l.json", 2,
+    HR_EXPECT_CLI(g_dir, "lut merge --server-lut a.json", 2, err_text, "--server-lut and --client-lut are required");
+    /* the old spellings name the new ones */
+    HR_EXPECT_CLI(g_dir, "lut merge --server a.json --client-lut b.json", 2, err_text, "--server is now --server-lut");
+    HR_EXPECT_CLI(g_dir, "lut merge --server-lut a.json --client b.json", 2, err_text, "--client is now --client-lut");
+    HR_EXPECT_CLI(g_dir, "lut merge --server-lut a --client-lut b --bandwidth-mbit 10", 2, err_text, "go together");
+    HR_EXPECT_CLI(g_dir, "lut merge --server-lut a --client-lut b --bandwidth-mbit 10 --latency-ms 1 --link l.json", 2,
                   err_text, "exclusive");
-    HR_EXPECT_CLI(g_dir, "lut merge --server a --client b --bandwidth-mbit 0 --latency-ms 1", 2, err_text,
+    HR_EXPECT_CLI(g_dir, "lut merge --server-lut a --client-lut b --bandwidth-mbit 0 --latency-ms 1", 2, err_text,
                   "--bandwidth-mbit: '0'");
-    HR_EXPECT_CLI(g_dir, "lut merge --server a --client b --latency-ms x --bandwidth-mbit 1", 2, err_text,
+    HR_EXPECT_CLI(g_dir, "lut merge --server-lut a --client-lut b --latency-ms x --bandwidth-mbit 1", 2, err_text,
                   "--latency-ms: 'x'");
     HR_EXPECT_CLI(g_dir, "report", 2, err_text, "usage: hyperrep report gamma");
     HR_EXPECT_CLI(g_dir, "report gamma", 2, err_text, "--lut is required");
@@ -166,20 +169,20 @@ static void test_errors(void **state)
     HR_EXPECT_CLI(g_dir, "lut measure --role client --model tiny --weights nope.safetensors", 1, err_text,
                   "nope.safetensors");
     hr_test_write_file(in_dir("broken.json"), "{\n  \"metadata\": {\n    \"model\": \"RepVGG-B3\",,\n", 45);
-    HR_EXPECT_CLI(g_dir, "lut merge --server broken.json --client " ORIG "lut_client.json -o never.json", 1, err_text,
+    HR_EXPECT_CLI(g_dir, "lut merge --server-lut broken.json --client-lut " ORIG "lut_client.json -o never.json", 1, err_text,
                   "broken.json:3:26: string or");
     assert_false(exists("never.json"));
-    HR_EXPECT_CLI(g_dir, "lut merge --server " ORIG "lut_client.json --client " ORIG "lut_client.json -o never.json", 1,
+    HR_EXPECT_CLI(g_dir, "lut merge --server-lut " ORIG "lut_client.json --client-lut " ORIG "lut_client.json -o never.json", 1,
                   err_text, "a client LUT (T_client) given as the server file");
     assert_false(exists("never.json"));
     HR_EXPECT_CLI(g_dir, "lut measure --role server --model repvgg-tiny-g2 --warmup 0 --repeat 2 -o g2.json", 0,
                   out_text, "wrote");
     HR_EXPECT_CLI(g_dir, "lut measure --role client --model repvgg-tiny --warmup 0 --repeat 2 -o t.json", 0, out_text,
                   "wrote");
-    HR_EXPECT_CLI(g_dir, "lut merge --server g2.json --client t.json -o never.json", 1, err_text,
+    HR_EXPECT_CLI(g_dir, "lut merge --server-lut g2.json --client-lut t.json -o never.json", 1, err_text,
                   "are for different models: metadata.model repvgg-tiny-g2 vs repvgg-tiny");
     assert_false(exists("never.json"));
-    HR_EXPECT_CLI(g_dir, "lut merge --server g2.json --client t.json --link missing.json -o never.json", 1, err_text,
+    HR_EXPECT_CLI(g_dir, "lut merge --server-lut g2.json --client-lut t.json --link missing.json -o never.json", 1, err_text,
                   "missing.json");
     HR_EXPECT_CLI(g_dir, "report gamma --lut t.json -o never.md", 1, err_text, "T_server: missing (not a merged LUT?");
     assert_false(exists("never.md"));

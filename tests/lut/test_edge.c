@@ -600,7 +600,7 @@ static void test_cli(void **state)
                   0, out_text, "emulated: edge profile rpi4, 1 of 4 cores");
     HR_EXPECT_CLI(dir, "lut measure --role server --model repvgg-tiny --warmup 0 --repeat 2 -o s.json", 0, out_text,
                   "wrote");
-    HR_EXPECT_CLI(dir, "lut merge --server s.json --client c.json -o m.json", 0, out_text,
+    HR_EXPECT_CLI(dir, "lut merge --server-lut s.json --client-lut c.json -o m.json", 0, out_text,
                   "(server default, client profile rpi4)");
     snprintf(path, sizeof path, "%s/c.json", dir);
     HR_ASSERT_OK(hr_device_lut_load(path, &d, &err), &err);

@@ -90,9 +90,9 @@ static int setup(void **state)
     HR_EXPECT_CLI(dir, cmd, 0, out_text, "wrote c4.json");
     snprintf(cmd, sizeof cmd, "%s--role client --edge rpi4 --roofline roof.json -o crpi.json", m);
     HR_EXPECT_CLI(dir, cmd, 0, out_text, "wrote crpi.json");
-    HR_EXPECT_CLI(dir, "lut merge --server s.json --client c.json -o lut.json", 0, out_text, "");
-    HR_EXPECT_CLI(dir, "lut merge --server s.json --client c4.json -o lut4.json", 0, out_text, "");
-    HR_EXPECT_CLI(dir, "lut merge --server s.json --client crpi.json -o lutrpi.json", 0, out_text, "");
+    HR_EXPECT_CLI(dir, "lut merge --server-lut s.json --client-lut c.json -o lut.json", 0, out_text, "");
+    HR_EXPECT_CLI(dir, "lut merge --server-lut s.json --client-lut c4.json -o lut4.json", 0, out_text, "");
+    HR_EXPECT_CLI(dir, "lut merge --server-lut s.json --client-lut crpi.json -o lutrpi.json", 0, out_text, "");
     write_text("tiny.json", "{\"arch\": \"repvgg-tiny\", \"split\": 3}");
     write_text("local.json", "{\"arch\": \"repvgg-tiny\", \"split\": \"local\"}");
     write_text("raw.json", "{\"arch\": \"repvgg-tiny\", \"split\": \"raw\"}");

@@ -105,7 +105,7 @@ static void test_prediction_from_lut(void **state)
                   "");
     HR_EXPECT_CLI(dir, "lut measure --role client --model repvgg-tiny --warmup 1 --repeat 3 -o c.json", 0, out_text,
                   "");
-    HR_EXPECT_CLI(dir, "lut merge --server s.json --client c.json -o lut.json", 0, out_text, "");
+    HR_EXPECT_CLI(dir, "lut merge --server-lut s.json --client-lut c.json -o lut.json", 0, out_text, "");
     write_text("tiny.json", "{\"arch\": \"repvgg-tiny\", \"split\": 4}");
     HR_EXPECT_CLI(dir, "infer --in-process --config tiny.json --frames 10 --warmup 1 --lut lut.json -o infer.json", 0,
                   out_text, "predicted (LUT lut.json)");
