@@ -146,7 +146,7 @@ for r in $(seq "$RUNS"); do
     for name in $names; do
         mapfile -t extra <"$OUT/configs/$name.args"
         echo "codesign_measured: run $r/$RUNS: $name" >&2
-        $TB edge --prefix "$PREFIX" -- "$HR" infer --config "$OUT/configs/$name.json" --server "$ADDR" --domain "$DOMAIN" \
+        $TB edge --prefix "$PREFIX" -- "$HR" infer --deploy "$OUT/configs/$name.json" --server "$ADDR" --domain "$DOMAIN" \
             --lut "$LUT" "${EDGE_FLAGS[@]}" "${extra[@]}" --frames "$FRAMES" --warmup "$WARMUP" \
             --window "$WINDOW" --threads 1 -o "$OUT/runs/${name}_r$r.json" >"$OUT/logs/infer_${name}_r$r.log" 2>&1 ||
             echo "codesign_measured: $name run $r failed (see $OUT/logs/infer_${name}_r$r.log)" >&2

@@ -89,7 +89,7 @@ for link in $LINKS; do
     sleep 1
     for cfg in "$cfgdir"/*.json; do
         name=$(basename "$cfg" .json)
-        $TB edge --prefix $PREFIX -- "$HR" infer --config "$cfg" --server "$ADDR" --lut "$dir/lut.json" \
+        $TB edge --prefix $PREFIX -- "$HR" infer --deploy "$cfg" --server "$ADDR" --lut "$dir/lut.json" \
             --frames "$FRAMES" --warmup 5 --window "$WINDOW" --threads 1 -o "$dir/infer_$name.json" \
             >"$dir/infer_$name.log" 2>&1 || echo "real_figures: $name failed (see $dir/infer_$name.log)" >&2
     done
@@ -107,7 +107,7 @@ if [ -z "${HR_FIG_SKIP_LOAD:-}" ]; then
     taskset -c 0 "$HR" serve --listen 127.0.0.1:0 --port-file "$load/port" --workers 1 --quiet >"$load/serve.log" 2>&1 &
     spid=$!
     for _ in $(seq 50); do [ -s "$load/port" ] && break; sleep 0.1; done
-    taskset -c 1 "$HR" infer --config "$load/fm4.json" --server "127.0.0.1:$(cat "$load/port")" --clients 100 \
+    taskset -c 1 "$HR" infer --deploy "$load/fm4.json" --server "127.0.0.1:$(cat "$load/port")" --clients 100 \
         --fps 10 --duration "$LOAD_S" -o "$load/load100.json" >"$load/infer.log" 2>&1 ||
         echo "real_figures: the 100-client run failed (see $load/infer.log)" >&2
     kill "$spid" 2>/dev/null || true

@@ -22,12 +22,12 @@
 #include "remote_common.h"
 
 static const char *help =
-    "usage: hyperrep infer --config domain_K_joint.json (--server HOST:PORT | --in-process)\n"
+    "usage: hyperrep infer --deploy domain_K_joint.json (--server HOST:PORT | --in-process)\n"
     "         [--weights W] [--alpha A.safetensors] [--seed S] [--input-size H] [--data SRC] [--domain K]\n"
     "         [--frames 200] [--pipelined-frames N] [--warmup 10] [--window 2] [--lut hardware_lut_complete.json]\n"
     "         [--threads N] [--verify] [--use final|grid] [--tls-cert C --tls-key K --tls-ca CA]\n"
     "         [--edge PROFILE | --edge-slowdown F] [-o infer.json]\n"
-    "       hyperrep infer --config CFG --server HOST:PORT --clients N --fps F --duration S\n"
+    "       hyperrep infer --deploy FILE --server HOST:PORT --clients N --fps F --duration S\n"
     "         [--vary-split] [-o load.json]\n"
     "\n"
     "Streams frames through the configured deployment. This process is the edge: it\n"
@@ -40,7 +40,7 @@ static const char *help =
     "stage (head compute; link + queue = send to result minus the tail's time; tail),\n"
     "beside the figures the LUT predicts for the configuration (--lut).\n"
     "\n"
-    "  --config FILE      the joint output (its final_configuration: placement, gamma\n"
+    "  --deploy FILE      the joint output (its final_configuration: placement, gamma\n"
     "                     per block, pruned branches and the state's alpha) or\n"
     "                     a deployment JSON {\"arch\", \"split\", \"gammas\"|\"gamma\", \"alpha\",\n"
     "                     \"pruned\", \"input_size\", ...}; a \"local\" split runs everything here\n"
@@ -103,7 +103,7 @@ static const char *help_load =
     "  --duration S       seconds of streaming (60); --vary-split: edge i uses split i mod (N+1)\n"
     "  timeouts: connect and hello 10 s, each result and the deployment ACK --timeout\n" HR_CLI_NET_HELP;
 
-enum { OPT_SERVER = 1, OPT_CONFIG, OPT_WEIGHTS, OPT_ALPHA, OPT_SEED, OPT_INPUT_SIZE, OPT_DATA, OPT_FRAMES, OPT_PFRAMES, OPT_WARMUP,
+enum { OPT_SERVER = 1, OPT_DEPLOY, OPT_OLD_CONFIG, OPT_WEIGHTS, OPT_ALPHA, OPT_SEED, OPT_INPUT_SIZE, OPT_DATA, OPT_FRAMES, OPT_PFRAMES, OPT_WARMUP,
        OPT_WINDOW, OPT_LUT, OPT_IN_PROCESS, OPT_THREADS, OPT_VERIFY, OPT_TIMEOUT, OPT_NAME, OPT_CLIENTS, OPT_FPS,
        OPT_DURATION, OPT_VARY_SPLIT, OPT_MODEL, OPT_QUIET, OPT_USE, OPT_EDGE, OPT_EDGE_SLOWDOWN, OPT_DOMAIN };
 
@@ -205,7 +205,7 @@ static void print_help(FILE *f)
 static int parse_args(int argc, char **argv, infer_opts *o, hr_cli_edge *ef)
 {
     static const struct option opts[] = {
-        {"server", required_argument, 0, OPT_SERVER},   {"config", required_argument, 0, OPT_CONFIG},
+        {"server", required_argument, 0, OPT_SERVER},   {"deploy", required_argument, 0, OPT_DEPLOY},
         {"weights", required_argument, 0, OPT_WEIGHTS}, {"alpha", required_argument, 0, OPT_ALPHA},
         {"seed", required_argument, 0, OPT_SEED},       {"input-size", required_argument, 0, OPT_INPUT_SIZE},
         {"data", required_argument, 0, OPT_DATA},       {"frames", required_argument, 0, OPT_FRAMES},
@@ -219,7 +219,9 @@ static int parse_args(int argc, char **argv, infer_opts *o, hr_cli_edge *ef)
         {"model", required_argument, 0, OPT_MODEL},     {"quiet", no_argument, 0, OPT_QUIET},
         {"use", required_argument, 0, OPT_USE},         {"help", no_argument, 0, 'h'},
         {"edge", required_argument, 0, OPT_EDGE},       {"edge-slowdown", required_argument, 0, OPT_EDGE_SLOWDOWN},
-        {"domain", required_argument, 0, OPT_DOMAIN},
+        {"domain", required_argument, 0, OPT_DOMAIN},   {"output", required_argument, 0, 'o'},
+        /* old spellings: refused, naming the new ones */
+        {"config", required_argument, 0, OPT_OLD_CONFIG},
         HR_CLI_NET_OPTIONS,
         {0, 0, 0, 0}};
     int c, r;
@@ -233,7 +235,10 @@ static int parse_args(int argc, char **argv, infer_opts *o, hr_cli_edge *ef)
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
         switch (c) {
         case OPT_SERVER: o->server = optarg; break;
-        case OPT_CONFIG: o->config = optarg; break;
+        case OPT_DEPLOY: o->config = optarg; break;
+        case OPT_OLD_CONFIG:
+            return hr_cli_renamed("infer", "--config (a deployment)",
+                                  "--deploy FILE (a joint output or a deployment JSON; --config is only INI settings)");
         case OPT_WEIGHTS: o->weights = optarg; break;
         case OPT_ALPHA: o->alpha = optarg; break;
         case OPT_DATA: o->data = optarg; break;
@@ -327,7 +332,7 @@ static int parse_args(int argc, char **argv, infer_opts *o, hr_cli_edge *ef)
         return 2;
     }
     if (!o->config) {
-        hr_cli_fail("infer", "--config is required (a joint output or a deployment JSON)");
+        hr_cli_fail("infer", "--deploy is required (a joint output or a deployment JSON)");
         return 2;
     }
     if (!o->pframes)

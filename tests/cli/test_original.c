@@ -353,12 +353,12 @@ static void test_infer_joint(void **state)
     char path[600];
     hr_error err = {0};
     (void)state;
-    HR_EXPECT_CLI(dir, "infer --config " ORIG "/domain_0_joint.json --in-process --frames 2 --warmup 0 --input-size 32",
+    HR_EXPECT_CLI(dir, "infer --deploy " ORIG "/domain_0_joint.json --in-process --frames 2 --warmup 0 --input-size 32",
                   1, err_text,
                   "stage2.3: gamma 13 (FUSED_ALL) is invalid for live branches dense+identity (exact mask)");
 
     HR_EXPECT_CLI(dir,
-                  "infer --config " REDUCED "/domain_0_joint.json --in-process --frames 2 --warmup 0 --weights " REDUCED
+                  "infer --deploy " REDUCED "/domain_0_joint.json --in-process --frames 2 --warmup 0 --weights " REDUCED
                   "/tiny_virtual.pth --verify -o infer.json",
                   0, err_text, "weights: " VIRTUAL_NOTE);
     json_t *j = load_json(dir, "infer.json"), *meta = json_object_get(j, "metadata");
@@ -384,7 +384,7 @@ static void test_infer_joint(void **state)
     HR_ASSERT_OK(hr_safetensors_save(path, map, NULL, NULL, 0, &err), &err);
     hr_tensor_map_destroy(map);
     HR_EXPECT_CLI(dir,
-                  "infer --config " REDUCED "/domain_0_joint.json --in-process --frames 2 --warmup 0 --alpha "
+                  "infer --deploy " REDUCED "/domain_0_joint.json --in-process --frames 2 --warmup 0 --alpha "
                   "alpha.safetensors --verify",
                   0, err_text, "deploy: alpha: " VIRTUAL_NOTE);
     assert_int_equal(occurrences(err_text, "hyper_identity entr"), 1);

@@ -102,7 +102,7 @@ static int setup(void **state)
 static void test_flag_errors(void **state)
 {
     (void)state;
-    static const char *base = "infer --in-process --config tiny.json --frames 2 --warmup 0 ";
+    static const char *base = "infer --in-process --deploy tiny.json --frames 2 --warmup 0 ";
     char a[600];
 #define ARGS(rest) (snprintf(a, sizeof a, "%s%s", base, rest), a)
     HR_EXPECT_CLI(dir, ARGS("--edge nosuch"), 2, err_text, "edge profile 'nosuch' is unknown (known: rpi4");
@@ -120,7 +120,7 @@ static void test_flag_errors(void **state)
     HR_EXPECT_CLI(dir, ARGS("--edge-slowdown 4 --lut lutrpi.json"), 1, err_text, "emulated from edge profile rpi4");
     HR_EXPECT_CLI(dir, ARGS("--edge-slowdown 2 --lut lut.json"), 1, err_text, "lut.json's client slowdown is 1");
     HR_EXPECT_CLI(dir, ARGS("--edge rpi4 --lut missing.json"), 1, err_text, "missing.json");
-    HR_EXPECT_CLI(dir, "infer --config tiny.json --server 127.0.0.1:1 --clients 2 --edge-slowdown 2", 2, err_text,
+    HR_EXPECT_CLI(dir, "infer --deploy tiny.json --server 127.0.0.1:1 --clients 2 --edge-slowdown 2", 2, err_text,
                   "the load generator (--clients) runs unemulated");
     HR_EXPECT_CLI(dir, "client --server 127.0.0.1:1 --edge nosuch", 2, err_text, "edge profile 'nosuch' is unknown");
     HR_EXPECT_CLI(dir, "client --server 127.0.0.1:1 --edge rpi4 --edge-slowdown 2", 2, err_text, "exclusive");
@@ -133,18 +133,18 @@ static void test_flag_errors(void **state)
 static void test_warning_without_flags(void **state)
 {
     (void)state;
-    HR_EXPECT_CLI(dir, "infer --in-process --config tiny.json --frames 2 --warmup 0 --lut lutrpi.json -o w.json", 0,
+    HR_EXPECT_CLI(dir, "infer --in-process --deploy tiny.json --frames 2 --warmup 0 --lut lutrpi.json -o w.json", 0,
                   err_text, "warning: lutrpi.json was planned for an emulated edge (edge profile rpi4");
     assert_int_equal(count(err_text, "warning"), 1);
     json_t *j = load_json("w.json");
     assert_string_equal(json_string_value(get(j, "edge_emulation", "mode")), "none");
     assert_non_null(strstr(json_string_value(get(j, "edge_emulation", "lut_planned_for")), "rpi4"));
     json_decref(j);
-    HR_EXPECT_CLI(dir, "infer --config local.json --frames 2 --warmup 0 --lut lut4.json", 0, err_text,
+    HR_EXPECT_CLI(dir, "infer --deploy local.json --frames 2 --warmup 0 --lut lut4.json", 0, err_text,
                   "planned for an emulated edge (a flat slowdown x 4");
     assert_int_equal(count(err_text, "warning"), 1);
     /* this machine at its own speed: nothing to warn about */
-    HR_EXPECT_CLI(dir, "infer --in-process --config tiny.json --frames 2 --warmup 0 --lut lut.json", 0, out_text,
+    HR_EXPECT_CLI(dir, "infer --in-process --deploy tiny.json --frames 2 --warmup 0 --lut lut.json", 0, out_text,
                   "fps");
     assert_null(strstr(err_text, "warning"));
 }
@@ -175,7 +175,7 @@ static void test_emulated_runs(void **state)
     (void)state;
     /* a split: stage 0 and blocks [0, 3) on the emulated edge */
     HR_EXPECT_CLI(dir,
-                  "infer --in-process --config tiny.json --frames 4 --warmup 1 --lut lutrpi.json --edge rpi4 -o e.json",
+                  "infer --in-process --deploy tiny.json --frames 4 --warmup 1 --lut lutrpi.json --edge rpi4 -o e.json",
                   0, out_text, "infer: edge emulated (edge profile rpi4, LUT times)");
     assert_null(strstr(err_text, "warning"));
     json_t *j = load_json("e.json");
@@ -196,7 +196,7 @@ static void test_emulated_runs(void **state)
 
     /* a longer pipelined pass than the sequential one: each pass times its own frames */
     HR_EXPECT_CLI(dir,
-                  "infer --in-process --config tiny.json --frames 2 --pipelined-frames 7 --warmup 1 --lut lutrpi.json "
+                  "infer --in-process --deploy tiny.json --frames 2 --pipelined-frames 7 --warmup 1 --lut lutrpi.json "
                   "--edge rpi4 -o pf.json",
                   0, out_text, "fps pipelined");
     j = load_json("pf.json");
@@ -205,17 +205,17 @@ static void test_emulated_runs(void **state)
     assert_int_equal(json_integer_value(get(j, "pipelined", "frames")), 7);
     assert_int_equal(json_integer_value(get(j, "edge_emulation", "frames")), 7);
     json_decref(j);
-    HR_EXPECT_CLI(dir, "infer --in-process --config tiny.json --pipelined-frames 0", 2, err_text,
+    HR_EXPECT_CLI(dir, "infer --in-process --deploy tiny.json --pipelined-frames 0", 2, err_text,
                   "--pipelined-frames: '0'");
     /* --domain K: a domain out of range is a usage error; a model that does not take the
        data's images is refused naming the shapes */
-    HR_EXPECT_CLI(dir, "infer --in-process --config tiny.json --domain 10", 2, err_text, "--domain: '10'");
+    HR_EXPECT_CLI(dir, "infer --in-process --deploy tiny.json --domain 10", 2, err_text, "--domain: '10'");
     if (access(HR_FASHION_MNIST_DIR "/t10k-images-idx3-ubyte.gz", R_OK) == 0)
-        HR_EXPECT_CLI(dir, "infer --in-process --config tiny.json --domain 3 --frames 2 --warmup 0", 1, err_text,
+        HR_EXPECT_CLI(dir, "infer --in-process --deploy tiny.json --domain 3 --frames 2 --warmup 0", 1, err_text,
                       "the model takes");
 
     /* local: everything, the classifier included, from the flat LUT */
-    HR_EXPECT_CLI(dir, "infer --config local.json --frames 3 --warmup 1 --lut lut4.json --edge-slowdown 4 -o l.json", 0,
+    HR_EXPECT_CLI(dir, "infer --deploy local.json --frames 3 --warmup 1 --lut lut4.json --edge-slowdown 4 -o l.json", 0,
                   out_text, "edge emulated (slowdown x 4, LUT times)");
     j = load_json("l.json");
     em = json_object_get(j, "edge_emulation");
@@ -242,7 +242,7 @@ static void test_emulated_runs(void **state)
     json_decref(j);
 
     /* flat without a LUT: each unit F x its own time here */
-    HR_EXPECT_CLI(dir, "infer --in-process --config tiny.json --frames 3 --warmup 0 --edge-slowdown 2 -o f.json", 0,
+    HR_EXPECT_CLI(dir, "infer --in-process --deploy tiny.json --frames 3 --warmup 0 --edge-slowdown 2 -o f.json", 0,
                   out_text, "edge emulated (slowdown x 2, measured x factor)");
     j = load_json("f.json");
     em = json_object_get(j, "edge_emulation");
@@ -254,7 +254,7 @@ static void test_emulated_runs(void **state)
 
     /* raw: the head only quantises; only the framing is emulated, on the
      * link thread, which an in-process run has not, and the report says so */
-    HR_EXPECT_CLI(dir, "infer --in-process --config raw.json --frames 2 --warmup 0 --edge-slowdown 2 -o r.json", 0,
+    HR_EXPECT_CLI(dir, "infer --in-process --deploy raw.json --frames 2 --warmup 0 --edge-slowdown 2 -o r.json", 0,
                   out_text, "edge emulated");
     j = load_json("r.json");
     assert_int_equal(json_integer_value(get(j, "edge_emulation", "units_per_frame")), 0);

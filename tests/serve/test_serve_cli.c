@@ -85,7 +85,7 @@ static void test_in_process_report(void **state)
 {
     (void)state;
     write_text("tiny.json", "{\"arch\": \"repvgg-tiny\", \"split\": 3}");
-    HR_EXPECT_CLI(dir, "infer --in-process --config tiny.json --frames 12 --warmup 2 -o infer.json", 0, out_text,
+    HR_EXPECT_CLI(dir, "infer --in-process --deploy tiny.json --frames 12 --warmup 2 -o infer.json", 0, out_text,
                   "fps pipelined");
     json_t *j = load_json("infer.json");
     check_report(j, 12);
@@ -107,7 +107,7 @@ static void test_prediction_from_lut(void **state)
                   "");
     HR_EXPECT_CLI(dir, "lut merge --server-lut s.json --client-lut c.json -o lut.json", 0, out_text, "");
     write_text("tiny.json", "{\"arch\": \"repvgg-tiny\", \"split\": 4}");
-    HR_EXPECT_CLI(dir, "infer --in-process --config tiny.json --frames 10 --warmup 1 --lut lut.json -o infer.json", 0,
+    HR_EXPECT_CLI(dir, "infer --in-process --deploy tiny.json --frames 10 --warmup 1 --lut lut.json -o infer.json", 0,
                   out_text, "predicted (LUT lut.json)");
     json_t *j = load_json("infer.json");
     check_report(j, 10);
@@ -122,7 +122,7 @@ static void test_prediction_from_lut(void **state)
     /* a LUT of another model is refused with the reason, not used */
     write_text("fm.json", "{\"arch\": \"repvgg-fmnist\", \"split\": 4}");
     HR_EXPECT_CLI(
-        dir, "infer --in-process --config fm.json --data random --frames 3 --warmup 0 --lut lut.json -o fm_out.json", 0,
+        dir, "infer --in-process --deploy fm.json --data random --frames 3 --warmup 0 --lut lut.json -o fm_out.json", 0,
         out_text, "no prediction: lut.json describes repvgg-tiny");
 }
 
@@ -174,7 +174,7 @@ static void test_through_server_and_load(void **state)
                "{\"metadata\": {\"model\": \"repvgg-tiny\"}, \"stage1_accuracy\": {\"pruned_weights\": "
                "[\"stage2.1.hyper_1x1\"]}, \"final_configuration\": {\"split_point\": 2, \"gamma_config\": "
                "{\"stage1.1\": 9, \"stage2.1\": 5}}}");
-    snprintf(args, sizeof args, "infer --server %s --config joint.json --frames 15 --warmup 2 --verify -o srv.json",
+    snprintf(args, sizeof args, "infer --server %s --deploy joint.json --frames 15 --warmup 2 --verify -o srv.json",
              s.addr);
     HR_EXPECT_CLI(dir, args, 0, out_text, "0 class mismatches");
     json_t *j = load_json("srv.json");
@@ -190,7 +190,7 @@ static void test_through_server_and_load(void **state)
 
     /* an emulated edge over the network: its link thread emulates the framing of every frame */
     snprintf(args, sizeof args,
-             "infer --server %s --config joint.json --frames 6 --warmup 1 --edge-slowdown 2 -o emu.json", s.addr);
+             "infer --server %s --deploy joint.json --frames 6 --warmup 1 --edge-slowdown 2 -o emu.json", s.addr);
     HR_EXPECT_CLI(dir, args, 0, out_text, "edge emulated");
     j = load_json("emu.json");
     {
@@ -205,7 +205,7 @@ static void test_through_server_and_load(void **state)
 
     /* the load generator: 4 edges, each its own split */
     snprintf(args, sizeof args,
-             "infer --server %s --config joint.json --clients 4 --fps 20 --duration 1 --vary-split -o load.json",
+             "infer --server %s --deploy joint.json --clients 4 --fps 20 --duration 1 --vary-split -o load.json",
              s.addr);
     HR_EXPECT_CLI(dir, args, 0, out_text, "0 errors");
     j = load_json("load.json");
@@ -225,28 +225,35 @@ static void test_refusals(void **state)
     (void)state;
     write_text("rawbad.json", "{\"arch\": \"repvgg-tiny\", \"split\": \"raw\", \"input_mean\": [0, 0, 0], "
                               "\"input_std\": [1, 0, 1]}");
-    HR_EXPECT_CLI(dir, "infer --in-process --config rawbad.json", 1, err_text,
+    HR_EXPECT_CLI(dir, "infer --in-process --deploy rawbad.json", 1, err_text,
                   "input_std[1] = 0 is not a finite number > 0");
     write_text("tiny.json", "{\"arch\": \"repvgg-tiny\", \"split\": 3}");
-    HR_EXPECT_CLI(dir, "infer --config tiny.json", 2, err_text, "--server HOST:PORT");
-    HR_EXPECT_CLI(dir, "infer --in-process --server 127.0.0.1:1 --config tiny.json", 2, err_text, "exclusive");
-    HR_EXPECT_CLI(dir, "infer --in-process --config tiny.json --window 0", 2, err_text, "--window");
-    HR_EXPECT_CLI(dir, "infer --in-process --config missing.json", 1, err_text, "missing.json");
+    HR_EXPECT_CLI(dir, "infer --deploy tiny.json", 2, err_text, "--server HOST:PORT");
+    HR_EXPECT_CLI(dir, "infer --in-process --server 127.0.0.1:1 --deploy tiny.json", 2, err_text, "exclusive");
+    HR_EXPECT_CLI(dir, "infer --in-process --deploy tiny.json --window 0", 2, err_text, "--window");
+    HR_EXPECT_CLI(dir, "infer --in-process --deploy missing.json", 1, err_text, "missing.json");
+    /* --config is the INI settings only: a deployment given with it names --deploy */
+    HR_EXPECT_CLI(dir, "infer --in-process --config tiny.json", 2, err_text, "is now --deploy FILE");
+    HR_EXPECT_CLI(dir, "infer --in-process", 2, err_text, "--deploy is required");
+    /* -o and --output are one flag */
+    HR_EXPECT_CLI(dir, "infer --in-process --deploy tiny.json --frames 2 --warmup 0 --output long.json", 0, out_text,
+                  "");
+    json_decref(load_json("long.json"));
     write_text("bad.json", "{\"arch\": \"repvgg-tiny\", \"split\": 3, \"gamma\": {\"stage1.0\": 13}}");
-    HR_EXPECT_CLI(dir, "infer --in-process --config bad.json", 1, err_text, "stage1.0: gamma 13");
+    HR_EXPECT_CLI(dir, "infer --in-process --deploy bad.json", 1, err_text, "stage1.0: gamma 13");
     /* nothing listens on port 1 */
-    HR_EXPECT_CLI(dir, "infer --server 127.0.0.1:1 --config tiny.json --frames 1", 1, err_text, "127.0.0.1:1");
+    HR_EXPECT_CLI(dir, "infer --server 127.0.0.1:1 --deploy tiny.json --frames 1", 1, err_text, "127.0.0.1:1");
     HR_EXPECT_CLI(dir, "serve --listen 0.0.0.0:0", 1, err_text, "loopback");
     HR_EXPECT_CLI(dir, "serve --workers 0", 2, err_text, "--workers");
     HR_EXPECT_CLI(dir, "serve --help", 0, out_text, "usage: hyperrep serve");
     HR_EXPECT_CLI(dir, "infer --help", 0, out_text, "usage: hyperrep infer");
     HR_EXPECT_CLI(dir, "infer --help", 0, out_text, "--use final|grid");
-    HR_EXPECT_CLI(dir, "infer --in-process --config tiny.json --use best", 2, err_text,
+    HR_EXPECT_CLI(dir, "infer --in-process --deploy tiny.json --use best", 2, err_text,
                   "--use: 'best' is not final or grid");
-    HR_EXPECT_CLI(dir, "infer --in-process --config tiny.json --use grid", 1, err_text, "no grid result");
+    HR_EXPECT_CLI(dir, "infer --in-process --deploy tiny.json --use grid", 1, err_text, "no grid result");
     /* local: everything here, no server needed */
     write_text("local.json", "{\"arch\": \"repvgg-tiny\", \"split\": \"local\"}");
-    HR_EXPECT_CLI(dir, "infer --config local.json --frames 5 --warmup 1 -o local_out.json", 0, out_text,
+    HR_EXPECT_CLI(dir, "infer --deploy local.json --frames 5 --warmup 1 -o local_out.json", 0, out_text,
                   "no server needed");
     json_t *j = load_json("local_out.json");
     assert_true(num(j, "measured_fps") > 0);
@@ -277,7 +284,7 @@ static void test_serve_binary(void **state)
         fail_msg("serve did not write its port file within 15 s");
     }
     write_text("tiny.json", "{\"arch\": \"repvgg-tiny\", \"split\": 5}");
-    snprintf(args, sizeof args, "infer --server 127.0.0.1:%d --config tiny.json --frames 8 --warmup 1 --name cam-7",
+    snprintf(args, sizeof args, "infer --server 127.0.0.1:%d --deploy tiny.json --frames 8 --warmup 1 --name cam-7",
              port);
     int rc = HR_RUN_CLI(dir, args);
     kill(pid, SIGTERM);
@@ -329,7 +336,7 @@ static void test_raw_and_use_exact(void **state)
     char args[600];
     (void)state;
     write_text("raw.json", "{\"arch\": \"repvgg-tiny\", \"split\": \"raw\"}");
-    HR_EXPECT_CLI(dir, "infer --in-process --config raw.json --frames 8 --warmup 1 --verify -o raw_ip.json", 0,
+    HR_EXPECT_CLI(dir, "infer --in-process --deploy raw.json --frames 8 --warmup 1 --verify -o raw_ip.json", 0,
                   out_text, "split raw/7 (in-process, 6912 bytes per frame)");
     json_t *j = load_json("raw_ip.json");
     check_report(j, 8);
@@ -344,7 +351,7 @@ static void test_raw_and_use_exact(void **state)
                "\"gamma_config\": {\"stage1.1\": 9, \"stage2.1\": 11}, \"pruned\": []}, \"stage2_throughput\": "
                "{\"optimal_split_point\": 3, \"optimal_gamma\": {\"stage1.1\": 13}, \"exact_optimum\": "
                "{\"placement\": \"raw\", \"optimal_gamma\": {\"stage1.1\": 9, \"stage2.1\": 11}}}}");
-    HR_EXPECT_CLI(dir, "infer --in-process --config joint_raw.json --use grid --frames 4 --warmup 0 -o grid.json", 0,
+    HR_EXPECT_CLI(dir, "infer --in-process --deploy joint_raw.json --use grid --frames 4 --warmup 0 -o grid.json", 0,
                   out_text, "split 3/7");
     j = load_json("grid.json");
     assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "metadata"), "placement")), 3);
@@ -354,7 +361,7 @@ static void test_raw_and_use_exact(void **state)
 
     server_start(&s);
     snprintf(args, sizeof args,
-             "infer --server %s --config joint_raw.json --use exact --frames 10 --warmup 1 --verify -o exact.json",
+             "infer --server %s --deploy joint_raw.json --use exact --frames 10 --warmup 1 --verify -o exact.json",
              s.addr);
     HR_EXPECT_CLI(dir, args, 0, out_text, "0 class mismatches");
     j = load_json("exact.json");
@@ -367,7 +374,7 @@ static void test_raw_and_use_exact(void **state)
     assert_string_equal(json_string_value(json_object_get(json_object_get(j, "server_ack"), "crossing_dtype")), "u8");
     json_decref(j);
     /* the load generator sends images too */
-    snprintf(args, sizeof args, "infer --server %s --config raw.json --clients 2 --fps 20 --duration 1 -o rload.json",
+    snprintf(args, sizeof args, "infer --server %s --deploy raw.json --clients 2 --fps 20 --duration 1 -o rload.json",
              s.addr);
     HR_EXPECT_CLI(dir, args, 0, out_text, "0 errors");
     server_stop(&s, &st);
@@ -378,7 +385,7 @@ static void test_raw_and_use_exact(void **state)
      * configuration is raw (split_point null) with two branches pruned and its
      * state's α; the grid's is split 5 */
     HR_EXPECT_CLI(dir,
-                  "infer --in-process --config " HR_FIXTURES_DIR "/plot/domain_2_joint.json --data random --frames 3 "
+                  "infer --in-process --deploy " HR_FIXTURES_DIR "/plot/domain_2_joint.json --data random --frames 3 "
                   "--warmup 0 -o fix_final.json",
                   0, out_text, "split raw/7");
     j = load_json("fix_final.json");
@@ -386,7 +393,7 @@ static void test_raw_and_use_exact(void **state)
     assert_string_equal(json_string_value(json_object_get(json_object_get(j, "metadata"), "use")), "final");
     json_decref(j);
     HR_EXPECT_CLI(dir,
-                  "infer --in-process --config " HR_FIXTURES_DIR "/plot/domain_2_joint.json --use grid --data random "
+                  "infer --in-process --deploy " HR_FIXTURES_DIR "/plot/domain_2_joint.json --use grid --data random "
                   "--frames 3 --warmup 0 -o fix_grid.json",
                   0, out_text, "split 5/7");
     j = load_json("fix_grid.json");

@@ -167,7 +167,7 @@ static void test_real_mode_over_the_testbed(void **state)
     hr_test_write_file((snprintf(cmd, sizeof cmd, "%s/cfg.json", g.dir), cmd), "{\"arch\": \"repvgg-tiny\", "
                        "\"split\": 3}", strlen("{\"arch\": \"repvgg-tiny\", \"split\": 3}"));
     HR_EXPECT_RC(HR_RUN_SH(g.dir, hr_test_fmt("timeout -k 5 120 bash '" TESTBED "' edge --prefix %s -- \"$HR\" infer "
-                                              "--config '%s/cfg.json' --server %s --frames 30 --warmup 3 --verify "
+                                              "--deploy '%s/cfg.json' --server %s --frames 30 --warmup 3 --verify "
                                               "--lut '%s/lut.json' -o '%s/infer.json'",
                                               g.prefix, g.dir, addr, g.dir, g.dir)),
                  0, err_text, "");
