@@ -198,7 +198,7 @@ def eval_accuracy(hr, model, weights, alpha_json, domain, seed, out_path, thread
     if os.path.exists(out_path):
         return load(out_path)
     run([hr, "eval", "--model", model, "--weights", weights, "--domain", str(domain), "--alpha", alpha_json,
-         "--split", "test", "--seed", str(seed), "--threads", str(threads), "-o", out_path])
+         "--part", "test", "--seed", str(seed), "--threads", str(threads), "-o", out_path])
     return load(out_path)
 
 

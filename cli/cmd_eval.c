@@ -20,7 +20,7 @@ static const char *help =
     "options:\n"
     "  --model M --weights W  architecture and weights (.safetensors / .pth)\n"
     "  --data SRC             fashion-mnist (default), fashion-mnist:DIR or a folder\n"
-    "  --split S              test (default) or val\n"
+    "  --part P               test (default) or val\n"
     "  --domain K             domain 0..9 (default: clean, every domain's part)\n"
     "  --alpha FILE           alpha to use: trained_hyper_weights.json (ours or the\n"
     "                         original's; the --domain entry) or a flat object\n"
@@ -62,12 +62,14 @@ int hr_cmd_eval(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"weights", required_argument, 0, 'w'},
-        {"data", required_argument, 0, 'd'},  {"split", required_argument, 0, 'p'},
+        {"data", required_argument, 0, 'd'},  {"part", required_argument, 0, 'p'},
         {"domain", required_argument, 0, 'k'}, {"alpha", required_argument, 0, 'a'},
         {"gamma-file", required_argument, 0, 'G'}, {"batch", required_argument, 0, 'b'},
         {"threads", required_argument, 0, 't'}, {"seed", required_argument, 0, 'S'},
         {"max-samples", required_argument, 0, 'n'}, {"output", required_argument, 0, 'o'},
-        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+        {"help", no_argument, 0, 'h'},
+        /* old spelling: refused, naming the new one (--split is a split point) */
+        {"split", required_argument, 0, 1},   {0, 0, 0, 0}};
     const char *arch = NULL, *weights = NULL, *alpha = NULL, *gfile = NULL, *out = NULL, *split = "test";
     hr_data_params dp = hr_data_params_default();
     int64_t domain = -1, batch = 100, threads = 2, v;
@@ -91,9 +93,10 @@ int hr_cmd_eval(int argc, char **argv)
         case 'a': alpha = optarg; break;
         case 'G': gfile = optarg; break;
         case 'o': out = optarg; break;
+        case 1: return hr_cli_renamed("eval", "--split (a data part)", "--part test|val");
         case 'p':
             if (strcmp(optarg, "test") != 0 && strcmp(optarg, "val") != 0) {
-                hr_cli_fail("eval", "--split: '%s' is not test or val", optarg);
+                hr_cli_fail("eval", "--part: '%s' is not test or val", optarg);
                 return 2;
             }
             split = optarg;
@@ -172,7 +175,7 @@ int hr_cmd_eval(int argc, char **argv)
         json_t *j = json_pack("{s:f, s:I, s:I, s:{s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:I, s:I, s:I}, s:o, s:s}",
                               "accuracy", acc, "correct", (json_int_t)correct, "samples", (json_int_t)total,
                               "settings", "model", hr_model_arch(m)->name, "weights", weights, "data",
-                              hr_data_source(d), "split", split, "domain",
+                              hr_data_source(d), "part", split, "domain",
                               domain >= 0 ? hr_domain_get((int)domain)->name : "clean (all domains)", "alpha", alpha,
                               "gamma_file", gfile, "domain_id", (json_int_t)domain, "seed", (json_int_t)seed,
                               "threads", (json_int_t)threads, "gamma", gam, "timestamp",

@@ -64,7 +64,7 @@ static const char *help =
     "  --data SRC         fashion-mnist (default for 1x28x28 models when installed), random\n"
     "                     (default otherwise; seeded by --seed) or an image folder\n"
     "  --domain K         frames from domain K's test part (0-9: the partition and\n"
-    "                     corruption of `eval --domain K --split test`, under --seed)\n"
+    "                     corruption of `eval --domain K --part test`, under --seed)\n"
     "                     instead of the first clean test images\n"
     "  --frames N (200)   measured frames per pass; --warmup N (10) unmeasured ones first\n"
     "  --pipelined-frames N  measured frames of the pipelined pass (default: --frames):\n"

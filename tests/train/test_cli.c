@@ -52,7 +52,8 @@ static void test_usage(void **state)
     HR_EXPECT_CLI(dir, "train-base --model repvgg-fmnist --schedule linear -o x", 2, err_text, "--schedule");
     HR_EXPECT_CLI(dir, "train-base --model nosuch -o x.safetensors --max-samples 10", 1, err_text, "unknown model");
     HR_EXPECT_CLI(dir, "train-hyper --model repvgg-fmnist --weights nosuch.safetensors", 1, err_text, "nosuch");
-    HR_EXPECT_CLI(dir, "eval --model repvgg-fmnist --weights w --split train", 2, err_text, "--split");
+    HR_EXPECT_CLI(dir, "eval --model repvgg-fmnist --weights w --part train", 2, err_text, "--part: 'train'");
+    HR_EXPECT_CLI(dir, "eval --model repvgg-fmnist --weights w --split test", 2, err_text, "is now --part test|val");
     HR_EXPECT_CLI(dir, "importance --model repvgg-fmnist --alpha nosuch.json", 1, err_text, "nosuch.json");
     HR_EXPECT_CLI(dir, "train-base --model repvgg-tiny --max-samples 200 -o x.safetensors", 1, err_text,
                   "takes 3x48x48");
