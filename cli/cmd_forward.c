@@ -8,7 +8,7 @@
 
 static const char *help =
     "usage: hyperrep forward --model M [--weights W.safetensors|W.pth] [--input-size H]\n"
-    "         [--input x.npy | --batch B] [--output y.npy]\n"
+    "         [--input x.npy | --batch B] [-o y.npy]\n"
     "         [--gamma G|deploy | --gamma-file cfg.json] [--mask exact|subset]\n"
     "         [--threads N] [--repeat N] [--seed S] [--low-memory]\n"
     "\n"
@@ -58,7 +58,7 @@ int hr_cmd_forward(int argc, char **argv)
     int c, rc = 1;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
         switch (c) {
         case 'm': arch = optarg; break;
         case 'w': weights = optarg; break;
