@@ -391,17 +391,10 @@ int hr_cmd_pipeline(int argc, char **argv)
         cf.threads = threads;
     if (domains && strlen(domains) < sizeof cf.domains)
         strcpy(cf.domains, domains);
-    int dlo, dhi;
-    char tail;
-    if (sscanf(cf.domains, "%d-%d%c", &dlo, &dhi, &tail) != 2) {
-        if (sscanf(cf.domains, "%d%c", &dlo, &tail) != 1) {
-            hr_cli_fail("pipeline", "--domains must be K or A-B within 0-9, not '%s'", cf.domains);
-            return 2;
-        }
-        dhi = dlo;
-    }
-    if (dlo < 0 || dhi > 9 || dlo > dhi) {
-        hr_cli_fail("pipeline", "--domains must be K or A-B within 0-9, not '%s'", cf.domains);
+    unsigned dmask;
+    hr_error derr = {0};
+    if (hr_domains_parse(cf.domains, &dmask, &derr)) {
+        hr_cli_fail("pipeline", "--domains: %s", derr.msg);
         return 2;
     }
     if (!dry_run && cf.client_lut[0] && !exists(cf.client_lut)) {
@@ -583,7 +576,9 @@ int hr_cmd_pipeline(int argc, char **argv)
         if (!step("step 2", hr_cmd_optimize, a))
             return 1;
     }
-    for (int k = dlo; k <= dhi; k++) {
+    for (int k = 0; k < HR_NUM_DOMAINS; k++) {
+        if (!(dmask & 1u << k))
+            continue;
         snprintf(dom, sizeof dom, "%d", k);
         char *a[] = {"joint", "--domain", dom, "--model", cf.model, "--weights", base, "--alpha", t1w, "--lut", lut,
                      "--data", cf.data, "--rounds", rounds, "--pool", pool, "--epochs", je, "--threshold", thresh,

@@ -184,7 +184,7 @@ static const char *hyper_help =
     "  --alpha-domain K        which domain of --alpha to start from (default: each\n"
     "                          domain its own entry when present)\n"
     "  --data SRC              fashion-mnist (default), fashion-mnist:DIR or a folder\n"
-    "  --domain K              train domain K only (default: all 10)\n"
+    "  --domains LIST          the domains to train: \"3\", \"0-9\", \"1,3,5\" (default: all 10)\n"
     "  --epochs E              epochs per domain (3)\n"
     "  --batch B               batch size (32)\n"
     "  --lr LR                 learning rate (0.01)\n"
@@ -299,15 +299,18 @@ int hr_cmd_train_hyper(int argc, char **argv)
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},   {"weights", required_argument, 0, 'w'},
         {"alpha", required_argument, 0, 'a'},   {"alpha-domain", required_argument, 0, 'D'},
-        {"data", required_argument, 0, 'd'},    {"domain", required_argument, 0, 'k'},
+        {"data", required_argument, 0, 'd'},    {"domains", required_argument, 0, 'k'},
         {"epochs", required_argument, 0, 'e'},  {"batch", required_argument, 0, 'b'},
         {"lr", required_argument, 0, 'l'},      {"momentum", required_argument, 0, 'M'},
         {"l1", required_argument, 0, 'L'},      {"threads", required_argument, 0, 't'},
         {"seed", required_argument, 0, 'S'},    {"max-samples", required_argument, 0, 'n'},
         {"pruning-threshold", required_argument, 0, 'P'},
         {"output", required_argument, 0, 'o'},  {"help", no_argument, 0, 'h'},
+        /* old spelling: refused, naming the new one (a set of domains is --domains) */
+        {"domain", required_argument, 0, 1},
         {0, 0, 0, 0}};
     hr_train_hyper_params p = hr_train_hyper_params_default();
+    hr_error derr = {0};
     const char *outdir = NULL;
     int64_t v;
     int c;
@@ -321,7 +324,13 @@ int hr_cmd_train_hyper(int argc, char **argv)
         case 'd': p.data.source = optarg; break;
         case 'o': outdir = optarg; break;
         case 'D': if (!hr_cli_parse_i64("train-hyper", "--alpha-domain", optarg, 0, 9, &v)) return 2; p.alpha_domain = (int)v; break;
-        case 'k': if (!hr_cli_parse_i64("train-hyper", "--domain", optarg, 0, 9, &v)) return 2; p.only_domain = (int)v; break;
+        case 'k':
+            if (hr_domains_parse(optarg, &p.domains, &derr)) {
+                hr_cli_fail("train-hyper", "--domains: %s", derr.msg);
+                return 2;
+            }
+            break;
+        case 1: return hr_cli_renamed("train-hyper", "--domain", "--domains LIST (\"3\", \"0-9\", \"1,3,5\")");
         case 'e': if (!hr_cli_parse_i64("train-hyper", "--epochs", optarg, 1, 64, &p.epochs)) return 2; break;
         case 'b': if (!hr_cli_parse_i64("train-hyper", "--batch", optarg, 1, 65536, &p.batch)) return 2; break;
         case 't': if (!hr_cli_parse_i64("train-hyper", "--threads", optarg, 1, 1024, &v)) return 2; p.threads = (int)v; break;

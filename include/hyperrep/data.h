@@ -76,6 +76,13 @@ typedef struct hr_domain_info {
 /* The domain table of SPEC §8 (0..HR_NUM_DOMAINS-1); NULL when out of range. */
 const hr_domain_info *hr_domain_get(int domain);
 
+/* A set of domains as the command line writes it (docs/CLI.md, --domains):
+ * comma-separated domains and ranges within 0..HR_NUM_DOMAINS-1, "0-9",
+ * "3", "1,3,5", "2-4,7" -> *mask, bit k for domain k. Anything else (empty,
+ * a sign, spaces, a domain out of range, a reversed range) is
+ * HR_ERR_INVALID_ARG naming the text; *mask is then untouched. */
+hr_status hr_domains_parse(const char *text, unsigned *mask, hr_error *err);
+
 /* The pools of a data source. A sample is identified by (pool, index). */
 typedef enum hr_pool { HR_POOL_TRAIN, HR_POOL_TEST, HR_POOL_COUNT } hr_pool;
 

@@ -355,7 +355,7 @@ typedef struct hr_train_hyper_params {
     const char *alpha_file;       /* starting α (hr_alpha_file_apply; NULL: the weights' own) */
     int alpha_domain;             /* which domain of alpha_file (-1: a file of one domain) */
     hr_data_params data;          /* its seed is replaced by seed */
-    int only_domain;              /* -1: every domain */
+    unsigned domains;             /* bit k: train domain k (hr_domains_parse); 0: every domain */
     int64_t epochs, batch;        /* 3, 32 */
     int threads;                  /* 2 */
     double lr, momentum, l1;      /* 0.01, 0.9, 0.001 */

@@ -28,7 +28,7 @@ hr_train_hyper_params hr_train_hyper_params_default(void)
     memset(&p, 0, sizeof p);
     p.data = hr_data_params_default();
     p.alpha_domain = -1;
-    p.only_domain = -1;
+    p.domains = 0;
     p.epochs = 3;
     p.batch = 32;
     p.threads = 2;
@@ -180,12 +180,12 @@ hr_status hr_train_hyper(const hr_train_hyper_params *p, hr_train_hyper_result *
     memset(out, 0, sizeof *out);
     if (!p->arch || !p->weights)
         return hr_error_set(err, HR_ERR_INVALID_ARG, "train-hyper: a model and its weights are required");
-    if (p->epochs < 1 || p->batch < 1 || p->threads < 1 || p->only_domain >= HR_NUM_DOMAINS ||
+    if (p->epochs < 1 || p->batch < 1 || p->threads < 1 || p->domains >= 1u << HR_NUM_DOMAINS ||
         p->alpha_domain >= HR_NUM_DOMAINS || !(p->lr >= 0) || !(p->momentum >= 0 && p->momentum < 1) ||
         !(p->l1 >= 0) || !(p->pruning_threshold >= 0))
         return hr_error_set(err, HR_ERR_INVALID_ARG, "train-hyper: settings out of range (epochs %lld, batch %lld, "
-                            "threads %d, domain %d, lr %g, momentum %g, l1 %g, pruning threshold %g)",
-                            (long long)p->epochs, (long long)p->batch, p->threads, p->only_domain, p->lr, p->momentum,
+                            "threads %d, domains 0x%x, lr %g, momentum %g, l1 %g, pruning threshold %g)",
+                            (long long)p->epochs, (long long)p->batch, p->threads, p->domains, p->lr, p->momentum,
                             p->l1, p->pruning_threshold);
     hr_ctx_params cp = hr_ctx_params_default();
     hr_data_params dp = p->data;
@@ -227,7 +227,7 @@ hr_status hr_train_hyper(const hr_train_hyper_params *p, hr_train_hyper_result *
             hr_model_alpha_name(m, i, (hr_branch)br, out->names[i * 3 + br], sizeof out->names[0]);
     }
     for (int k = 0; k < HR_NUM_DOMAINS; k++) {
-        if (p->only_domain >= 0 && k != p->only_domain)
+        if (p->domains && !(p->domains & 1u << k))
             continue;
         if ((st = domain_alloc(&out->domain[k], p->epochs, nb, err)) ||
             (st = train_domain(p, ctx, d, m, t, init, logits, k, &out->domain[k], err)))

@@ -626,7 +626,7 @@ static void test_joint_real_cli(void **state)
     hr_ctx_destroy(ctx);
 
     HR_EXPECT_CLI(dir,
-                  "train-hyper --model repvgg-fmnist --weights base.safetensors --domain 5 "
+                  "train-hyper --model repvgg-fmnist --weights base.safetensors --domains 5 "
                   "--max-samples 600 --epochs 2 --lr 0.05 --threads 1 -o pseudo",
                   0, err_text, "");
 

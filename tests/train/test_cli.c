@@ -105,7 +105,7 @@ static void test_pipeline(void **state)
     /* code 1, two domains, one epoch */
     HR_EXPECT_CLI(
         dir,
-        "train-hyper --model repvgg-fmnist --weights base.safetensors --max-samples 600 --epochs 1 --domain 3 -o t1", 0,
+        "train-hyper --model repvgg-fmnist --weights base.safetensors --max-samples 600 --epochs 1 --domains 3 -o t1", 0,
         out_text, "domain 3: initial");
     json_t *w = load("t1/trained_hyper_weights.json"), *r = load("t1/training_results.json");
     json_t *d3 = json_object_get(w, "domain_3");
@@ -129,7 +129,7 @@ static void test_pipeline(void **state)
                   err_text, "--pruning-threshold");
     HR_EXPECT_CLI(
         dir,
-        "train-hyper --model repvgg-fmnist --weights base.safetensors --max-samples 600 --epochs 1 --domain 3 "
+        "train-hyper --model repvgg-fmnist --weights base.safetensors --max-samples 600 --epochs 1 --domains 3 "
         "--pruning-threshold 1000 -o t2",
         0, out_text, "domain 3: initial");
     w = load("t2/trained_hyper_weights.json"), r = load("t2/training_results.json");
