@@ -23,7 +23,7 @@
 
 static const char *help =
     "usage: hyperrep infer --deploy domain_K_joint.json (--server HOST:PORT | --in-process)\n"
-    "         [--weights W] [--alpha A.safetensors] [--seed S] [--input-size H] [--data SRC] [--domain K]\n"
+    "         [--weights W] [--alpha A] [--seed S] [--input-size H] [--data SRC] [--domain K]\n"
     "         [--frames 200] [--pipelined-frames N] [--warmup 10] [--window 2] [--lut hardware_lut_complete.json]\n"
     "         [--threads N] [--verify] [--use final|grid] [--tls-cert C --tls-key K --tls-ca CA]\n"
     "         [--edge PROFILE | --edge-slowdown F] [-o infer.json]\n"
@@ -57,8 +57,9 @@ static const char *help =
     "  --in-process       run the tail on a thread of this process instead (no network)\n"
     "  --weights W        model weights (.safetensors or .pth), sent to the server inline;\n"
     "                     without it both sides use random weights from --seed (42)\n"
-    "  --alpha A          trained alpha (the joint's domain_K_alpha.safetensors); the\n"
-    "                     configuration's pruned branches stay pruned, and a joint\n"
+    "  --alpha A          trained alpha, JSON or safetensors (the joint's\n"
+    "                     domain_K_alpha.safetensors, trained_hyper_weights.json with\n"
+    "                     --domain K); the configuration's pruned branches stay pruned, and a joint\n"
     "                     output's final_configuration.alpha takes precedence\n"
     "  --input-size H     input size when the model's default is not wanted\n"
     "  --data SRC         fashion-mnist (default for 1x28x28 models when installed), random\n"

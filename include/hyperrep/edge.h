@@ -150,9 +150,9 @@ typedef struct hr_edge_prepare_params {
     const char *weights_path; /* the file weights came from: a .safetensors file is sent
                                  to the server as it is; otherwise (a .pth, or NULL)
                                  the weights are sent as safetensors made from the map */
-    const char *alpha_path;   /* trained α (safetensors, one value per
-                                 block.hyper_branch) applied where the configuration
-                                 gives none; NULL: none */
+    const char *alpha_path;   /* trained α (hr_alpha_file_read: JSON or safetensors, by
+                                 content; of a file of several domains, `domain`'s)
+                                 applied where the configuration gives none; NULL: none */
     const char *data;         /* the frames' source (hr_edge_frames_load); NULL: the default */
     int64_t frames;           /* frames to hold (they cycle): 64 */
     int domain;               /* >= 0: domain K's test part (hr_edge_frames_load_domain)

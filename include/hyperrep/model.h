@@ -130,6 +130,28 @@ hr_status hr_model_set_alphas(hr_model *model, const float *alpha, hr_error *err
  * branch. Drops the block's applied γ. */
 hr_status hr_model_set_alpha(hr_model *model, int block, hr_branch branch, float value, hr_error *err);
 
+/* ---- trained α files (`--alpha FILE` in every command, docs/CLI.md) ---- */
+
+/* Reads trained α from path into alpha[nblocks × 3] (dense, 1×1, identity
+ * per block; 0 where the block lacks the branch) without touching m, by
+ * the rules of hr_alpha_file_apply below; a value that is not finite is
+ * HR_ERR_FORMAT. */
+hr_status hr_alpha_file_read(const hr_model *m, const char *path, int domain, float *alpha, hr_error *err);
+
+
+/* Applies trained α from path to m with hr_model_set_alpha (0 prunes). The
+ * file is recognised by its content: JSON, Code 1's
+ * {"domain_k": {"stage1.0.hyper_dense": v, …}} (domain k; domain < 0 takes
+ * a file holding one domain) or a flat {name: v} map, or safetensors of
+ * one-value tensors with those names (the joint's domain_K_alpha
+ * .safetensors; domain is not used). Every existing branch of the model
+ * must have a value; the original's virtual identities are ignored with one
+ * note through the model's context log. Errors name the file and the entry:
+ * HR_ERR_IO, HR_ERR_FORMAT, HR_ERR_NOT_FOUND (no such domain),
+ * HR_ERR_INVALID_ARG (several domains and none chosen, or α that would
+ * leave a block without a branch). */
+hr_status hr_alpha_file_apply(hr_model *m, const char *path, int domain, hr_error *err);
+
 /* Applies γ to block i: fuses the branches and prepacks the kernels. The
  * branches computed are γ's; validity is checked against the live set under
  * `mask` (an error names the block, the γ and the live branches). With

@@ -258,20 +258,7 @@ const char *hr_lr_schedule_name(hr_lr_schedule s);
  * step: base · 0.1^k, k the number of the milestones 50 % and 75 % passed. */
 double hr_lr_at(hr_lr_schedule s, double base, int64_t done, int64_t total);
 
-/* ---- trained α files ---- */
-
-/* Applies trained α from path to m with hr_model_set_alpha (0 prunes). The
- * file is recognised by its content: JSON, Code 1's
- * {"domain_k": {"stage1.0.hyper_dense": v, …}} (domain k; domain < 0 takes
- * a file holding one domain) or a flat {name: v} map, or safetensors of
- * one-value tensors with those names (the joint's domain_K_alpha
- * .safetensors; domain is not used). Every existing branch of the model
- * must have a value; the original's virtual identities are ignored with one
- * note through the model's context log. Errors name the file and the entry:
- * HR_ERR_IO, HR_ERR_FORMAT, HR_ERR_NOT_FOUND (no such domain),
- * HR_ERR_INVALID_ARG (several domains and none chosen, or α that would
- * leave a block without a branch). */
-hr_status hr_alpha_file_apply(hr_model *m, const char *path, int domain, hr_error *err);
+/* ---- trained α files: hr_alpha_file_read / hr_alpha_file_apply, model.h ---- */
 
 /* ---- evaluation and base training (train-base) ---- */
 

@@ -362,41 +362,29 @@ static hr_status raw_norm(hr_edge *e, hr_deploy_config *cfg, const hr_edge_frame
     return HR_OK;
 }
 
-/* α of a trained α file onto the configuration, where it says nothing. */
-static hr_status apply_alpha_file(hr_deploy_config *cfg, const char *path, const hr_model *m, hr_error *err)
+/* α of a trained α file (JSON or safetensors, hr_alpha_file_read: the
+ * same `--alpha` as every command's) onto the configuration, where it says
+ * nothing; domain picks the entry of a file of several domains. */
+static hr_status apply_alpha_file(hr_deploy_config *cfg, const char *path, int domain, const hr_model *m,
+                                  hr_error *err)
 {
-    hr_tensor_map *map = NULL;
-    hr_status st = hr_safetensors_load(path, &map, err);
-    if (st)
-        return st;
-    for (size_t i = 0; i < hr_tensor_map_count(map); i++) {
-        const hr_named_tensor *t = hr_tensor_map_at(map, i);
-        const char *dot = strstr(t->name, ".hyper_");
-        char block[64];
-        int k, br = -1;
-        if (!dot || (size_t)(dot - t->name) >= sizeof block || hr_named_tensor_numel(t) != 1) {
-            st = hr_error_set(err, HR_ERR_FORMAT, "%s: %s is not a hyper-weight (block.hyper_branch, one value)",
-                              path, t->name);
-            break;
+    int n = hr_model_num_blocks(m);
+    float *a = malloc(sizeof *a * (size_t)(n > 0 ? n : 1) * HR_BRANCH_COUNT);
+    hr_status st;
+    if (!a)
+        return hr_error_set(err, HR_ERR_NOMEM, "%s: out of memory", path);
+    if (!(st = hr_alpha_file_read(m, path, domain, a, err)))
+        for (int k = 0; k < n && k < cfg->nblocks; k++) {
+            unsigned existing = hr_model_block(m, k).existing;
+            for (int br = 0; br < HR_BRANCH_COUNT; br++)
+                if (existing >> br & 1u && !(cfg->alpha_given[k] >> br & 1u)) {
+                    cfg->alpha[k * HR_BRANCH_COUNT + br] = a[k * HR_BRANCH_COUNT + br];
+                    cfg->alpha_given[k] |= 1u << br;
+                }
         }
-        memcpy(block, t->name, (size_t)(dot - t->name));
-        block[dot - t->name] = '\0';
-        for (int b = 0; b < HR_BRANCH_COUNT; b++)
-            if (strcmp(dot + 7, hr_branch_name((hr_branch)b)) == 0)
-                br = b;
-        if ((k = hr_model_find_block(m, block)) < 0 || br < 0) {
-            st = hr_error_set(err, HR_ERR_NOT_FOUND, "%s: %s names no branch of %s", path, t->name, cfg->arch);
-            break;
-        }
-        if (!(cfg->alpha_given[k] >> br & 1u)) {
-            cfg->alpha[k * HR_BRANCH_COUNT + br] = t->data[0];
-            cfg->alpha_given[k] |= 1u << br;
-        }
-    }
-    hr_tensor_map_destroy(map);
+    free(a);
     return st;
 }
-
 
 hr_edge_params hr_edge_params_default(void)
 {
@@ -520,7 +508,7 @@ hr_status hr_edge_prepare(hr_edge *e, const hr_deploy_config *cfg, const hr_edge
         hr_model_params mp = hr_model_params_default();
         mp.input_size = e->cfg.input_size;
         if ((st = hr_model_create(e->ctx, e->cfg.arch, &mp, &probe, err)) ||
-            (st = apply_alpha_file(&e->cfg, pp->alpha_path, probe, err))) {
+            (st = apply_alpha_file(&e->cfg, pp->alpha_path, pp->domain, probe, err))) {
             hr_model_destroy(probe);
             goto fail;
         }

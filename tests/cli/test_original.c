@@ -386,8 +386,26 @@ static void test_infer_joint(void **state)
     HR_EXPECT_CLI(dir,
                   "infer --deploy " REDUCED "/domain_0_joint.json --in-process --frames 2 --warmup 0 --alpha "
                   "alpha.safetensors --verify",
-                  0, err_text, "deploy: alpha: " VIRTUAL_NOTE);
+                  0, err_text, "alpha.safetensors: " VIRTUAL_NOTE);
     assert_int_equal(occurrences(err_text, "hyper_identity entr"), 1);
+    /* the original's Code 1 JSON is the same --alpha: of several domains,
+     * --domain picks one (and without it, the error says so) */
+    static const char two[] = "{\"domain_0\": {}, \"domain_1\": {}}";
+    snprintf(path, sizeof path, "%s/alpha.json", dir);
+    hr_test_write_file(path, two, sizeof two - 1);
+    HR_EXPECT_CLI(dir,
+                  "infer --deploy " REDUCED "/domain_0_joint.json --in-process --frames 2 --warmup 0 --alpha alpha.json",
+                  1, err_text, "alpha.json holds several domains: choose one with --domain");
+    json_t *all = load_json(REDUCED, "trained_hyper_weights.json");
+    json_t *d0 = json_pack("{s:O}", "domain_0", json_object_get(all, "domain_0"));
+    snprintf(path, sizeof path, "%s/alpha0.json", dir);
+    assert_int_equal(json_dump_file(d0, path, 0), 0);
+    json_decref(d0);
+    json_decref(all);
+    HR_EXPECT_CLI(dir,
+                  "infer --deploy " REDUCED "/domain_0_joint.json --in-process --frames 2 --warmup 0 --alpha alpha0.json "
+                  "--verify",
+                  0, out_text, "0 class mismatches");
 }
 
 /* A checkpoint saved from the original's HyperRepVGG carries hyper_identity

@@ -5,10 +5,12 @@
  * so `--alpha FILE` means the same in every command. */
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "hyperrep/train.h"
+#include "hyperrep/model.h"
 #include "hyperrep/weights.h"
 
 /* JSON or safetensors, by content: a JSON text starts with '{' after
@@ -57,7 +59,7 @@ static hr_status json_map(const char *path, const hr_model *m, int domain, json_
     return HR_OK;
 }
 
-hr_status hr_alpha_file_apply(hr_model *m, const char *path, int domain, hr_error *err)
+hr_status hr_alpha_file_read(const hr_model *m, const char *path, int domain, float *alpha, hr_error *err)
 {
     json_t *root = NULL, *obj = NULL;
     hr_tensor_map *map = NULL;
@@ -66,50 +68,61 @@ hr_status hr_alpha_file_apply(hr_model *m, const char *path, int domain, hr_erro
     int json = 0;
     char name[96], note[512];
 
+    if (!m || !path || !alpha)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "alpha file: no model, path or output");
     if ((st = is_json(path, &json, err)))
         return st;
     if (json ? (st = json_map(path, m, domain, &root, &obj, err)) : (st = hr_safetensors_load(path, &map, err)))
         goto done;
-    /* Non-zero values first, so pruning never meets a block whose other
-     * branches are still pending. */
-    for (int pass = 0; pass < 2 && !st; pass++)
-        for (int i = 0; i < hr_model_num_blocks(m) && !st; i++) {
-            hr_block_info bi = hr_model_block(m, i);
-            for (int br = 0; br < HR_BRANCH_COUNT && !st; br++) {
-                double a;
-                hr_model_alpha_name(m, i, (hr_branch)br, name, sizeof name);
-                if (!(bi.existing >> br & 1u)) {
-                    /* the original's virtual identity: counted once, for one note */
-                    if (pass == 0 && hr_branch_is_virtual(bi.existing, (hr_branch)br) &&
-                        (json ? json_object_get(obj, name) != NULL : hr_tensor_map_find(map, name) != NULL))
-                        hr_virtual_ids_add(&virt, bi.name);
-                    continue;
-                }
-                if (json) {
-                    json_t *v = json_object_get(obj, name);
-                    if (!json_is_number(v)) {
-                        st = hr_error_set(err, HR_ERR_FORMAT, "%s: %s is missing or not a number", path, name);
-                        break;
-                    }
-                    a = json_number_value(v);
-                } else {
-                    const hr_named_tensor *t = hr_tensor_map_find(map, name);
-                    if (!t || hr_named_tensor_numel(t) != 1) {
-                        st = hr_error_set(err, HR_ERR_FORMAT, "%s: %s is missing or not one value", path, name);
-                        break;
-                    }
-                    a = t->data[0];
-                }
-                if ((pass == 0) != (a != 0.0))
-                    continue;
-                if ((st = hr_model_set_alpha(m, i, (hr_branch)br, (float)a, err)))
-                    hr_error_prefix(err, "%s", path);
+    for (int i = 0; i < hr_model_num_blocks(m) && !st; i++) {
+        hr_block_info bi = hr_model_block(m, i);
+        for (int br = 0; br < HR_BRANCH_COUNT && !st; br++) {
+            float *a = &alpha[i * HR_BRANCH_COUNT + br];
+            hr_model_alpha_name(m, i, (hr_branch)br, name, sizeof name);
+            *a = 0;
+            if (!(bi.existing >> br & 1u)) {
+                /* the original's virtual identity: counted once, for one note */
+                if (hr_branch_is_virtual(bi.existing, (hr_branch)br) &&
+                    (json ? json_object_get(obj, name) != NULL : hr_tensor_map_find(map, name) != NULL))
+                    hr_virtual_ids_add(&virt, bi.name);
+                continue;
             }
+            if (json) {
+                json_t *v = json_object_get(obj, name);
+                if (!json_is_number(v))
+                    st = hr_error_set(err, HR_ERR_FORMAT, "%s: %s is missing or not a number", path, name);
+                else
+                    *a = (float)json_number_value(v);
+            } else {
+                const hr_named_tensor *t = hr_tensor_map_find(map, name);
+                if (!t || hr_named_tensor_numel(t) != 1)
+                    st = hr_error_set(err, HR_ERR_FORMAT, "%s: %s is missing or not one value", path, name);
+                else
+                    *a = t->data[0];
+            }
+            if (!st && !isfinite(*a))
+                st = hr_error_set(err, HR_ERR_FORMAT, "%s: %s = %g is not a finite number", path, name, (double)*a);
         }
+    }
     if (!st && virt.count)
         hr_ctx_log(hr_model_ctx(m), HR_LOG_WARN, "%s", hr_virtual_ids_note(&virt, path, note, sizeof note));
 done:
     json_decref(root);
     hr_tensor_map_destroy(map);
+    return st;
+}
+
+hr_status hr_alpha_file_apply(hr_model *m, const char *path, int domain, hr_error *err)
+{
+    int n = m ? hr_model_num_blocks(m) : 0;
+    float *alpha = malloc(sizeof *alpha * (size_t)(n > 0 ? n : 1) * HR_BRANCH_COUNT);
+    hr_status st;
+    if (!alpha)
+        return hr_error_set(err, HR_ERR_NOMEM, "%s: out of memory", path ? path : "alpha file");
+    /* hr_model_set_alphas sets non-zero values first, so pruning never
+     * meets a block whose other branches are still pending */
+    if (!(st = hr_alpha_file_read(m, path, domain, alpha, err)) && (st = hr_model_set_alphas(m, alpha, err)))
+        hr_error_prefix(err, "%s", path);
+    free(alpha);
     return st;
 }
