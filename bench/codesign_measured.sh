@@ -122,11 +122,11 @@ if [ -n "${HR_CM_LUT:-}" ]; then
 else
     echo "codesign_measured: step 1: lut measure --remote (server CPU ${HR_SERVER_CPU:-0}, edge CPU ${HR_EDGE_CPU:-1}, 1 thread each)" >&2
     $TB server --prefix "$PREFIX" -- "$HR" lut measure --remote --model "$SC_MODEL" --listen "$SERVER_ADDR" \
-        --insecure-listen-any --accept-timeout 120 --threads 1 --client-threads 1 --in-forward \
+        --insecure-listen-any --timeout-accept 120 --threads 1 --client-threads 1 --in-forward \
         --warmup "$LUT_WARMUP" --repeat "$LUT_REPEAT" --link-sizes "$LINK_SIZES" --window "$WINDOW" \
         -o "$OUT/lut/hardware_lut_complete.json" >"$OUT/logs/lut.log" 2>&1 &
     lpid=$!
-    $TB edge --prefix "$PREFIX" -- "$HR" client --server "$ADDR" --threads 1 "${EDGE_FLAGS[@]}" --give-up 120 \
+    $TB edge --prefix "$PREFIX" -- "$HR" client --server "$ADDR" --threads 1 "${EDGE_FLAGS[@]}" --timeout-reconnect 120 \
         >"$OUT/logs/client.log" 2>&1 || { echo "codesign_measured: the edge worker failed (see $OUT/logs/client.log)" >&2; }
     wait $lpid || { echo "codesign_measured: lut measure --remote failed (see $OUT/logs/lut.log)" >&2; exit 1; }
 fi

@@ -14,7 +14,7 @@
 
 static const char *help =
     "usage: hyperrep client --server HOST:PORT [--name NAME] [--threads N] [--stay]\n"
-    "         [--give-up S] [--max-sessions N] [--tls-cert F --tls-key F --tls-ca F]\n"
+    "         [--timeout-reconnect S] [--max-sessions N] [--tls-cert F --tls-key F --tls-ca F]\n"
     "         [--edge PROFILE | --edge-slowdown F]\n"
     "\n"
     "The edge worker of real mode. Dials the server (HOST:PORT of a driving command\n"
@@ -31,10 +31,10 @@ static const char *help =
     "  --name NAME        this device's name in the hello (default: the host name)\n"
     "  --threads N        compute threads (1); the server may ask for another count\n"
     "  --stay             keep serving experiments after a shutdown\n"
-    "  --give-up S        exit (status 1) when no connection succeeds for S seconds\n"
+    "  --timeout-reconnect S  exit (status 1) when no connection succeeds for S seconds\n"
     "                     (default: retry forever)\n"
     "  --max-sessions N   exit after N sessions however they end (tests)\n"
-    "  --reply-timeout S  wait for the server's reply inside an exchange (120)\n"
+    "  --timeout-reply S  wait for the server's reply inside an exchange (120)\n"
     "  --max-model-mb N   largest model weights accepted from the server (4096)\n"
     "  --data SRC         an image folder the server may ask for besides fashion-mnist\n"
     "                     (the server names the source; nothing else is opened)\n"
@@ -48,7 +48,7 @@ static const char *help =
     "                     a server asking for its own slowdown is refused (one emulation per\n"
     "                     LUT). Head passes of split training and evaluation run unemulated\n" HR_CLI_NET_HELP;
 
-enum { O_SERVER = 256, O_NAME, O_THREADS, O_STAY, O_GIVE_UP, O_MAX_SESSIONS, O_REPLY, O_QUIET, O_MAX_MODEL, O_DATA,
+enum { O_SERVER = 256, O_OLD_GIVE_UP, O_OLD_REPLY, O_NAME, O_THREADS, O_STAY, O_GIVE_UP, O_MAX_SESSIONS, O_REPLY, O_QUIET, O_MAX_MODEL, O_DATA,
        O_EDGE, O_EDGE_SLOWDOWN };
 
 static int parse_seconds(const char *flag, const char *s, double *out)
@@ -71,9 +71,12 @@ int hr_cmd_client(int argc, char **argv)
                                          {"name", required_argument, 0, O_NAME},
                                          {"threads", required_argument, 0, O_THREADS},
                                          {"stay", no_argument, 0, O_STAY},
-                                         {"give-up", required_argument, 0, O_GIVE_UP},
+                                         {"timeout-reconnect", required_argument, 0, O_GIVE_UP},
                                          {"max-sessions", required_argument, 0, O_MAX_SESSIONS},
-                                         {"reply-timeout", required_argument, 0, O_REPLY},
+                                         {"timeout-reply", required_argument, 0, O_REPLY},
+                                         /* old spellings: refused, naming the new ones */
+                                         {"give-up", required_argument, 0, O_OLD_GIVE_UP},
+                                         {"reply-timeout", required_argument, 0, O_OLD_REPLY},
                                          {"quiet", no_argument, 0, O_QUIET},
                                          {"max-model-mb", required_argument, 0, O_MAX_MODEL},
                                          {"data", required_argument, 0, O_DATA},
@@ -118,16 +121,18 @@ int hr_cmd_client(int argc, char **argv)
                 return 2;
             wp.max_sessions = (int)v;
             break;
+        case O_OLD_GIVE_UP: return hr_cli_renamed("client", "--give-up", "--timeout-reconnect");
+        case O_OLD_REPLY: return hr_cli_renamed("client", "--reply-timeout", "--timeout-reply");
         case O_GIVE_UP:
-            if (!parse_seconds("--give-up", optarg, &s))
+            if (!parse_seconds("--timeout-reconnect", optarg, &s))
                 return 2;
             wp.give_up_ms = s > 0 ? (int)fmin(s * 1000, 2e9) : 0;
             break;
         case O_REPLY:
-            if (!parse_seconds("--reply-timeout", optarg, &s))
+            if (!parse_seconds("--timeout-reply", optarg, &s))
                 return 2;
             if (s < 0.001) {
-                hr_cli_fail("client", "--reply-timeout must be at least 0.001 s");
+                hr_cli_fail("client", "--timeout-reply must be at least 0.001 s");
                 return 2;
             }
             wp.reply_timeout_ms = (int)fmin(s * 1000, 2e9);

@@ -81,7 +81,7 @@ static const char *help_more =
     "  --verify           also run the whole model here on the first 20 frames and compare\n"
     "                     the classes and logits the tail returned (raw: on the frame as\n"
     "                     the tail dequantises it)\n"
-    "  --timeout S        longest wait for one result or the deployment's ACK (60)\n"
+    "  --timeout-reply S  longest wait for one result or the deployment's ACK (60)\n"
     "  --name NAME        this edge's name in the hello (default: the host name)\n"
     "  -o FILE            write the report as JSON (atomically)\n";
 /* ISO C guarantees string literals of 4095 characters only: the rest of the
@@ -102,9 +102,9 @@ static const char *help_load =
     "in flight, paced; the figure for many edges):\n"
     "  --clients N        edges to simulate; --fps F frames per second each (10);\n"
     "  --duration S       seconds of streaming (60); --vary-split: edge i uses split i mod (N+1)\n"
-    "  timeouts: connect and hello 10 s, each result and the deployment ACK --timeout\n" HR_CLI_NET_HELP;
+    "  timeouts: connect and hello 10 s, each result and the deployment ACK --timeout-reply\n" HR_CLI_NET_HELP;
 
-enum { OPT_SERVER = 1, OPT_DEPLOY, OPT_OLD_CONFIG, OPT_WEIGHTS, OPT_ALPHA, OPT_SEED, OPT_INPUT_SIZE, OPT_DATA, OPT_FRAMES, OPT_PFRAMES, OPT_WARMUP,
+enum { OPT_SERVER = 1, OPT_DEPLOY, OPT_OLD_CONFIG, OPT_OLD_TIMEOUT, OPT_WEIGHTS, OPT_ALPHA, OPT_SEED, OPT_INPUT_SIZE, OPT_DATA, OPT_FRAMES, OPT_PFRAMES, OPT_WARMUP,
        OPT_WINDOW, OPT_LUT, OPT_IN_PROCESS, OPT_THREADS, OPT_VERIFY, OPT_TIMEOUT, OPT_NAME, OPT_CLIENTS, OPT_FPS,
        OPT_DURATION, OPT_VARY_SPLIT, OPT_MODEL, OPT_QUIET, OPT_USE, OPT_EDGE, OPT_EDGE_SLOWDOWN, OPT_DOMAIN };
 
@@ -214,7 +214,7 @@ static int parse_args(int argc, char **argv, infer_opts *o, hr_cli_edge *ef)
         {"warmup", required_argument, 0, OPT_WARMUP},   {"window", required_argument, 0, OPT_WINDOW},
         {"lut", required_argument, 0, OPT_LUT},         {"in-process", no_argument, 0, OPT_IN_PROCESS},
         {"threads", required_argument, 0, OPT_THREADS}, {"verify", no_argument, 0, OPT_VERIFY},
-        {"timeout", required_argument, 0, OPT_TIMEOUT}, {"name", required_argument, 0, OPT_NAME},
+        {"timeout-reply", required_argument, 0, OPT_TIMEOUT}, {"name", required_argument, 0, OPT_NAME},
         {"clients", required_argument, 0, OPT_CLIENTS}, {"fps", required_argument, 0, OPT_FPS},
         {"duration", required_argument, 0, OPT_DURATION}, {"vary-split", no_argument, 0, OPT_VARY_SPLIT},
         {"model", required_argument, 0, OPT_MODEL},     {"quiet", no_argument, 0, OPT_QUIET},
@@ -222,7 +222,7 @@ static int parse_args(int argc, char **argv, infer_opts *o, hr_cli_edge *ef)
         {"edge", required_argument, 0, OPT_EDGE},       {"edge-slowdown", required_argument, 0, OPT_EDGE_SLOWDOWN},
         {"domain", required_argument, 0, OPT_DOMAIN},   {"output", required_argument, 0, 'o'},
         /* old spellings: refused, naming the new ones */
-        {"config", required_argument, 0, OPT_OLD_CONFIG},
+        {"config", required_argument, 0, OPT_OLD_CONFIG}, {"timeout", required_argument, 0, OPT_OLD_TIMEOUT},
         HR_CLI_NET_OPTIONS,
         {0, 0, 0, 0}};
     int c, r;
@@ -237,6 +237,7 @@ static int parse_args(int argc, char **argv, infer_opts *o, hr_cli_edge *ef)
         switch (c) {
         case OPT_SERVER: o->server = optarg; break;
         case OPT_DEPLOY: o->config = optarg; break;
+        case OPT_OLD_TIMEOUT: return hr_cli_renamed("infer", "--timeout", "--timeout-reply");
         case OPT_OLD_CONFIG:
             return hr_cli_renamed("infer", "--config (a deployment)",
                                   "--deploy FILE (a joint output or a deployment JSON; --config is only INI settings)");
@@ -309,7 +310,7 @@ static int parse_args(int argc, char **argv, infer_opts *o, hr_cli_edge *ef)
             v = strtod(optarg, &end);
             if (!*optarg || errno || *end || !isfinite(v) || v <= 0 || v > 1e6) {
                 hr_cli_fail("infer", "%s: '%s' is not a positive number",
-                            c == OPT_TIMEOUT ? "--timeout" : c == OPT_FPS ? "--fps" : "--duration", optarg);
+                            c == OPT_TIMEOUT ? "--timeout-reply" : c == OPT_FPS ? "--fps" : "--duration", optarg);
                 return 2;
             }
             *(c == OPT_TIMEOUT ? &o->timeout_s : c == OPT_FPS ? &o->fps : &o->duration) = v;

@@ -16,7 +16,7 @@
 static const char *help =
     "usage: hyperrep serve [--listen 127.0.0.1:6006] [--tls-cert C --tls-key K --tls-ca CA]\n"
     "         [--workers N] [--threads N] [--max-clients N] [--max-queue N] [--max-model-mb N]\n"
-    "         [--idle-timeout S] [--frame-timeout S] [--handshake-timeout S] [--port-file F] [--quiet]\n"
+    "         [--timeout-idle S] [--timeout-frame S] [--timeout-handshake S] [--port-file F] [--quiet]\n"
     "\n"
     "The cloud side of split inference: every edge that runs `hyperrep infer --server`\n"
     "connects, sends its deployment (model, split, gamma per block, alpha, weights) and\n"
@@ -30,8 +30,8 @@ static const char *help =
     "\n"
     "One log line on stderr per connect, disconnect and error, naming the peer (its\n"
     "certificate CN under TLS, else its address). A malformed, oversized, out-of-\n"
-    "sequence or truncated frame, a frame slower than --frame-timeout, or a session idle\n"
-    "for --idle-timeout closes that session with an ERROR frame; the others go on.\n"
+    "sequence or truncated frame, a frame slower than --timeout-frame, or a session idle\n"
+    "for --timeout-idle closes that session with an ERROR frame; the others go on.\n"
     "\n"
     "options:\n"
     "  --listen ADDR      address to listen on (127.0.0.1:6006; port 0 picks a free one,\n"
@@ -45,14 +45,14 @@ static const char *help =
     "  --max-queue N      frames of one session queued or running before its socket stops\n"
     "                     being read (back-pressure) (4)\n"
     "  --max-model-mb N   largest inline weights of one session, MiB (1024)\n"
-    "  --idle-timeout S   close a session without a complete frame for S seconds (120)\n"
-    "  --frame-timeout S  a frame that has started must be complete within S seconds (30)\n"
-    "  --handshake-timeout S  TCP accept to hello, TLS included (10)\n"
+    "  --timeout-idle S   close a session without a complete frame for S seconds (120)\n"
+    "  --timeout-frame S  a frame that has started must be complete within S seconds (30)\n"
+    "  --timeout-handshake S  TCP accept to hello, TLS included (10)\n"
     "  --quiet            only errors on stderr\n"
     "  --tls-cert F --tls-key F --tls-ca F  mutual TLS 1.3: the server's certificate and key,\n"
     "                     and the CA that signed the edges' certificates (scripts/make-certs.sh)\n";
 
-enum { OPT_WORKERS = 1, OPT_THREADS, OPT_MAX_CLIENTS, OPT_MAX_QUEUE, OPT_MAX_MODEL, OPT_IDLE, OPT_FRAME, OPT_HANDSHAKE,
+enum { OPT_WORKERS = 1, OPT_OLD_IDLE, OPT_OLD_FRAME, OPT_OLD_HANDSHAKE, OPT_THREADS, OPT_MAX_CLIENTS, OPT_MAX_QUEUE, OPT_MAX_MODEL, OPT_IDLE, OPT_FRAME, OPT_HANDSHAKE,
        OPT_QUIET };
 
 static int parse_seconds(const char *flag, const char *s, int *ms)
@@ -89,9 +89,13 @@ int hr_cmd_serve(int argc, char **argv)
         {"max-clients", required_argument, 0, OPT_MAX_CLIENTS},
         {"max-queue", required_argument, 0, OPT_MAX_QUEUE},
         {"max-model-mb", required_argument, 0, OPT_MAX_MODEL},
-        {"idle-timeout", required_argument, 0, OPT_IDLE},
-        {"frame-timeout", required_argument, 0, OPT_FRAME},
-        {"handshake-timeout", required_argument, 0, OPT_HANDSHAKE},
+        {"timeout-idle", required_argument, 0, OPT_IDLE},
+        {"timeout-frame", required_argument, 0, OPT_FRAME},
+        {"timeout-handshake", required_argument, 0, OPT_HANDSHAKE},
+        /* old spellings: refused, naming the new ones */
+        {"idle-timeout", required_argument, 0, OPT_OLD_IDLE},
+        {"frame-timeout", required_argument, 0, OPT_OLD_FRAME},
+        {"handshake-timeout", required_argument, 0, OPT_OLD_HANDSHAKE},
         {"quiet", no_argument, 0, OPT_QUIET},
         {"help", no_argument, 0, 'h'},
         HR_CLI_NET_OPTIONS,
@@ -133,16 +137,19 @@ int hr_cmd_serve(int argc, char **argv)
                 return 2;
             sp.max_model_bytes = (uint64_t)v << 20;
             break;
+        case OPT_OLD_IDLE: return hr_cli_renamed("serve", "--idle-timeout", "--timeout-idle");
+        case OPT_OLD_FRAME: return hr_cli_renamed("serve", "--frame-timeout", "--timeout-frame");
+        case OPT_OLD_HANDSHAKE: return hr_cli_renamed("serve", "--handshake-timeout", "--timeout-handshake");
         case OPT_IDLE:
-            if (!parse_seconds("--idle-timeout", optarg, &sp.idle_timeout_ms))
+            if (!parse_seconds("--timeout-idle", optarg, &sp.idle_timeout_ms))
                 return 2;
             break;
         case OPT_FRAME:
-            if (!parse_seconds("--frame-timeout", optarg, &sp.frame_timeout_ms))
+            if (!parse_seconds("--timeout-frame", optarg, &sp.frame_timeout_ms))
                 return 2;
             break;
         case OPT_HANDSHAKE:
-            if (!parse_seconds("--handshake-timeout", optarg, &sp.handshake_timeout_ms))
+            if (!parse_seconds("--timeout-handshake", optarg, &sp.handshake_timeout_ms))
                 return 2;
             break;
         case OPT_QUIET: sp.log_level = HR_LOG_WARN; break;

@@ -17,29 +17,33 @@ enum {
     HR_CLI_NET_PORT_FILE,
     HR_CLI_NET_ACCEPT_TIMEOUT,
     HR_CLI_NET_INSECURE_ANY,
-    HR_CLI_NET_IO_TIMEOUT
+    HR_CLI_NET_IO_TIMEOUT,
+    HR_CLI_NET_OLD_ACCEPT, /* old spellings: refused, naming the new ones */
+    HR_CLI_NET_OLD_IO
 };
 
 #define HR_CLI_NET_OPTIONS                                                                                            \
     {"tls-cert", required_argument, 0, HR_CLI_NET_TLS_CERT}, {"tls-key", required_argument, 0, HR_CLI_NET_TLS_KEY},   \
         {"tls-ca", required_argument, 0, HR_CLI_NET_TLS_CA}, {"listen", required_argument, 0, HR_CLI_NET_LISTEN},     \
         {"port-file", required_argument, 0, HR_CLI_NET_PORT_FILE},                                                    \
-        {"accept-timeout", required_argument, 0, HR_CLI_NET_ACCEPT_TIMEOUT},                                          \
+        {"timeout-accept", required_argument, 0, HR_CLI_NET_ACCEPT_TIMEOUT},                                          \
         {"insecure-listen-any", no_argument, 0, HR_CLI_NET_INSECURE_ANY},                                             \
-        {"io-timeout", required_argument, 0, HR_CLI_NET_IO_TIMEOUT}
+        {"timeout-io", required_argument, 0, HR_CLI_NET_IO_TIMEOUT},                                                  \
+        {"accept-timeout", required_argument, 0, HR_CLI_NET_OLD_ACCEPT},                                              \
+        {"io-timeout", required_argument, 0, HR_CLI_NET_OLD_IO}
 
 /* Help text of those options. */
 #define HR_CLI_NET_HELP                                                                                               \
     "  --tls-cert F --tls-key F --tls-ca F  mutual TLS 1.3: this side's certificate and key, and\n"                  \
     "                     the CA that signed the peer's (scripts/make-certs.sh); without them plain\n"            \
     "                     TCP, on a loopback address only (use an SSH tunnel between machines)\n"                 \
-    "  --io-timeout S     longest stall inside one frame (30)\n"
+    "  --timeout-io S     longest stall inside one frame (30)\n"
 
 #define HR_CLI_LISTEN_HELP                                                                                            \
     "  --listen ADDR      where the worker (`hyperrep client`) dials in (127.0.0.1:6006;\n"                      \
     "                     port 0 picks a free one, printed as \"listening on HOST:PORT\")\n"                     \
     "  --port-file F      also write the bound port to F\n"                                                       \
-    "  --accept-timeout S give up when no worker connects within S seconds (0: wait forever)\n"                   \
+    "  --timeout-accept S give up when no worker connects within S seconds (0: wait forever)\n"                   \
     "  --insecure-listen-any  allow plain TCP on a non-loopback address\n"
 
 typedef struct hr_cli_net {

@@ -1119,13 +1119,13 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
             size_t have = s->bev ? evbuffer_get_length(bufferevent_get_input(s->bev)) : 0;
             STAT_ADD(srv, timeouts, 1);
             fail_session(s, 0, HR_ERR_IO,
-                         "frame timeout: only %zu bytes of a frame arrived in %.1f s (slow sender; --frame-timeout)",
+                         "frame timeout: only %zu bytes of a frame arrived in %.1f s (slow sender; --timeout-frame)",
                          have, srv->p.frame_timeout_ms / 1e3);
             continue;
         }
         if (s->jobs == 0 && s->t_partial == 0 && t - s->t_activity > srv->p.idle_timeout_ms) {
             STAT_ADD(srv, timeouts, 1);
-            fail_session(s, 0, HR_ERR_IO, "idle for %.1f s without a frame (--idle-timeout)",
+            fail_session(s, 0, HR_ERR_IO, "idle for %.1f s without a frame (--timeout-idle)",
                          srv->p.idle_timeout_ms / 1e3);
         }
     }

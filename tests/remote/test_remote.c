@@ -173,11 +173,11 @@ static void test_lut_remote_cli(void **state)
     pid_t pid;
     snprintf(dir, sizeof dir, "%s", hr_test_tmpdir());
     snprintf(errlog, sizeof errlog, "%s/client.err", dir);
-    snprintf(args, sizeof args, "client --server 127.0.0.1:%d --give-up 60 --max-sessions 1 --name edge-cli", port);
+    snprintf(args, sizeof args, "client --server 127.0.0.1:%d --timeout-reconnect 60 --max-sessions 1 --name edge-cli", port);
     pid = hr_test_spawn_cli(dir, args, NULL, errlog);
 
     snprintf(args, sizeof args, "lut measure --remote --model repvgg-tiny --warmup 1 --repeat 2 --link-repeats 3 "
-             "--link-sizes 0.05,1 --probe-frames 20 --window 4 --listen 127.0.0.1:%d --accept-timeout 60 "
+             "--link-sizes 0.05,1 --probe-frames 20 --window 4 --listen 127.0.0.1:%d --timeout-accept 60 "
              "-o out/merged.json", port);
     assert_int_equal(mkdir(strcat(strcpy(path, dir), "/out"), 0755), 0);
     int rc = HR_RUN_CLI(dir, args);
@@ -635,7 +635,7 @@ static void test_joint_real_cli(void **state)
     worker_start(&w, port, 1, NULL);
     snprintf(args, sizeof args, "joint --mode real --method alpha --domain 5 --model repvgg-fmnist --weights base.safetensors "
              "--max-samples 600 --epochs 2 --lr 0.05 --threads 2 --split 2 --listen 127.0.0.1:%d "
-             "--accept-timeout 60 -o real", port);
+             "--timeout-accept 60 -o real", port);
     int rc = HR_RUN_CLI(dir, args);
     worker_join(&w);
     HR_EXPECT_RC(rc, 0, err_text, "");
@@ -766,7 +766,7 @@ static void test_joint_real_progressive(void **state)
         int port = free_port();
         worker_start(&w, port, 1, NULL);
         snprintf(args, sizeof args, "joint --mode real " SETTINGS " --split 4 --listen 127.0.0.1:%d "
-                 "--accept-timeout 60%s -o real", port, run == 0 ? " --stop-after 1" : "");
+                 "--timeout-accept 60%s -o real", port, run == 0 ? " --stop-after 1" : "");
         int rc = HR_RUN_CLI(dir, args);
         worker_join(&w);
         HR_EXPECT_RC(rc, 0, err_text, "");

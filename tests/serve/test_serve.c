@@ -789,7 +789,7 @@ static void test_idle_and_handshake_timeouts(void **state)
     start(&f, &p);
     fd = raw_deployed(f.port); /* deployed, then silent */
     raw_expect_error_and_close(fd, "idle");
-    assert_true(log_has("idle for 1.0 s", "--idle-timeout"));
+    assert_true(log_has("idle for 1.0 s", "--timeout-idle"));
     stop(&f);
 }
 
