@@ -3,6 +3,7 @@
 #ifndef HR_CLI_H
 #define HR_CLI_H
 
+#include <jansson.h>
 #include <stdint.h>
 
 #include "hyperrep/error.h"
@@ -53,6 +54,11 @@ void hr_cli_fail(const char *cmd, const char *fmt, ...);
  * <cmd>: <old> is now <now> (docs/CLI.md)" and returns 2, the exit code of
  * a usage error. */
 int hr_cli_renamed(const char *cmd, const char *old, const char *now);
+
+/* Stamps a result the CLI writes in one of the project's own formats:
+ * "format": {"name": name, "version": "1.0"} (docs/FORMATS.md, "Format
+ * stamps"). root may be NULL (then nothing). */
+void hr_cli_format_stamp(json_t *root, const char *name);
 
 /* Parses a decimal integer in [lo, hi] from a flag value; prints an error
  * naming the flag and returns 0 on failure, 1 on success. */

@@ -180,6 +180,7 @@ int hr_cmd_eval(int argc, char **argv)
                               "gamma_file", gfile, "domain_id", (json_int_t)domain, "seed", (json_int_t)seed,
                               "threads", (json_int_t)threads, "gamma", gam, "timestamp",
                               hr_cli_timestamp(ts, sizeof ts));
+        hr_cli_format_stamp(j, "hyperrep.eval");
         if (!j) {
             hr_cli_fail("eval", "out of memory");
             goto done;

@@ -420,6 +420,7 @@ static int run_local(infer_run *r)
                      o->weights ? o->weights : "random", "measured_fps", st.fps, "sequential_fps", st.fps,
                      "predicted_fps", r->pred.available ? json_real(r->pred.ev.fps) : json_null(), "latency_ms",
                      hr_infer_dist_json(&st.e2e), "predicted", prediction_json(&r->pred, o->lut), "notes", r->notes);
+    hr_cli_format_stamp(root, "hyperrep.infer");
     r->notes = NULL;
     if (root && st.labelled)
         json_object_set_new(root, "accuracy_pct", json_real(100.0 * (double)st.correct / (double)st.labelled));
@@ -457,6 +458,7 @@ static json_t *split_report(infer_run *r, const hr_edge_stats *seq, const hr_edg
                      o->weights ? o->weights : "random", "data", r->fr->desc, "server", o->server, "tls",
                      o->net.net.tls.cert != NULL, "server_identity", peer, "frames", (json_int_t)o->frames, "warmup",
                      (json_int_t)o->warmup, "window", (json_int_t)o->window, "threads", (json_int_t)o->threads);
+    hr_cli_format_stamp(root, "hyperrep.infer");
     if (!root)
         return NULL;
     json_t *x = json_pack("{s:[I,I,I,I], s:s, s:I}", "shape", (json_int_t)cross[0], (json_int_t)cross[1],

@@ -46,6 +46,7 @@ int hr_infer_load_run(const hr_infer_load_opts *o)
             hr_infer_dist_json(&r.tail_ms), "per_client_frames", "min", (json_int_t)r.min_frames, "max",
             (json_int_t)r.max_frames, "late_frames", (json_int_t)r.late_frames, "timeouts_ms", "connect",
             p->net.connect_timeout_ms, "result", p->timeout_ms, "deploy_ack", p->timeout_ms);
+        hr_cli_format_stamp(root, "hyperrep.infer_load");
         msgs = NULL;
         text = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) : NULL;
         json_decref(root);

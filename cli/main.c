@@ -50,6 +50,12 @@ void hr_cli_fail(const char *cmd, const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+void hr_cli_format_stamp(json_t *root, const char *name)
+{
+    if (root)
+        json_object_set_new(root, "format", json_pack("{s:s, s:s}", "name", name, "version", "1.0"));
+}
+
 int hr_cli_renamed(const char *cmd, const char *old, const char *now)
 {
     hr_cli_fail(cmd, "%s is now %s (docs/CLI.md)", old, now);

@@ -30,6 +30,34 @@ hr_status hr__json_write(const char *path, const json_t *root, hr_error *err)
     return st;
 }
 
+json_t *hr__format_json(const char *name, int major, int minor)
+{
+    char v[32];
+    snprintf(v, sizeof v, "%d.%d", major, minor);
+    return json_pack("{s:s, s:s}", "name", name, "version", v);
+}
+
+hr_status hr__format_check(const json_t *root, const char *path, const char *name, int major, hr_error *err)
+{
+    const json_t *f = json_object_get(root, "format");
+    const char *n, *v;
+    int maj, min, used = 0;
+    if (!f)
+        return HR_OK;
+    n = json_string_value(json_object_get(f, "name"));
+    v = json_string_value(json_object_get(f, "version"));
+    if (!json_is_object(f) || !n || !v || sscanf(v, "%d.%d%n", &maj, &min, &used) != 2 || v[used] || maj < 0 ||
+        min < 0)
+        return hr_error_set(err, HR_ERR_FORMAT, "%s: format: expected {\"name\": string, \"version\": \"MAJOR.MINOR\"}",
+                            path);
+    if (strcmp(n, name) != 0)
+        return hr_error_set(err, HR_ERR_FORMAT, "%s: format: a %s file, not a %s file", path, n, name);
+    if (maj > major)
+        return hr_error_set(err, HR_ERR_UNSUPPORTED, "%s: format: %s version %s is newer than this build reads (%d.x); "
+                            "update hyperrep", path, n, v, major);
+    return HR_OK;
+}
+
 json_t *hr__placement_json(int placement)
 {
     char name[16];

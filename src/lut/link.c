@@ -2,6 +2,7 @@
  * fit of measured round trips, and link.json / the original's
  * lut_comm_model.json. */
 #include "lut/lut_internal.h"
+#include "core/json_io.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -168,6 +169,8 @@ hr_status hr_link_load(const char *path, hr_link *out, hr_error *err)
 
     if ((st = hr__json_load(path, &root, err)))
         return st;
+    if ((st = hr__format_check(root, path, HR_FORMAT_LINK, 1, err)))
+        goto out;
     if ((v = json_object_get(root, "k")) || json_object_get(root, "k_ms_per_mb")) {
         /* A fitted slope: the original's k and b, or ours. */
         const char *kk = v ? "k" : "k_ms_per_mb", *bk = v ? "b" : "latency_ms";
@@ -232,6 +235,7 @@ hr_status hr_link_save(const char *path, const hr_link *l, hr_error *err)
         return hr_error_set(err, HR_ERR_INVALID_ARG, "%s: link %g Mbit/s, %g ms, %g ms per message is not a valid "
                             "link", path, l->bandwidth_mbit_s, l->latency_ms, l->per_message_ms);
     root = json_object();
+    hr__jset(&b, root, "format", hr__format_json(HR_FORMAT_LINK, 1, 0));
     hr__jset(&b, root, "bandwidth_mbit_s", json_real(l->bandwidth_mbit_s));
     hr__jset(&b, root, "latency_ms", json_real(l->latency_ms));
     hr__jset(&b, root, "per_message_ms", json_real(l->per_message_ms));

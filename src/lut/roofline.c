@@ -2,6 +2,7 @@
  * large SGEMMs and from a large convolution on our own kernels, memory
  * bandwidth from large copies, and the knee between. */
 #include "lut/lut_internal.h"
+#include "core/json_io.h"
 
 #include "hyperrep/clock.h"
 #include "hyperrep/ops.h"
@@ -207,6 +208,10 @@ hr_status hr_roofline_load(const char *path, hr_roofline *out, hr_error *err)
 
     if ((st = hr__json_load(path, &root, err)))
         return st;
+    if ((st = hr__format_check(root, path, HR_FORMAT_ROOFLINE, 1, err))) {
+        json_decref(root);
+        return st;
+    }
     memset(&r, 0, sizeof r);
     for (int k = 0; k < 3; k++) {
         v = json_object_get(root, keys[k]);
@@ -252,6 +257,7 @@ hr_status hr_roofline_save(const char *path, const hr_roofline *r, hr_error *err
                             r->peak_gflops, r->bandwidth_gbs, r->i_knee);
     root = json_object();
     hr__timestamp(ts, sizeof ts);
+    hr__jset(&b, root, "format", hr__format_json(HR_FORMAT_ROOFLINE, 1, 0));
     hr__jset(&b, root, "device", json_string(r->device));
     hr__jset(&b, root, "peak_gflops", json_real(r->peak_gflops));
     hr__jset(&b, root, "bandwidth_gbs", json_real(r->bandwidth_gbs));

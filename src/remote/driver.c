@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json_io.h"
 #include "hyperrep/remote.h"
 #include "hyperrep/weights.h"
 #include "remote/remote_internal.h"
@@ -432,7 +433,8 @@ hr_status hr_link_bench_save(const char *path, const hr_link_bench *b, const hr_
                                                        b->samples[i].upload ? "client_to_server" : "server_to_client",
                                                        "mb", b->samples[i].mb, "ms", b->samples[i].ms));
     if (ok) {
-        ok = !json_object_set_new(root, "method", json_string("round trips over the hyperrep channel: "
+        ok = !json_object_set_new(root, "format", hr__format_json(HR_FORMAT_LINK_BENCH, 1, 0));
+        ok = ok && !json_object_set_new(root, "method", json_string("round trips over the hyperrep channel: "
                                   "client_to_server = a short probe out and n bytes back (LINK_PROBE reply_bytes), "
                                   "server_to_client = n bytes out and an empty echo back; time = k * MB + b by least "
                                   "squares per direction (SPEC 4), bandwidth_mbit_s = 8000 / k; latency_ms = the "

@@ -181,6 +181,7 @@ static void test_through_server_and_load(void **state)
     check_report(j, 15);
     json_t *meta = json_object_get(j, "metadata");
     assert_string_equal(json_string_value(json_object_get(meta, "mode")), "server");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "format"), "name")), "hyperrep.infer");
     assert_int_equal(json_integer_value(json_object_get(json_object_get(meta, "gamma"), "stage2.1")), 5);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(meta, "gamma"), "stage1.1")), 9);
     assert_int_equal((int)num(j, "verified.class_mismatches"), 0);
