@@ -15,7 +15,8 @@
 
 static const char *help =
     "usage: hyperrep serve [--listen 127.0.0.1:6006] [--tls-cert C --tls-key K --tls-ca CA]\n"
-    "         [--workers N] [--threads N] [--max-clients N] [--max-queue N] [--max-model-mb N]\n"
+    "         [--workers N] [--threads N] [--max-clients N] [--max-pending N] [--max-pending-per-source N]\n"
+    "         [--max-queue N] [--max-model-mb N]\n"
     "         [--timeout-idle S] [--timeout-frame S] [--timeout-handshake S] [--port-file F] [--quiet]\n"
     "\n"
     "The cloud side of split inference: every edge that runs `hyperrep infer --server`\n"
@@ -41,7 +42,12 @@ static const char *help =
     "  --insecure-listen-any  allow plain TCP on a non-loopback address (behind an SSH tunnel)\n"
     "  --workers N        compute threads (2), each with its own context\n"
     "  --threads N        threads of each worker's context (1)\n"
-    "  --max-clients N    sessions at once; more are refused with an ERROR frame (256)\n"
+    "  --max-clients N    sessions at once, counted after the TLS handshake and the hello;\n"
+    "                     more are refused with an ERROR frame (256)\n"
+    "  --max-pending N    connections still in the TLS handshake or before their hello; at\n"
+    "                     the bound the oldest is closed, never the newcomer (64)\n"
+    "  --max-pending-per-source N  of those, from one address; at the bound that address's\n"
+    "                     oldest is closed (16)\n"
     "  --max-queue N      frames of one session queued or running before its socket stops\n"
     "                     being read (back-pressure) (4)\n"
     "  --max-model-mb N   largest inline weights of one session, MiB (1024)\n"
@@ -52,7 +58,7 @@ static const char *help =
     "  --tls-cert F --tls-key F --tls-ca F  mutual TLS 1.3: the server's certificate and key,\n"
     "                     and the CA that signed the edges' certificates (scripts/make-certs.sh)\n";
 
-enum { OPT_WORKERS = 1, OPT_OLD_IDLE, OPT_OLD_FRAME, OPT_OLD_HANDSHAKE, OPT_THREADS, OPT_MAX_CLIENTS, OPT_MAX_QUEUE, OPT_MAX_MODEL, OPT_IDLE, OPT_FRAME, OPT_HANDSHAKE,
+enum { OPT_WORKERS = 1, OPT_OLD_IDLE, OPT_OLD_FRAME, OPT_OLD_HANDSHAKE, OPT_THREADS, OPT_MAX_CLIENTS, OPT_MAX_PENDING, OPT_MAX_PENDING_SRC, OPT_MAX_QUEUE, OPT_MAX_MODEL, OPT_IDLE, OPT_FRAME, OPT_HANDSHAKE,
        OPT_QUIET };
 
 static int parse_seconds(const char *flag, const char *s, int *ms)
@@ -87,6 +93,8 @@ int hr_cmd_serve(int argc, char **argv)
         {"workers", required_argument, 0, OPT_WORKERS},
         {"threads", required_argument, 0, OPT_THREADS},
         {"max-clients", required_argument, 0, OPT_MAX_CLIENTS},
+        {"max-pending", required_argument, 0, OPT_MAX_PENDING},
+        {"max-pending-per-source", required_argument, 0, OPT_MAX_PENDING_SRC},
         {"max-queue", required_argument, 0, OPT_MAX_QUEUE},
         {"max-model-mb", required_argument, 0, OPT_MAX_MODEL},
         {"timeout-idle", required_argument, 0, OPT_IDLE},
@@ -121,6 +129,13 @@ int hr_cmd_serve(int argc, char **argv)
             if (!hr_cli_parse_i64("serve", "--threads", optarg, 1, 1024, &v))
                 return 2;
             sp.threads_per_model = (int)v;
+            break;
+        case OPT_MAX_PENDING:
+        case OPT_MAX_PENDING_SRC:
+            if (!hr_cli_parse_i64("serve", c == OPT_MAX_PENDING ? "--max-pending" : "--max-pending-per-source", optarg,
+                                  1, 1000000, &v))
+                return 2;
+            *(c == OPT_MAX_PENDING ? &sp.max_pending : &sp.max_pending_per_source) = (int)v;
             break;
         case OPT_MAX_CLIENTS:
             if (!hr_cli_parse_i64("serve", "--max-clients", optarg, 1, 1000000, &v))

@@ -234,7 +234,13 @@ typedef struct hr_server_params {
     int insecure_listen_any;   /* allow plain TCP on a non-loopback address: 0 */
     int workers;               /* compute threads, each with its own hr_ctx: 2 */
     int threads_per_model;     /* threads of each worker's context: 1 */
-    int max_clients;           /* connections served at once; more are refused: 256 */
+    int max_clients;           /* authenticated sessions at once (counted after the TLS
+                                  handshake and the hello); more are refused: 256 */
+    int max_pending;           /* connections still in the TLS handshake or before their
+                                  hello; at the bound the oldest of them is closed, never
+                                  the newcomer: 64 */
+    int max_pending_per_source; /* of those, from one source address (edges behind one NAT
+                                  share one); at the bound that source's oldest is closed: 16 */
     int max_queue;             /* frames queued or running per session before its
                                   socket stops being read (back-pressure): 4 */
     uint64_t max_model_bytes;  /* inline weights of one session: 1 GiB */
@@ -252,8 +258,10 @@ typedef struct hr_server_params {
 hr_server_params hr_server_params_default(void);
 
 typedef struct hr_server_stats {
-    uint64_t accepted;         /* connections accepted */
-    uint64_t refused;          /* refused: over max_clients */
+    uint64_t accepted;         /* sessions admitted: TLS and hello done, under max_clients */
+    uint64_t refused;          /* refused after their hello: over max_clients */
+    uint64_t evicted;          /* pending connections closed to make room (max_pending,
+                                  max_pending_per_source) */
     uint64_t active;           /* sessions open now */
     uint64_t deployed;         /* models built */
     uint64_t frames;           /* INFER_RESULTs sent */
@@ -284,9 +292,9 @@ int hr_server_port(const hr_server *s);
 hr_status hr_server_run(hr_server *s, hr_error *err);
 /* Serves a TCP connection accepted elsewhere (by hr_listener_accept_socket,
  * say, so that a driver can bring a peer that dialled its own port to an
- * in-process server) exactly as one the server accepted: it counts against
- * max_clients, and the TLS handshake (when the server has TLS) and the
- * hello come next. The server owns fd from then on, also on failure after
+ * in-process server) exactly as one the server accepted: it is pending
+ * (max_pending) until the TLS handshake (when the server has TLS) and the
+ * hello, then counts against max_clients. The server owns fd from then on, also on failure after
  * the hand-over; callable from any thread while the server runs (a
  * connection handed over after hr_server_run returned is never served).
  * Errors (fd is then still the caller's): HR_ERR_INVALID_ARG, HR_ERR_IO (fd

@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -61,9 +62,8 @@
 #define MODEL_CHUNK_MAX (16u << 20)   /* one weights chunk (the sender's rule) */
 #define FRAME_META_MAX 4096u          /* metadata of an INFER_FRAME */
 #define CLOSE_FLUSH_MS 2000           /* a closing session's output may drain this long */
-#define MAX_REFUSING 16               /* refusals being written at once; beyond, connections just close */
 
-typedef enum sstate { ST_TLS, ST_HELLO, ST_READY, ST_SYNCING, ST_BUILDING, ST_STREAMING, ST_REFUSED } sstate;
+typedef enum sstate { ST_TLS, ST_HELLO, ST_READY, ST_SYNCING, ST_BUILDING, ST_STREAMING } sstate;
 
 static const char *state_name(sstate s)
 {
@@ -119,7 +119,9 @@ struct session {
     char addr[HR__ADDR_TEXT_MAX];
     char peer[320];          /* identity for logs: "CN [addr]" or "addr" */
     int tls;
-    int counted;             /* holds one of max_clients */
+    int counted;             /* holds one of max_clients (after its hello) */
+    int pending;             /* in the handshake pool (before its hello): one of max_pending */
+    char source[64];         /* the peer's address without the port */
     int worker;              /* -1 until a model is built */
     hr_deploy_part *part;
     int64_t cross_shape[4];
@@ -155,7 +157,7 @@ struct hr_server {
     pthread_mutex_t done_mu;
     job *done_head, *done_tail;
     session *sessions;
-    int nsessions, nrefusing;
+    int nsessions, npending;
     int stopping;
     int port;
     pthread_mutex_t stats_mu;
@@ -184,6 +186,8 @@ hr_server_params hr_server_params_default(void)
     p.workers = 2;
     p.threads_per_model = 1;
     p.max_clients = 256;
+    p.max_pending = 64;
+    p.max_pending_per_source = 16;
     p.max_queue = 4;
     p.max_model_bytes = (uint64_t)1 << 30;
     p.max_frame_bytes = HR_PROTO_MAX_PAYLOAD;
@@ -485,6 +489,27 @@ static void handle_hello(session *s, hr_msg *m)
         snprintf(claimed, sizeof claimed, "%s (says \"%s\")", s->addr, h.name);
         memcpy(s->peer, claimed, sizeof s->peer);
     }
+    /* Authenticated (TLS) and speaking our protocol: only now does the
+     * connection take one of max_clients. */
+    s->pending = 0;
+    s->srv->npending--;
+    if (s->srv->nsessions >= s->srv->p.max_clients) {
+        STAT_ADD(s->srv, refused, 1);
+        char msg[160];
+        slog(s->srv, HR_LOG_WARN, "serve: %s: refused: already serving %d clients (--max-clients)", s->peer,
+             s->srv->p.max_clients);
+        snprintf(msg, sizeof msg, "the server is serving its maximum of %d clients; try again later",
+                 s->srv->p.max_clients);
+        send_error(s, m->id, HR_ERR_LIMIT, msg);
+        close_session(s, "refused");
+        return;
+    }
+    s->counted = 1;
+    s->srv->nsessions++;
+    pthread_mutex_lock(&s->srv->stats_mu);
+    s->srv->stats.accepted++;
+    s->srv->stats.active++;
+    pthread_mutex_unlock(&s->srv->stats_mu);
     s->state = ST_READY;
     send_hello(s);
     slog(s->srv, HR_LOG_INFO, "serve: %s connected (%s, role %s, %s)", s->peer, s->tls ? "mutual TLS" : "plain TCP",
@@ -690,7 +715,7 @@ static void handle_msg(session *s, hr_msg *m)
 
 static int want_read(const session *s)
 {
-    return s->bev && !s->closing && !s->shutdown_pending && s->state != ST_BUILDING && s->state != ST_REFUSED &&
+    return s->bev && !s->closing && !s->shutdown_pending && s->state != ST_BUILDING &&
            s->queued < s->srv->p.max_queue &&
            evbuffer_get_length(bufferevent_get_output(s->bev)) < OUT_LIMIT;
 }
@@ -826,14 +851,6 @@ static int tls_established(session *s)
  * closed; the others wait for the edge's hello, which speaks first. */
 static void connected(session *s)
 {
-    if (s->state == ST_REFUSED) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "the server is serving its maximum of %d clients; try again later",
-                 s->srv->p.max_clients);
-        send_error(s, 0, HR_ERR_LIMIT, msg);
-        close_session(s, "refused");
-        return;
-    }
     s->state = ST_HELLO;
 }
 
@@ -910,12 +927,12 @@ static void session_free(session *s)
         srv->sessions = s->next;
     if (s->next)
         s->next->prev = s->prev;
-    if (s->counted)
+    if (s->pending)
+        srv->npending--;
+    if (s->counted) {
         srv->nsessions--;
-    else
-        srv->nrefusing--;
-    if (s->counted)
         STAT_ADD(srv, active, (uint64_t)-1);
+    }
     if (s->worker >= 0)
         srv->workers[s->worker].sessions--;
     if (s->bev)
@@ -928,18 +945,66 @@ static void session_free(session *s)
         event_base_loopexit(srv->base, NULL);
 }
 
+/* The pending connection to close to make room: the oldest of `source`
+ * when it is given, else the oldest of all; never `keep` (the newcomer). */
+static session *oldest_pending(hr_server *srv, const char *source, const session *keep)
+{
+    session *best = NULL;
+    for (session *s = srv->sessions; s; s = s->next)
+        if (s->pending && s != keep && !s->closing && (!source || strcmp(s->source, source) == 0) &&
+            (!best || s->t_connect <= best->t_connect))
+            best = s;
+    return best;
+}
+
+static void evict(hr_server *srv, session *s, const char *why)
+{
+    s->pending = 0;
+    srv->npending--;
+    STAT_ADD(srv, evicted, 1);
+    slog(srv, HR_LOG_WARN, "serve: %s: closed before its hello: %s", s->addr, why);
+    close_session(s, "evicted");
+}
+
+/* Authentication before cost (issue 15): a new connection joins the pool
+ * of pending ones (TLS handshake, hello) and takes no client slot until its
+ * hello. At the pool's bounds the oldest pending connection goes, the
+ * source's own at the per-source bound: a flood of silent connections
+ * cannot keep a certified edge out, and edges behind one NAT do not crowd
+ * each other out beyond the cap. */
+static void admit_pending(hr_server *srv, session *s)
+{
+    int same = 0;
+    session *v;
+    s->pending = 1;
+    srv->npending++;
+    for (session *o = srv->sessions; o; o = o->next)
+        same += o->pending && !o->closing && strcmp(o->source, s->source) == 0;
+    if (same > srv->p.max_pending_per_source && (v = oldest_pending(srv, s->source, s)))
+        evict(srv, v, "too many pending connections from this address (--max-pending-per-source)");
+    if (srv->npending > srv->p.max_pending && (v = oldest_pending(srv, NULL, s)))
+        evict(srv, v, "too many pending connections (--max-pending)");
+}
+
+/* The address without its port, for the per-source bound. */
+static void source_of(const struct sockaddr *sa, char *buf, size_t n)
+{
+    const void *a = sa->sa_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+                                              : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+    if ((sa->sa_family != AF_INET && sa->sa_family != AF_INET6) || !inet_ntop(sa->sa_family, a, buf, (socklen_t)n))
+        snprintf(buf, n, "?");
+}
+
 static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
     hr_server *srv = arg;
     session *s;
-    int one = 1, refuse = srv->nsessions >= srv->p.max_clients;
+    int one = 1;
     char addr[HR__ADDR_TEXT_MAX];
     (void)lis;
     hr__addr_format(sa, (socklen_t)salen, addr, sizeof addr);
-    if (srv->stopping || (refuse && srv->nrefusing >= MAX_REFUSING)) {
-        slog(srv, HR_LOG_WARN, "serve: %s: refused (%s)", addr,
-             srv->stopping ? "stopping" : "at the client limit; too many refusals pending");
-        STAT_ADD(srv, refused, 1);
+    if (srv->stopping) {
+        slog(srv, HR_LOG_WARN, "serve: %s: refused (stopping)", addr);
         evutil_closesocket(fd);
         return;
     }
@@ -954,6 +1019,7 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
     hr_deploy_config_init(&s->cfg);
     snprintf(s->addr, sizeof s->addr, "%s", addr);
     snprintf(s->peer, sizeof s->peer, "%s", addr);
+    source_of(sa, s->source, sizeof s->source);
     s->t_connect = s->t_activity = now_ms();
     s->tls = srv->ssl_ctx != NULL;
     if (srv->ssl_ctx) {
@@ -985,24 +1051,11 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
     if (srv->sessions)
         srv->sessions->prev = s;
     srv->sessions = s;
-    if (refuse) {
-        s->state = ST_REFUSED;
-        srv->nrefusing++;
-        STAT_ADD(srv, refused, 1);
-        slog(srv, HR_LOG_WARN, "serve: %s: refused: already serving %d clients (--max-clients)", addr,
-             srv->p.max_clients);
-    } else {
-        s->counted = 1;
-        s->state = ST_TLS;
-        srv->nsessions++;
-        pthread_mutex_lock(&srv->stats_mu);
-        srv->stats.accepted++;
-        srv->stats.active++;
-        pthread_mutex_unlock(&srv->stats_mu);
-    }
+    s->state = ST_TLS;
+    admit_pending(srv, s);
     bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
-    s->reading = !refuse;
-    bufferevent_enable(s->bev, refuse && !s->tls ? EV_WRITE : EV_READ | EV_WRITE);
+    s->reading = 1;
+    bufferevent_enable(s->bev, EV_READ | EV_WRITE);
     /* with TLS, the session goes on once the handshake is done */
     if (!s->tls)
         connected(s);
@@ -1181,6 +1234,10 @@ static hr_status check_params(const hr_server_params *p, hr_error *err)
                             p->threads_per_model);
     if (p->max_clients < 1 || p->max_clients > 1000000)
         return hr_error_set(err, HR_ERR_INVALID_ARG, "serve: max clients = %d is out of 1..1000000", p->max_clients);
+    if (p->max_pending < 1 || p->max_pending > 1000000 || p->max_pending_per_source < 1 ||
+        p->max_pending_per_source > p->max_pending)
+        return hr_error_set(err, HR_ERR_INVALID_ARG, "serve: max pending = %d (1..1000000) and per source = %d "
+                            "(1..max pending) are out of range", p->max_pending, p->max_pending_per_source);
     if (p->max_queue < 1 || p->max_queue > 4096)
         return hr_error_set(err, HR_ERR_INVALID_ARG, "serve: max queue = %d is out of 1..4096", p->max_queue);
     if (p->max_frame_bytes < 1024 || p->max_frame_bytes > HR_PROTO_MAX_PAYLOAD)

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -831,6 +832,97 @@ static void test_listen_rules_and_client_limit(void **state)
 /* ---- the raw placement ---- */
 
 /* The 8-bit image the edge makes of a frame, value by value. */
+/* A TCP connection from `source` (a loopback address) that never speaks. */
+static int silent_connection(const char *source, int port)
+{
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    assert_int_equal(inet_pton(AF_INET, source, &a.sin_addr), 1);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    a.sin_port = htons((uint16_t)port);
+    assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &a.sin_addr), 1);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+/* 1 when the server has closed fd (EOF or reset within 5 s). */
+static int closed_by_server(int fd)
+{
+    struct pollfd pf = {fd, POLLIN, 0};
+    char b;
+    return poll(&pf, 1, 5000) == 1 && recv(fd, &b, 1, 0) <= 0;
+}
+
+static uint64_t wait_evicted(fixture *f, uint64_t want)
+{
+    hr_server_stats st;
+    for (int i = 0; i < 500; i++) {
+        hr_server_get_stats(f->srv, &st);
+        if (st.evicted >= want)
+            break;
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    return st.evicted;
+}
+
+/* Authentication before cost: connections that never finish their
+ * handshake wait in a bounded pool and take no client slot; at the
+ * per-source bound the source's oldest goes, at the pool's bound the
+ * oldest of all, never the newcomer; so a flood of silent connections
+ * from several addresses does not keep an edge out. */
+static void test_pending_pool(void **state)
+{
+    fixture f;
+    hr_server_params p = test_params();
+    hr_server_stats st;
+    int fa[6], fb[3];
+    edge e;
+    (void)state;
+    p.max_clients = 1;
+    p.max_pending = 4;
+    p.max_pending_per_source = 2;
+    start(&f, &p);
+    /* 6 from .2: the 4 oldest go (per source); 3 from .3: its oldest goes */
+    for (int i = 0; i < 6; i++)
+        fa[i] = silent_connection("127.0.0.2", f.port);
+    assert_int_equal(wait_evicted(&f, 4), 4);
+    for (int i = 0; i < 3; i++)
+        fb[i] = silent_connection("127.0.0.3", f.port);
+    assert_int_equal(wait_evicted(&f, 5), 5);
+    for (int i = 0; i < 4; i++)
+        assert_true(closed_by_server(fa[i]));
+    assert_true(closed_by_server(fb[0]));
+    assert_true(log_has("closed before its hello", "--max-pending-per-source"));
+    /* the pool is full (2 + 2): the edge still gets in, the oldest pending goes */
+    edge_open(&e, &f, "{\"arch\": \"repvgg-tiny\", \"split\": 2}", NULL, NULL);
+    edge_stream(&e, 2);
+    assert_int_equal(wait_evicted(&f, 6), 6);
+    assert_true(closed_by_server(fa[4]));
+    assert_true(log_has("closed before its hello", "(--max-pending)"));
+    hr_server_get_stats(f.srv, &st);
+    /* only the edge took a client slot: with max_clients 1, it is the one admitted */
+    assert_int_equal(st.accepted, 1);
+    assert_int_equal(st.refused, 0);
+    edge_close(&e);
+    for (int i = 0; i < 6; i++)
+        close(fa[i]);
+    for (int i = 0; i < 3; i++)
+        close(fb[i]);
+    stop(&f);
+
+    /* bounds out of range */
+    hr_server *srv = NULL;
+    hr_error err = {0};
+    p = test_params();
+    p.max_pending_per_source = p.max_pending + 1;
+    assert_int_equal(hr_server_create(&p, &srv, &err), HR_ERR_INVALID_ARG);
+    assert_non_null(strstr(err.msg, "max pending"));
+}
+
 static void test_quantise_formula(void **state)
 {
     const float mean[2] = {0.5f, 0.25f}, std[2] = {0.25f, 2.0f};
@@ -1211,6 +1303,7 @@ int main(void)
         cmocka_unit_test(test_idle_and_handshake_timeouts),
         cmocka_unit_test(test_stop_with_frames_in_flight),
         cmocka_unit_test(test_listen_rules_and_client_limit),
+        cmocka_unit_test(test_pending_pool),
         cmocka_unit_test(test_mutual_tls_identity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
