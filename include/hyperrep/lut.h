@@ -25,6 +25,12 @@ extern "C" {
 
 #define HR_LUT_MAX_BLOCKS 1024
 #define HR_LUT_NAME_MAX 32
+/* Bounds of what a LUT may say (issue 15): a time of one block, stage or
+ * frame above 1e6 ms (1000 s), a link slower than 1e-6 Mbit/s or a fixed
+ * cost above 1e6 ms is refused as a file error, so that no sum the
+ * optimizers make overflows into inf. */
+#define HR_LUT_MAX_TIME_MS 1e6
+#define HR_LUT_MIN_BANDWIDTH_MBIT 1e-6
 
 typedef enum hr_device { HR_DEVICE_SERVER, HR_DEVICE_CLIENT, HR_DEVICE_COUNT } hr_device;
 

@@ -142,6 +142,9 @@ hr_status hr__json_time(const char *path, const char *field, const json_t *v, in
     if (!isfinite(t) || (t < 0 && t != -1.0))
         return hr_error_set(err, HR_ERR_FORMAT, "%s: %s: time %s ms is %s (only -1 marks an invalid entry)", path,
                             field, hr__json_repr(v, r, sizeof r), isfinite(t) ? "negative" : "not finite");
+    if (t > HR_LUT_MAX_TIME_MS)
+        return hr_error_set(err, HR_ERR_FORMAT, "%s: %s: time %s ms is above the bound of %g ms", path, field,
+                            hr__json_repr(v, r, sizeof r), HR_LUT_MAX_TIME_MS);
     *out = t;
     return HR_OK;
 }

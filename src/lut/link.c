@@ -201,19 +201,22 @@ hr_status hr_link_load(const char *path, hr_link *out, hr_error *err)
                           "lut_comm_model.json) or bandwidth_mbit_s and latency_ms (link.json)", path);
         goto out;
     }
-    if (!(l.bandwidth_mbit_s > 0)) {
-        st = hr_error_set(err, HR_ERR_FORMAT, "%s: bandwidth %g Mbit/s must be positive", path, l.bandwidth_mbit_s);
+    if (!(l.bandwidth_mbit_s >= HR_LUT_MIN_BANDWIDTH_MBIT) || !isfinite(l.bandwidth_mbit_s)) {
+        st = hr_error_set(err, HR_ERR_FORMAT, "%s: bandwidth %g Mbit/s is not in %g..inf", path, l.bandwidth_mbit_s,
+                          HR_LUT_MIN_BANDWIDTH_MBIT);
         goto out;
     }
-    if (l.latency_ms < 0) {
-        st = hr_error_set(err, HR_ERR_FORMAT, "%s: latency %g ms is negative", path, l.latency_ms);
+    if (!(l.latency_ms >= 0 && l.latency_ms <= HR_LUT_MAX_TIME_MS)) {
+        st = hr_error_set(err, HR_ERR_FORMAT, "%s: latency %g ms is not in 0..%g ms", path, l.latency_ms,
+                          HR_LUT_MAX_TIME_MS);
         goto out;
     }
     if ((v = json_object_get(root, "per_message_ms"))) {
         if ((st = hr__json_number(path, "per_message_ms", v, &d, err)))
             goto out;
-        if (d < 0) {
-            st = hr_error_set(err, HR_ERR_FORMAT, "%s: per_message_ms %g is negative", path, d);
+        if (!(d >= 0 && d <= HR_LUT_MAX_TIME_MS)) {
+            st = hr_error_set(err, HR_ERR_FORMAT, "%s: per_message_ms %g is not in 0..%g ms", path, d,
+                              HR_LUT_MAX_TIME_MS);
             goto out;
         }
         l.per_message_ms = d;

@@ -230,9 +230,9 @@ static hr_status read_bandwidth(const char *path, const json_t *root, hr_link *l
             return st;
         l->source = HR_BW_ORIGINAL_MBPS;
     }
-    if (!(l->bandwidth_mbit_s > 0))
-        return hr_error_set(err, HR_ERR_FORMAT, "%s: bandwidth: %g Mbit/s must be positive", path,
-                            l->bandwidth_mbit_s);
+    if (!(l->bandwidth_mbit_s >= HR_LUT_MIN_BANDWIDTH_MBIT) || !isfinite(l->bandwidth_mbit_s))
+        return hr_error_set(err, HR_ERR_FORMAT, "%s: bandwidth: %g Mbit/s is not in %g..inf", path,
+                            l->bandwidth_mbit_s, HR_LUT_MIN_BANDWIDTH_MBIT);
     v = json_object_get(o, "latency_ms");
     if (!v)
         v = json_object_get(o, "b");
@@ -247,9 +247,10 @@ static hr_status read_bandwidth(const char *path, const json_t *root, hr_link *l
                                 "%zu bytes)", path, sizeof l->profile);
         snprintf(l->profile, sizeof l->profile, "%s", json_string_value(v));
     }
-    if (l->latency_ms < 0 || l->per_message_ms < 0)
-        return hr_error_set(err, HR_ERR_FORMAT, "%s: bandwidth: latency %g ms / per message %g ms is negative", path,
-                            l->latency_ms, l->per_message_ms);
+    if (!(l->latency_ms >= 0 && l->latency_ms <= HR_LUT_MAX_TIME_MS) ||
+        !(l->per_message_ms >= 0 && l->per_message_ms <= HR_LUT_MAX_TIME_MS))
+        return hr_error_set(err, HR_ERR_FORMAT, "%s: bandwidth: latency %g ms / per message %g ms is not in 0..%g ms",
+                            path, l->latency_ms, l->per_message_ms, HR_LUT_MAX_TIME_MS);
     return HR_OK;
 }
 
@@ -637,18 +638,19 @@ static hr_status validate(const char *path, const hr_lut *lut, hr_error *err)
         for (int d = 0; d < HR_DEVICE_COUNT; d++)
             for (int g = 0; g < HR_GAMMA_COUNT; g++) {
                 double t = lut->blocks[i].t_ms[d][g];
-                if (!isfinite(t) || (t < 0 && t != -1))
-                    return hr_error_set(err, HR_ERR_INVALID_ARG, "%s: %s.%s[%d]: time %g is not >= 0 or -1", path,
-                                        dev_key[d], lut->blocks[i].name, g, t);
+                if (!isfinite(t) || (t < 0 && t != -1) || t > HR_LUT_MAX_TIME_MS)
+                    return hr_error_set(err, HR_ERR_INVALID_ARG, "%s: %s.%s[%d]: time %g is not -1 or in 0..%g ms",
+                                        path, dev_key[d], lut->blocks[i].name, g, t, HR_LUT_MAX_TIME_MS);
             }
-    if (!(lut->link.bandwidth_mbit_s > 0) || !isfinite(lut->link.bandwidth_mbit_s) || !(lut->link.latency_ms >= 0))
+    if (!(lut->link.bandwidth_mbit_s >= HR_LUT_MIN_BANDWIDTH_MBIT) || !isfinite(lut->link.bandwidth_mbit_s) ||
+        !(lut->link.latency_ms >= 0) || !(lut->link.latency_ms <= HR_LUT_MAX_TIME_MS))
         return hr_error_set(err, HR_ERR_INVALID_ARG, "%s: link %g Mbit/s, %g ms is not valid", path,
                             lut->link.bandwidth_mbit_s, lut->link.latency_ms);
-    if (!(lut->link.per_message_ms >= 0) || !isfinite(lut->link.per_message_ms))
+    if (!(lut->link.per_message_ms >= 0) || !(lut->link.per_message_ms <= HR_LUT_MAX_TIME_MS))
         return hr_error_set(err, HR_ERR_INVALID_ARG, "%s: link per-message time %g ms is not valid", path,
                             lut->link.per_message_ms);
     for (int d = 0; d < HR_DEVICE_COUNT; d++)
-        if (lut->has_frame_times && (!(lut->t_frame_ms[d] >= 0) || !isfinite(lut->t_frame_ms[d])))
+        if (lut->has_frame_times && (!(lut->t_frame_ms[d] >= 0) || !(lut->t_frame_ms[d] <= HR_LUT_MAX_TIME_MS)))
             return hr_error_set(err, HR_ERR_INVALID_ARG, "%s: T_frame.%s: %g ms is not >= 0", path,
                                 hr_device_name((hr_device)d), lut->t_frame_ms[d]);
     return HR_OK;

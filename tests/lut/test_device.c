@@ -367,6 +367,7 @@ static void test_malformed_device(void **state)
     expect_bad(o, "\"time_ms\": 1.5477,", "\"time_ms\": null,", "T_client.stage1.0.0.time_ms: expected a time");
     expect_bad(o, "\"time_ms\": 1.5477,", "\"time_ms\": -1,", "status \"ok\" with time -1");
     expect_bad(o, "\"std_ms\": 0.0464,", "\"std_ms\": -7,", "T_client.stage1.0.0.std_ms: time -7 ms is negative");
+    expect_bad(o, "\"time_ms\": 1.5477,", "\"time_ms\": 2e6,", "T_client.stage1.0.0.time_ms: time 2000000.0 ms is above the bound");
     expect_bad(o, "\"gamma_name\": \"SOLO_K3\"", "\"gamma_name\": \"SOLO_K1\"", "gamma_name: \"SOLO_K1\", expected \"SOLO_K3\"");
     expect_bad(o, "\"status\": \"ok\"", "\"status\": 3", "T_client.stage1.0.0.status: 3 is not a string");
     /* stage1.0 has no identity: γ 2 cannot have a time. */

@@ -185,6 +185,8 @@ static void test_malformed_merged(void **state)
     expect_bad_lut(o, "\"stage1.1\": [", "\"stage1.0\": [", "duplicate object key");
     /* Content: field and value. */
     expect_bad_lut(o, "0.1905,", "-3.5,", "T_server.stage1.0[0]: time -3.5 ms is negative");
+    /* a time no sum may overflow on (issue 15): above 1e6 ms is refused */
+    expect_bad_lut(o, "0.1905,", "1e300,", "T_server.stage1.0[0]: time 1e300 ms is above the bound of 1e+06 ms");
     expect_bad_lut(o, "0.1905,", "\"fast\",", "T_server.stage1.0[0]: expected a time in ms");
     expect_bad_lut(o, "0.1905,\n      0.0333,", "0.1905,", "T_server.stage1.0: 13 entries, expected 14");
     expect_bad_lut(o, "\"stage4.0\": [", "\"stage5.0\": [", "T_client: block stage5.0 (present in T_server) is missing");
@@ -359,6 +361,9 @@ static void test_link_files(void **state)
         {"{\"k\": 0.1}", "b: expected a number, got (missing)"},
         {"{\"bandwidth_mbit_s\": -5, \"latency_ms\": 1}", "bandwidth -5 Mbit/s"},
         {"{\"bandwidth_mbit_s\": 5, \"latency_ms\": -1}", "latency -1 ms"},
+        {"{\"bandwidth_mbit_s\": 1e-300, \"latency_ms\": 1}", "bandwidth 1e-300 Mbit/s is not in 1e-06..inf"},
+        {"{\"k\": 1e300, \"b\": 1}", "Mbit/s is not in 1e-06..inf"},
+        {"{\"bandwidth_mbit_s\": 5, \"latency_ms\": 1e9}", "latency 1e+09 ms is not in 0..1e+06 ms"},
         {"{\"bandwidth_mbit_s\": 5, \"latency_ms\": \"x\"}", "latency_ms: expected a number, got \"x\""},
         {"{}", "no link model"},
         {"{\"k\": 0.1, \"b\": 1,}", "link.json:1:"},
