@@ -34,6 +34,7 @@
 
 #include "core/rng.h"
 #include "hyperrep/version.h"
+#include "core/text.h"
 #include "net/addr.h"
 #include "net/tls.h"
 
@@ -467,13 +468,6 @@ hr_status hr_chan_send(hr_chan *c, hr_msg_type type, uint32_t id, const char *me
     return st;
 }
 
-/* Replaces control bytes so a peer's text cannot forge log lines. */
-static void clean_text(char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            *s = ' ';
-}
 
 void hr_chan_send_error(hr_chan *c, uint32_t id, hr_status st, const char *msg)
 {
@@ -484,7 +478,7 @@ void hr_chan_send_error(hr_chan *c, uint32_t id, hr_status st, const char *msg)
     if (!c || c->wbroken)
         return;
     snprintf(text, sizeof text, "%s", msg ? msg : hr_status_name(st));
-    clean_text(text);
+    hr__text_clean(text, sizeof text, text);
     root = json_pack("{s:i, s:s}", "status", (int)st, "message", text);
     if (!root) {
         /* Not UTF-8 (or cut inside a character): keep the ASCII of it. */
@@ -526,7 +520,7 @@ static hr_status peer_error(hr_chan *c, const hr_msg *m, hr_error *err)
     if (json_is_integer(js) && json_integer_value(js) > 0 && json_integer_value(js) < HR_STATUS_COUNT)
         st = (hr_status)json_integer_value(js);
     snprintf(text, sizeof text, "%s", json_is_string(jm) ? json_string_value(jm) : "(no message)");
-    clean_text(text);
+    hr__text_clean(text, sizeof text, text);
     json_decref(root);
     return hr_error_set(err, st, "peer %s: %s", c->peer, text);
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/text.h"
 #include "hyperrep/proto.h"
 #include "hyperrep/version.h"
 
@@ -32,10 +33,7 @@ static hr_status text_field(json_t *root, const char *key, char *out, size_t siz
     json_t *v = json_object_get(root, key);
     if (v && !json_is_string(v))
         return hr_error_set(err, HR_ERR_FORMAT, "hello: \"%s\" must be a string", key);
-    snprintf(out, size, "%s", v ? json_string_value(v) : "?");
-    for (char *t = out; *t; t++)
-        if ((unsigned char)*t < 0x20 || (unsigned char)*t > 0x7e)
-            *t = '?';
+    hr__text_clean(out, size, v ? json_string_value(v) : "?");
     return HR_OK;
 }
 

@@ -7,13 +7,16 @@
 #include <string.h>
 
 #include "core/json_io.h"
+#include "core/text.h"
 #include "hyperrep/remote.h"
 #include "hyperrep/weights.h"
 #include "remote/remote_internal.h"
 
+/* What the worker says about itself is printed and written to files:
+ * printable ASCII only (hr__text_clean). */
 static void copy_str(char *dst, size_t size, const char *src)
 {
-    snprintf(dst, size, "%s", src ? src : "");
+    hr__text_clean(dst, size, src);
 }
 
 void hr_remote_device_from_chan(const hr_chan *c, hr_remote_device *out)
@@ -135,9 +138,9 @@ hr_status hr_remote_lut_measure(hr_chan *c, const hr_remote_lut_params *params, 
                               hr_msg_type_name(m.type));
             goto out;
         }
+        char block[64];
         rlog(p->log, p->log_user, "client: %3.0f%% %s", 100 * json_number_value(json_object_get(meta, "progress")),
-             json_string_value(json_object_get(meta, "block")) ? json_string_value(json_object_get(meta, "block"))
-                                                                 : "");
+             hr__text_clean(block, sizeof block, json_string_value(json_object_get(meta, "block"))));
     }
     if ((st = read_device(meta, &d, err)))
         goto out;

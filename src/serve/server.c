@@ -54,6 +54,7 @@
 #include <openssl/x509.h>
 
 #include "hyperrep/version.h"
+#include "core/text.h"
 #include "net/addr.h"
 #include "net/tls.h"
 
@@ -343,18 +344,12 @@ static void send_msg(session *s, hr_msg_type type, uint32_t id, const char *meta
 
 /* Messages may quote what a peer sent: they go into log lines and JSON,
  * so anything but printable ASCII becomes '?'. */
-static void clean_text(char *t)
-{
-    for (; *t; t++)
-        if ((unsigned char)*t < 0x20 || (unsigned char)*t > 0x7e)
-            *t = '?';
-}
 
 static void send_error(session *s, uint32_t id, hr_status st, const char *msg)
 {
     char text[HR_ERROR_MSG_MAX + 200];
     snprintf(text, sizeof text, "%s", msg);
-    clean_text(text);
+    hr__text_clean(text, sizeof text, text);
     json_t *root = json_pack("{s:i, s:s}", "status", (int)st, "message", text);
     char *meta = root ? json_dumps(root, JSON_COMPACT) : NULL;
     json_decref(root);
@@ -432,7 +427,7 @@ static void fail_session(session *s, uint32_t id, hr_status st, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    clean_text(msg);
+    hr__text_clean(msg, sizeof msg, msg);
     slog(s->srv, HR_LOG_ERROR, "serve: %s: error: %s; closing the connection", s->peer, msg);
     send_error(s, id, st, msg);
     close_session(s, "error");
@@ -692,7 +687,7 @@ static void handle_msg(session *s, hr_msg *m)
         const char *msg = json_string_value(json_object_get(root, "message"));
         char text[300];
         snprintf(text, sizeof text, "%s", msg ? msg : "(no message)");
-        clean_text(text);
+        hr__text_clean(text, sizeof text, text);
         slog(s->srv, HR_LOG_WARN, "serve: %s: the peer reports an error: %s; closing the connection", s->peer, text);
         json_decref(root);
         close_session(s, "peer error");
@@ -1084,7 +1079,7 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
         }
         if (j->kind == JOB_BUILD) {
             if (j->st) {
-                clean_text(j->err.msg);
+                hr__text_clean(j->err.msg, sizeof j->err.msg, j->err.msg);
                 slog(srv, HR_LOG_ERROR, "serve: %s: error: deployment refused: %s; closing the connection", s->peer,
                      j->err.msg);
                 send_error(s, 0, j->st, j->err.msg);

@@ -811,6 +811,13 @@ typedef struct fake {
     hr_error err;
 } fake;
 
+static void capture_line(void *user, const char *line)
+{
+    char *buf = user;
+    size_t n = strlen(buf);
+    snprintf(buf + n, 512 - n, "%s\n", line);
+}
+
 static void *fake_main(void *arg)
 {
     fake *f = arg;
@@ -821,7 +828,10 @@ static void *fake_main(void *arg)
     if ((f->st = hr_chan_connect(f->addr, &p, &c, &f->err)))
         return NULL;
     if (f->script == 0) {
-        if (!(f->st = hr_chan_expect(c, HR_MSG_LUT_MEASURE, 20000, &m, &f->err)))
+        /* a progress ack whose block name would drive a terminal, then the wrong reply */
+        if (!(f->st = hr_chan_expect(c, HR_MSG_LUT_MEASURE, 20000, &m, &f->err)) &&
+            !(f->st = hr_chan_send(c, HR_MSG_ACK, m.id, "{\"progress\":0.5,\"block\":\"\\u001b[31mred\\nfake\"}", NULL, 0,
+                                   &f->err)))
             f->st = hr_chan_send(c, HR_MSG_EVAL_END, m.id, "{\"n\":1}", NULL, 0, &f->err);
     } else {
         /* model_sync (random weights: no chunks), domain_start, then a
@@ -871,11 +881,17 @@ static void test_bad_worker(void **state)
         if (script == 0) {
             hr_remote_lut_params p = hr_remote_lut_params_default();
             hr_device_lut *lut = NULL;
+            char logged[512] = "";
             p.arch = "repvgg-tiny";
             p.idle_timeout_ms = 20000;
+            p.log = capture_line;
+            p.log_user = logged;
             assert_int_equal(hr_remote_lut_measure(c, &p, hr_test_tmp_path("lut_client.json"), &lut, NULL, &err),
                              HR_ERR_FORMAT);
             assert_contains(err.msg, "expected lut_result");
+            /* the worker's text is printed cleaned: no escape, no forged line */
+            assert_contains(logged, "client:  50% ?[31mred?fake");
+            assert_null(strchr(logged, '\x1b'));
             assert_contains(err.msg, "eval_end");
             assert_null(lut);
         } else {
