@@ -24,6 +24,14 @@ extern "C" {
 #define HR_WEIGHTS_MAX_NAME 255            /* bytes in a tensor name */
 #define HR_WEIGHTS_MAX_TENSORS 100000      /* tensors in one file */
 #define HR_WEIGHTS_MAX_ELEMENTS ((int64_t)1 << 34) /* elements in one tensor */
+/* A .pth view may hold at most this many elements more than its storage
+ * (stride 0 repeats, PyTorch's expand; 2^24 floats, 64 MiB gathered):
+ * beyond, HR_ERR_LIMIT, so a tiny file cannot ask for gigabytes. */
+#define HR_PTH_MAX_EXPANSION ((int64_t)1 << 24)
+/* The compressed entries of one .pth inflate to at most this many bytes in
+ * all (1 GiB; torch.save stores entries uncompressed, which count as the
+ * file's own bytes): beyond, HR_ERR_LIMIT. */
+#define HR_PTH_MAX_INFLATED ((uint64_t)1 << 30)
 
 typedef struct hr_named_tensor {
     const char *name;     /* NUL-terminated, owned by the map */

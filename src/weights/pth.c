@@ -133,6 +133,7 @@ static hr_status stat_entry(pth_loader *L, const char *name, zip_int64_t *index,
                             "%s: entry '%s' claims %llu bytes from %llu compressed bytes in a %llu-byte file", L->path,
                             name, (unsigned long long)sb.size, (unsigned long long)sb.comp_size,
                             (unsigned long long)L->file_size);
+
     *index = i;
     *size = sb.size;
     return HR_OK;
@@ -295,6 +296,30 @@ static hr_status copy_tensors(pth_loader *L, const hr__py_obj *d, hr_tensor_map 
     return st;
 }
 
+/* A ratio per entry alone lets many entries add up (issue 15): before any
+ * entry is read, the compressed ones must inflate to at most
+ * HR_PTH_MAX_INFLATED bytes in all, as the directory claims them. Stored
+ * entries (torch.save's) are bytes of the file itself and do not count. */
+static hr_status check_inflation(pth_loader *L)
+{
+    zip_int64_t n = zip_get_num_entries(L->za, 0);
+    uint64_t total = 0;
+    for (zip_int64_t i = 0; i < n; i++) {
+        zip_stat_t sb;
+        zip_stat_init(&sb);
+        if (zip_stat_index(L->za, (zip_uint64_t)i, 0, &sb) != 0 || !(sb.valid & ZIP_STAT_SIZE) ||
+            !(sb.valid & ZIP_STAT_COMP_SIZE) || sb.size <= sb.comp_size)
+            continue;
+        if (sb.size > HR_PTH_MAX_INFLATED - total)
+            return hr_error_set(L->err, HR_ERR_LIMIT,
+                                "%s: the archive's compressed entries inflate to more than %llu bytes in all (entry "
+                                "'%s' reaches past it)", L->path, (unsigned long long)HR_PTH_MAX_INFLATED,
+                                sb.valid & ZIP_STAT_NAME ? sb.name : "?");
+        total += sb.size;
+    }
+    return HR_OK;
+}
+
 /* Finds "<name>/data.pkl". torch names the archive after the file, so the
  * prefix varies; it must be a single path component, and exactly one such
  * entry may exist. */
@@ -408,7 +433,9 @@ hr_status hr_pth_load(const char *path, hr_tensor_map **out, hr_error *err)
         zip_error_fini(&ze);
         return st;
     }
-    st = find_pickle(&L, &pkl_index, &pkl_size);
+    st = check_inflation(&L);
+    if (st == HR_OK)
+        st = find_pickle(&L, &pkl_index, &pkl_size);
     if (st == HR_OK)
         st = check_byteorder(&L);
     if (st == HR_OK && pkl_size > HR__PICKLE_MAX_SIZE)

@@ -458,6 +458,14 @@ static hr_status rebuild_tensor(machine *m, const hr__py_obj *args)
     }
     snumel = a[0]->u.storage.numel;
     offset = a[1]->u.i;
+    /* A view may repeat its storage's elements (stride 0, PyTorch's
+     * expand), and gathering it makes every repeat real: a few hundred
+     * bytes of pickle could ask for gigabytes (issue 15). Beyond
+     * HR_PTH_MAX_EXPANSION elements more than its storage holds, refused. */
+    if (numel > snumel && numel - snumel > HR_PTH_MAX_EXPANSION)
+        return fail(m, HR_ERR_LIMIT,
+                    "tensor view of %lld elements repeats its storage of %lld elements beyond the bound of %lld "
+                    "more", (long long)numel, (long long)snumel, (long long)HR_PTH_MAX_EXPANSION);
     if (numel == 0) {
         if (offset > snumel)
             return fail(m, HR_ERR_FORMAT, "tensor offset %lld is beyond its storage of %lld elements",

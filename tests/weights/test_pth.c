@@ -575,6 +575,21 @@ static void test_handmade_bad(void **state)
         e[1].claim = 1u << 30;
         write_zip(path, e, 2);
         expect_fail(path, "claims 1073741824 bytes from 24 compressed bytes");
+        /* Two deflated entries, each within deflate's ratio, 1.2 GB together */
+        {
+            static unsigned char junk[600000];
+            zentry two[3] = {e[0], e[1], e[1]};
+            two[1].name = "archive/data/0";
+            two[2].name = "archive/data/1";
+            for (int k = 1; k < 3; k++) {
+                two[k].data = junk;
+                two[k].size = sizeof junk;
+                two[k].claim = 600000000u;
+                two[k].bad_crc = 0;
+            }
+            write_zip(path, two, 3);
+            expect_fail(path, "compressed entries inflate to more than 1073741824 bytes in all");
+        }
         e[1].claim = 0;
         e[1].name = "other/data.pkl";
         e[1].bad_crc = 0;
@@ -699,6 +714,12 @@ static void test_pickle_tensors(void **state)
     TCASE(pk_tensor(&x, "FloatStorage", "0", 4, 3, 1, sz2, st1), "reaches past its storage of 4 elements");
     TCASE(pk_tensor(&x, "FloatStorage", "0", 4, 4, 1, sz2, st1), "offset 4 is beyond its storage");
     TCASE(pk_tensor(&x, "FloatStorage", "0", 4, 0, 2, sz4, st4), "dim 0 size 2 stride 4");
+    /* a 1-element storage viewed as 131072 x 131072 by zero strides: 64 GiB asked of a few hundred bytes */
+    {
+        static const int64_t huge[2] = {131072, 131072}, zero[2] = {0, 0}, edge[2] = {4097, 4096};
+        TCASE(pk_tensor(&x, "FloatStorage", "0", 1, 0, 2, huge, zero), "repeats its storage of 1 elements beyond");
+        TCASE(pk_tensor(&x, "FloatStorage", "0", 1, 0, 2, edge, zero), "beyond the bound of 16777216 more");
+    }
     TCASE(pk_tensor(&x, "FloatStorage", "0", 4, 0, 17, many, many), "size has 17 entries");
     TCASE(pk_tensor(&x, "FloatStorage", "0", -1, 0, 1, sz2, st1), "storage element count");
     TCASE(pk_tensor(&x, "FloatStorage", "0", (int64_t)1 << 40, 0, 1, sz2, st1), "storage element count");
