@@ -14,6 +14,8 @@
  * There is no RNG state to carry: every stream is seeded from (seed, domain,
  * round, candidate) and momentum starts at zero for every candidate. */
 #include <errno.h>
+#include <float.h>
+#include <math.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,10 +211,13 @@ static json_t *array(reader *rd, json_t *o, const char *key, int n, int *got)
                               rd->path, key, sz, n < 0 ? "at most " : "", n < 0 ? -n : n);
         return NULL;
     }
+    /* α and the like become floats: a number beyond FLT_MAX would turn
+     * into inf there (issue 15) */
     for (int i = 0; i < sz; i++)
-        if (!json_is_number(json_array_get(a, (size_t)i))) {
-            rd->st = hr_error_set(rd->err, HR_ERR_FORMAT, "%s: checkpoint field \"%s\"[%d] is not a number", rd->path,
-                                  key, i);
+        if (!json_is_number(json_array_get(a, (size_t)i)) ||
+            !(fabs(json_number_value(json_array_get(a, (size_t)i))) <= FLT_MAX)) {
+            rd->st = hr_error_set(rd->err, HR_ERR_FORMAT, "%s: checkpoint field \"%s\"[%d] is not a finite number",
+                                  rd->path, key, i);
             return NULL;
         }
     if (got)

@@ -21,6 +21,7 @@
  * pruning threshold and the stop settings, so other ones refuse to resume. */
 #include <errno.h>
 #include <jansson.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,7 +90,7 @@ static hr_status read_reals(const char *path, const json_t *root, const char *ke
         *n_out = n = (int)json_array_size(a);
     for (int i = 0; i < n; i++) {
         const json_t *v = json_array_get(a, (size_t)i);
-        if (!json_is_number(v) || !isfinite(json_number_value(v)))
+        if (!json_is_number(v) || !isfinite(json_number_value(v)) || (!d && !(fabs(json_number_value(v)) <= FLT_MAX)))
             return hr_error_set(err, HR_ERR_FORMAT, "%s: checkpoint field \"%s\"[%d] is not a finite number", path, key,
                                 i);
         if (d)

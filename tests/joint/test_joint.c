@@ -437,6 +437,26 @@ static void test_joint(void **state)
     {
         char p[1024];
         snprintf(p, sizeof p, "%s/k/domain_3_checkpoint.json", dir);
+        /* an α beyond float's range would become inf: refused, naming the field */
+        {
+            size_t n = 1 << 20;
+            char *text = calloc(n, 1), *a;
+            assert_non_null(text);
+            hr_test_read_file(p, text, n);
+            a = strstr(text, "\"alpha\": [");
+            assert_non_null(a);
+            char *num = a + strlen("\"alpha\": [");
+            while (*num == ' ' || *num == '\n')
+                num++;
+            size_t len = strspn(num, "-+.0123456789eE");
+            char *edited = malloc(n + 16);
+            assert_non_null(edited);
+            int k = snprintf(edited, n + 16, "%.*s1e300%s", (int)(num - text), text, num + len);
+            hr_test_write_file(p, edited, (size_t)k);
+            HR_EXPECT_CLI(dir, ARGS "--threads 2 -o k", 1, err_text, "checkpoint field \"alpha\"[0] is not a finite number");
+            free(edited);
+            free(text);
+        }
         hr_test_write_file(p, "{\"format\": 1", 12);
         HR_EXPECT_CLI(dir, ARGS "--threads 2 -o k", 1, err_text, "domain_3_checkpoint.json");
     }
