@@ -11,10 +11,15 @@
 extern "C" {
 #endif
 
-/* Writes data to path atomically: to "path.tmp.<pid>", fsync, then
- * rename(2) over path and fsync the directory, so a reader (or a crash)
- * sees the old file or the whole new one, never a prefix. */
+/* Writes data to path atomically: to "path.tmp.<pid>.<n>" beside it
+ * (created with O_EXCL|O_NOFOLLOW, mode 0600; stale temporaries of path
+ * whose process is gone are removed first), the final mode 0644 set, fsync,
+ * then rename(2) over path and fsync the directory, so a reader (or a
+ * crash) sees the old file or the whole new one, never a prefix. */
 hr_status hr_write_file_atomic(const char *path, const void *data, size_t size, hr_error *err);
+
+/* The same for a file only its owner may read (checkpoints): mode 0600. */
+hr_status hr_write_file_atomic_private(const char *path, const void *data, size_t size, hr_error *err);
 
 /* mkdir -p: path and its parents (mode 0777 less the umask); existing
  * directories are fine. HR_ERR_IO naming the directory that could not be

@@ -141,7 +141,7 @@ hr_status hr__joint_checkpoint_save(const char *path, const char *fingerprint, i
     json_decref(o);
     if (!text)
         return hr_error_set(err, HR_ERR_NOMEM, "%s: out of memory writing the checkpoint", path);
-    hr_status st = hr_write_file_atomic(path, text, strlen(text), err);
+    hr_status st = hr_write_file_atomic_private(path, text, strlen(text), err);
     free(text);
     return st;
 }

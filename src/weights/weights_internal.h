@@ -72,11 +72,18 @@ char *hr__shape_str(int ndim, const int64_t *shape, char *buf, size_t size);
 
 typedef struct hr__atomic_file {
     FILE *f;
-    char *tmp_path; /* "<path>.tmp.<pid>", malloc'd */
+    char *tmp_path; /* "<path>.tmp.<pid>.<n>", malloc'd */
     const char *path;
+    unsigned mode;  /* the file's mode once committed */
 } hr__atomic_file;
 
-/* Creates the temporary file beside path. On failure nothing is left behind. */
+/* Creates the temporary file beside path (O_CREAT|O_EXCL|O_NOFOLLOW, mode
+ * 0600, so nobody else reads it half-written or plants a link there),
+ * first removing stale temporaries of path left by processes that no
+ * longer run. The committed file gets `mode` (0644 for results, 0600 for
+ * checkpoints), set before the rename. On failure nothing is left behind. */
+hr_status hr__atomic_begin_mode(hr__atomic_file *af, const char *path, unsigned mode, hr_error *err);
+/* hr__atomic_begin_mode with 0644. */
 hr_status hr__atomic_begin(hr__atomic_file *af, const char *path, hr_error *err);
 /* Appends size bytes; on failure the temporary file is removed and af is
  * finished (do not call commit or abort afterwards). */
