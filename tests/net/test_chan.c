@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -514,13 +515,30 @@ static void test_plain_round_trip_ipv6(void **state)
     round_trip("[::1]:0", "[::1]", &p, &p, NULL, NULL);
 }
 
+/* Whether the name "localhost" resolves to a loopback address here: a
+ * minimal root without /etc/hosts has no such name, and the parts that dial
+ * by name say so instead of failing (issue 15). */
+static int localhost_resolves(void)
+{
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo("localhost", "1", &hints, &res) != 0 || !res)
+        return 0;
+    freeaddrinfo(res);
+    return 1;
+}
+
 static void test_tls_round_trip(void **state)
 {
     hr_net_params s = server_tls(), c = client_tls();
     (void)state;
     round_trip("127.0.0.1:0", "127.0.0.1", &s, &c, "hyperrep-server", "edge-0");
     /* By name: the server certificate's DNS SAN is checked. */
-    round_trip("127.0.0.1:0", "localhost", &s, &c, "hyperrep-server", "edge-0");
+    if (localhost_resolves())
+        round_trip("127.0.0.1:0", "localhost", &s, &c, "hyperrep-server", "edge-0");
+    else
+        print_message("dialling by name not tested: \"localhost\" does not resolve here (no /etc/hosts entry)\n");
 }
 
 /* 20 MB in one frame each way under TLS, bytes compared. */
@@ -887,8 +905,12 @@ static void test_listen_any_needs_tls_or_flag(void **state)
     hr_listener_destroy(l);
     l = open_listener("0.0.0.0:0", &s);
     hr_listener_destroy(l);
-    l = open_listener("localhost:0", &p);
-    hr_listener_destroy(l);
+    if (localhost_resolves()) {
+        l = open_listener("localhost:0", &p);
+        hr_listener_destroy(l);
+    } else {
+        print_message("listening by name not tested: \"localhost\" does not resolve here (no /etc/hosts entry)\n");
+    }
 }
 
 static void test_bad_tls_files(void **state)
