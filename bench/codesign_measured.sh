@@ -122,11 +122,11 @@ if [ -n "${HR_CM_LUT:-}" ]; then
 else
     echo "codesign_measured: step 1: lut measure --remote (server CPU ${HR_SERVER_CPU:-0}, edge CPU ${HR_EDGE_CPU:-1}, 1 thread each)" >&2
     $TB server --prefix "$PREFIX" -- "$HR" lut measure --remote --model "$SC_MODEL" --listen "$SERVER_ADDR" \
-        --insecure-listen-any --timeout-accept 120 --threads 1 --client-threads 1 --in-forward \
+        --insecure-plain-tcp --timeout-accept 120 --threads 1 --client-threads 1 --in-forward \
         --warmup "$LUT_WARMUP" --repeat "$LUT_REPEAT" --link-sizes "$LINK_SIZES" --window "$WINDOW" \
         -o "$OUT/lut/hardware_lut_complete.json" >"$OUT/logs/lut.log" 2>&1 &
     lpid=$!
-    $TB edge --prefix "$PREFIX" -- "$HR" client --server "$ADDR" --threads 1 "${EDGE_FLAGS[@]}" --timeout-reconnect 120 \
+    $TB edge --prefix "$PREFIX" -- "$HR" client --server "$ADDR" --insecure-plain-tcp --threads 1 "${EDGE_FLAGS[@]}" --timeout-reconnect 120 \
         >"$OUT/logs/client.log" 2>&1 || { echo "codesign_measured: the edge worker failed (see $OUT/logs/client.log)" >&2; }
     wait $lpid || { echo "codesign_measured: lut measure --remote failed (see $OUT/logs/lut.log)" >&2; exit 1; }
 fi
@@ -138,7 +138,7 @@ python3 $PY plan "$HR" "$LUT" "$RESULTS" "$DOMAIN" "$OUT" | tee "$OUT/logs/plan.
 names=$(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["deployments"]))' "$OUT/plan.json")
 
 # 3. Streaming: one server, the configurations interleaved within each run.
-$TB server --prefix "$PREFIX" -- "$HR" serve --listen "$SERVER_ADDR" --insecure-listen-any --workers 1 \
+$TB server --prefix "$PREFIX" -- "$HR" serve --listen "$SERVER_ADDR" --insecure-plain-tcp --workers 1 \
     --threads 1 --max-queue "$WINDOW" --quiet >"$OUT/logs/serve.log" 2>&1 &
 spid=$!
 sleep 1
@@ -146,7 +146,7 @@ for r in $(seq "$RUNS"); do
     for name in $names; do
         mapfile -t extra <"$OUT/configs/$name.args"
         echo "codesign_measured: run $r/$RUNS: $name" >&2
-        $TB edge --prefix "$PREFIX" -- "$HR" infer --deploy "$OUT/configs/$name.json" --server "$ADDR" --domain "$DOMAIN" \
+        $TB edge --prefix "$PREFIX" -- "$HR" infer --deploy "$OUT/configs/$name.json" --server "$ADDR" --insecure-plain-tcp --domain "$DOMAIN" \
             --lut "$LUT" "${EDGE_FLAGS[@]}" "${extra[@]}" --frames "$FRAMES" --warmup "$WARMUP" \
             --window "$WINDOW" --threads 1 -o "$OUT/runs/${name}_r$r.json" >"$OUT/logs/infer_${name}_r$r.log" 2>&1 ||
             echo "codesign_measured: $name run $r failed (see $OUT/logs/infer_${name}_r$r.log)" >&2
@@ -165,7 +165,7 @@ json.dump({"link": {"rate": "$RATE", "one_way_delay_ms": float("$DELAY_MS"), "de
            "edge": "${EDGE_FLAGS[*]:-}", "server_cpu": int("${HR_SERVER_CPU:-0}"), "edge_cpu": int("${HR_EDGE_CPU:-1}"),
            "threads": 1, "frames": $FRAMES, "pipe_seconds": ${HR_CM_PIPE_SECONDS:-1.5}, "warmup": $WARMUP, "window": $WINDOW, "runs": $RUNS,
            "lut_repeat": $LUT_REPEAT, "lut_warmup": $LUT_WARMUP, "link_sizes_mb": "$LINK_SIZES",
-           "transport": "plain TCP (--insecure-listen-any) inside the testbed namespaces",
+           "transport": "plain TCP (--insecure-plain-tcp) inside the testbed namespaces",
            "cpus": $(nproc), "loadavg_start": "$load_start", "loadavg_end": "$load_end",
            "software": "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo -dirty)"},
           open(sys.argv[1], "w"), indent=1)

@@ -78,18 +78,18 @@ for link in $LINKS; do
     echo "real_figures: link $rate, one-way delay $delay ms (via ${DELAY_VIA:-none}); edge dials $ADDR" >&2
     # Step 1 for real: this is the LUT the predictions come from.
     $TB server --prefix $PREFIX -- "$HR" lut measure --remote --model "$MODEL" --input-size "$SIZE" \
-        --listen "$SERVER_ADDR" --insecure-listen-any --timeout-accept 120 --threads 1 --client-threads 1 \
+        --listen "$SERVER_ADDR" --insecure-plain-tcp --timeout-accept 120 --threads 1 --client-threads 1 \
         --in-forward --warmup 2 --repeat 8 -o "$dir/lut.json" >"$dir/lut.log" 2>&1 &
     lpid=$!
-    $TB edge --prefix $PREFIX -- "$HR" client --server "$ADDR" --threads 1 --timeout-reconnect 120 >"$dir/client.log" 2>&1
+    $TB edge --prefix $PREFIX -- "$HR" client --server "$ADDR" --insecure-plain-tcp --threads 1 --timeout-reconnect 120 >"$dir/client.log" 2>&1
     wait $lpid
-    $TB server --prefix $PREFIX -- "$HR" serve --listen "$SERVER_ADDR" --insecure-listen-any --workers 1 \
+    $TB server --prefix $PREFIX -- "$HR" serve --listen "$SERVER_ADDR" --insecure-plain-tcp --workers 1 \
         --threads 1 --quiet >"$dir/serve.log" 2>&1 &
     spid=$!
     sleep 1
     for cfg in "$cfgdir"/*.json; do
         name=$(basename "$cfg" .json)
-        $TB edge --prefix $PREFIX -- "$HR" infer --deploy "$cfg" --server "$ADDR" --lut "$dir/lut.json" \
+        $TB edge --prefix $PREFIX -- "$HR" infer --deploy "$cfg" --server "$ADDR" --insecure-plain-tcp --lut "$dir/lut.json" \
             --frames "$FRAMES" --warmup 5 --window "$WINDOW" --threads 1 -o "$dir/infer_$name.json" \
             >"$dir/infer_$name.log" 2>&1 || echo "real_figures: $name failed (see $dir/infer_$name.log)" >&2
     done

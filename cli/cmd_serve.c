@@ -37,9 +37,9 @@ static const char *help =
     "options:\n"
     "  --listen ADDR      address to listen on (127.0.0.1:6006; port 0 picks a free one,\n"
     "                     printed as \"listening on HOST:PORT\"). Without TLS only a\n"
-    "                     loopback address is accepted unless --insecure-listen-any\n"
+    "                     loopback address is accepted unless --insecure-plain-tcp\n"
     "  --port-file F      also write the bound port to F\n"
-    "  --insecure-listen-any  allow plain TCP on a non-loopback address (behind an SSH tunnel)\n"
+    "  --insecure-plain-tcp  allow plain TCP on a non-loopback address (behind an SSH tunnel)\n"
     "  --workers N        compute threads (2), each with its own context\n"
     "  --threads N        threads of each worker's context (1)\n"
     "  --max-clients N    sessions at once, counted after the TLS handshake and the hello;\n"
@@ -187,7 +187,7 @@ int hr_cmd_serve(int argc, char **argv)
         return 2;
     sp.listen = net.listen;
     sp.tls = net.net.tls;
-    sp.insecure_listen_any = net.net.insecure_listen_any;
+    sp.insecure_plain_tcp = net.net.insecure_plain_tcp;
     sp.handle_signals = 1;
     sp.log = log_line;
     if (hr_server_create(&sp, &srv, &err)) {

@@ -41,10 +41,11 @@ int hr_cli_net_option(const char *cmd, hr_cli_net *n, int c, const char *arg)
     case HR_CLI_NET_TLS_CA: n->net.tls.ca = arg; return 1;
     case HR_CLI_NET_LISTEN: n->listen = arg; return 1;
     case HR_CLI_NET_PORT_FILE: n->port_file = arg; return 1;
-    case HR_CLI_NET_INSECURE_ANY: n->net.insecure_listen_any = 1; return 1;
+    case HR_CLI_NET_INSECURE_ANY: n->net.insecure_plain_tcp = 1; return 1;
     case HR_CLI_NET_ACCEPT_TIMEOUT: return parse_seconds(cmd, "--timeout-accept", arg, 0, &n->accept_timeout_s);
     case HR_CLI_NET_OLD_ACCEPT: hr_cli_renamed(cmd, "--accept-timeout", "--timeout-accept"); return 0;
     case HR_CLI_NET_OLD_IO: hr_cli_renamed(cmd, "--io-timeout", "--timeout-io"); return 0;
+    case HR_CLI_NET_OLD_INSECURE: hr_cli_renamed(cmd, "--insecure-listen-any", "--insecure-plain-tcp"); return 0;
     case HR_CLI_NET_IO_TIMEOUT:
         if (!parse_seconds(cmd, "--timeout-io", arg, 0.001, &s))
             return 0;

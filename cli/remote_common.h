@@ -19,7 +19,8 @@ enum {
     HR_CLI_NET_INSECURE_ANY,
     HR_CLI_NET_IO_TIMEOUT,
     HR_CLI_NET_OLD_ACCEPT, /* old spellings: refused, naming the new ones */
-    HR_CLI_NET_OLD_IO
+    HR_CLI_NET_OLD_IO,
+    HR_CLI_NET_OLD_INSECURE
 };
 
 #define HR_CLI_NET_OPTIONS                                                                                            \
@@ -27,7 +28,8 @@ enum {
         {"tls-ca", required_argument, 0, HR_CLI_NET_TLS_CA}, {"listen", required_argument, 0, HR_CLI_NET_LISTEN},     \
         {"port-file", required_argument, 0, HR_CLI_NET_PORT_FILE},                                                    \
         {"timeout-accept", required_argument, 0, HR_CLI_NET_ACCEPT_TIMEOUT},                                          \
-        {"insecure-listen-any", no_argument, 0, HR_CLI_NET_INSECURE_ANY},                                             \
+        {"insecure-plain-tcp", no_argument, 0, HR_CLI_NET_INSECURE_ANY},                                              \
+        {"insecure-listen-any", no_argument, 0, HR_CLI_NET_OLD_INSECURE},                                             \
         {"timeout-io", required_argument, 0, HR_CLI_NET_IO_TIMEOUT},                                                  \
         {"accept-timeout", required_argument, 0, HR_CLI_NET_OLD_ACCEPT},                                              \
         {"io-timeout", required_argument, 0, HR_CLI_NET_OLD_IO}
@@ -36,7 +38,8 @@ enum {
 #define HR_CLI_NET_HELP                                                                                               \
     "  --tls-cert F --tls-key F --tls-ca F  mutual TLS 1.3: this side's certificate and key, and\n"                  \
     "                     the CA that signed the peer's (scripts/make-certs.sh); without them plain\n"            \
-    "                     TCP, on a loopback address only (use an SSH tunnel between machines)\n"                 \
+    "                     TCP, to and on a loopback address only (use an SSH tunnel between\n"                    \
+    "                     machines; --insecure-plain-tcp lifts the rule on this side)\n"                          \
     "  --timeout-io S     longest stall inside one frame (30)\n"
 
 #define HR_CLI_LISTEN_HELP                                                                                            \
@@ -44,7 +47,7 @@ enum {
     "                     port 0 picks a free one, printed as \"listening on HOST:PORT\")\n"                     \
     "  --port-file F      also write the bound port to F\n"                                                       \
     "  --timeout-accept S give up when no worker connects within S seconds (0: wait forever)\n"                   \
-    "  --insecure-listen-any  allow plain TCP on a non-loopback address\n"
+    "  --insecure-plain-tcp  allow plain TCP on a non-loopback address (behind an SSH tunnel)\n"
 
 typedef struct hr_cli_net {
     hr_net_params net;

@@ -9,8 +9,9 @@
  * Security rules (SPEC §10):
  *  - with TLS, both sides present a certificate signed by the CA file, TLS
  *    1.3 only; the peer's certificate subject CN is its identity;
- *  - without TLS, a listener binds only to a loopback address unless
- *    params.insecure_listen_any is set (for use behind an SSH tunnel).
+ *  - without TLS, a listener binds only to a loopback address and a
+ *    connection dials only one, unless params.insecure_plain_tcp is set on
+ *    that side (behind an SSH tunnel, or the testbed's namespaces).
  *
  * Every channel starts with a hello exchange (HR_MSG_HELLO both ways,
  * metadata {"protocol": 1, "role": "...", "name": "...", "software":
@@ -49,7 +50,7 @@ typedef struct hr_net_params {
     int connect_timeout_ms;   /* TCP connect + TLS handshake + hello: 10000 */
     int io_timeout_ms;        /* longest stall inside one frame, send or receive: 30000 */
     uint32_t max_payload;     /* largest frame accepted: HR_PROTO_MAX_PAYLOAD */
-    int insecure_listen_any;  /* allow plain TCP on a non-loopback address: 0 */
+    int insecure_plain_tcp;   /* allow plain TCP to or on a non-loopback address: 0 */
     const char *role;         /* hello "role" ("client", "server", "infer"); NULL (the
                                  default): "client" when connecting, "server" when listening */
     const char *name;         /* hello "name" (device name); NULL (the default): the host name */
@@ -151,7 +152,7 @@ typedef struct hr_listener hr_listener;
 
 /* Listens on addr ("127.0.0.1:6006"; port 0 picks a free one). Without TLS a
  * non-loopback address is refused (HR_ERR_INVALID_ARG, saying to use TLS or
- * insecure_listen_any). Loads and checks the certificate, key and CA up
+ * insecure_plain_tcp). Loads and checks the certificate, key and CA up
  * front (HR_ERR_IO / HR_ERR_FORMAT naming the file). */
 hr_status hr_listener_open(const char *addr, const hr_net_params *params, hr_listener **out, hr_error *err);
 /* The bound port (useful with port 0). */

@@ -231,7 +231,7 @@ typedef void (*hr_server_log_fn)(void *user, hr_log_level level, const char *lin
 typedef struct hr_server_params {
     const char *listen;        /* "HOST:PORT": "127.0.0.1:6006" (port 0: any free one) */
     hr_tls_params tls;         /* cert, key and CA: mutual TLS 1.3; all NULL: plain TCP */
-    int insecure_listen_any;   /* allow plain TCP on a non-loopback address: 0 */
+    int insecure_plain_tcp;    /* allow plain TCP on a non-loopback address: 0 */
     int workers;               /* compute threads, each with its own hr_ctx: 2 */
     int threads_per_model;     /* threads of each worker's context: 1 */
     int max_clients;           /* authenticated sessions at once (counted after the TLS
@@ -278,7 +278,7 @@ typedef struct hr_server hr_server;
 
 /* Binds the listening socket (so the port is known on return), loads the
  * TLS certificate, key and CA, and starts the workers. Without TLS a
- * non-loopback address is refused unless insecure_listen_any
+ * non-loopback address is refused unless insecure_plain_tcp
  * (HR_ERR_INVALID_ARG saying so). HR_ERR_IO (bind failed, a certificate
  * file unreadable), HR_ERR_FORMAT (a bad certificate), HR_ERR_INVALID_ARG
  * (a parameter out of range, naming it), HR_ERR_NOMEM. */

@@ -748,14 +748,25 @@ static hr_status recv_hello(hr_chan *c, hr_error *err)
 }
 
 /* Connects to the first address of `host` that answers within the deadline. */
-static hr_status tcp_connect(const char *host, int port, int64_t deadline, int *fd_out, char *addr, size_t addrsz,
-                             hr_error *err)
+static hr_status tcp_connect(const char *host, int port, int64_t deadline, int loopback_only, int *fd_out,
+                             char *addr, size_t addrsz, hr_error *err)
 {
     struct addrinfo *res, *ai;
     hr_status st = hr__addr_resolve(host, port, 0, &res, err);
 
     if (st != HR_OK)
         return st;
+    /* Plain TCP is for loopback: elsewhere, whoever is on the path reads
+     * and changes the frames (issue 15). */
+    if (loopback_only)
+        for (ai = res; ai; ai = ai->ai_next)
+            if (!hr__addr_is_loopback(ai->ai_addr)) {
+                freeaddrinfo(res);
+                return hr_error_set(err, HR_ERR_INVALID_ARG,
+                                    "connect %s:%d: plain TCP dials only a loopback address (127.0.0.1, [::1]); use "
+                                    "TLS (cert, key, ca) or, behind an SSH tunnel or in a test bed, insecure_plain_tcp "
+                                    "(--insecure-plain-tcp)", host, port);
+            }
     st = hr_error_set(err, HR_ERR_IO, "%s:%d: no address to connect to", host, port);
     for (ai = res; ai; ai = ai->ai_next) {
         int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol), soerr = 0;
@@ -838,7 +849,7 @@ static hr_status chan_connect(const char *addr, const hr_net_params *params, hr_
         return st;
     *permanent = 0;
     deadline = now_ms() + p->connect_timeout_ms;
-    st = tcp_connect(host, port, deadline, &fd, where, sizeof where, err);
+    st = tcp_connect(host, port, deadline, !p->tls.cert && !p->insecure_plain_tcp, &fd, where, sizeof where, err);
     if (st != HR_OK)
         goto fail;
     c = chan_new(fd, where, p->max_payload, p->io_timeout_ms, p->connect_timeout_ms);
@@ -990,13 +1001,14 @@ hr_status hr_listener_open(const char *addr, const hr_net_params *params, hr_lis
         return st;
     if ((st = hr__addr_resolve(host, port, 1, &res, err)) != HR_OK)
         return st;
-    if (!p->tls.cert && !p->insecure_listen_any) {
+    if (!p->tls.cert && !p->insecure_plain_tcp) {
         for (ai = res; ai; ai = ai->ai_next) {
             if (!hr__addr_is_loopback(ai->ai_addr)) {
                 freeaddrinfo(res);
                 return hr_error_set(err, HR_ERR_INVALID_ARG,
                                     "listen %s: plain TCP listens only on a loopback address (127.0.0.1, [::1]); "
-                                    "use TLS (cert, key, ca) or, behind an SSH tunnel, insecure_listen_any",
+                                    "use TLS (cert, key, ca) or, behind an SSH tunnel, insecure_plain_tcp "
+                                    "(--insecure-plain-tcp)",
                                     addr);
             }
         }

@@ -1260,14 +1260,14 @@ static hr_status bind_socket(hr_server *srv, evutil_socket_t *out, hr_error *err
     if ((st = hr_net_parse_addr(srv->p.listen, host, sizeof host, &port, err)) ||
         (st = hr__addr_resolve(host, port, 1, &res, err)))
         return st;
-    if (!srv->p.tls.cert && !srv->p.insecure_listen_any)
+    if (!srv->p.tls.cert && !srv->p.insecure_plain_tcp)
         for (ai = res; ai; ai = ai->ai_next)
             if (!hr__addr_is_loopback(ai->ai_addr)) {
                 freeaddrinfo(res);
                 return hr_error_set(err, HR_ERR_INVALID_ARG,
                                     "serve: plain TCP listens only on a loopback address (127.0.0.1, [::1]), not "
                                     "%s; use TLS (--tls-cert, --tls-key, --tls-ca) or, behind an SSH tunnel, "
-                                    "--insecure-listen-any",
+                                    "--insecure-plain-tcp",
                                     srv->p.listen);
             }
     st = hr_error_set(err, HR_ERR_IO, "serve: %s: no address to bind", srv->p.listen);

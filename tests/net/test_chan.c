@@ -898,9 +898,19 @@ static void test_listen_any_needs_tls_or_flag(void **state)
     assert_int_equal(hr_listener_open("0.0.0.0:0", &p, &l, &err), HR_ERR_INVALID_ARG);
     assert_null(l);
     assert_contains(err.msg, "loopback");
-    assert_contains(err.msg, "insecure_listen_any");
+    assert_contains(err.msg, "insecure_plain_tcp");
 
-    p.insecure_listen_any = 1;
+    /* dialling one is refused too, before any packet leaves */
+    {
+        hr_chan *c = NULL;
+        hr_net_params cp = p;
+        assert_int_equal(hr_chan_connect("192.0.2.1:6006", &cp, &c, &err), HR_ERR_INVALID_ARG);
+        assert_null(c);
+        assert_contains(err.msg, "plain TCP dials only a loopback address");
+        assert_contains(err.msg, "--insecure-plain-tcp");
+    }
+
+    p.insecure_plain_tcp = 1;
     l = open_listener("0.0.0.0:0", &p);
     hr_listener_destroy(l);
     l = open_listener("0.0.0.0:0", &s);

@@ -808,7 +808,7 @@ static void test_listen_rules_and_client_limit(void **state)
     assert_int_equal(hr_server_create(&p, &srv, &err), HR_ERR_INVALID_ARG);
     assert_null(srv);
     assert_non_null(strstr(err.msg, "loopback"));
-    assert_non_null(strstr(err.msg, "--insecure-listen-any"));
+    assert_non_null(strstr(err.msg, "--insecure-plain-tcp"));
     p = test_params();
     p.tls.cert = "only-the-cert.pem";
     assert_int_equal(hr_server_create(&p, &srv, &err), HR_ERR_INVALID_ARG);

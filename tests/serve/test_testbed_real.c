@@ -126,14 +126,14 @@ static void test_real_mode_over_the_testbed(void **state)
     /* 1. step 1 for real: the worker dials from the edge namespace */
     snprintf(cmd, sizeof cmd,
              "bash '" TESTBED "' server --prefix %s -- '%s' lut measure --remote --model repvgg-tiny "
-             "--listen %s --insecure-listen-any --timeout-accept 60 --warmup 1 --repeat 3 --link-sizes 0.25,1,2 "
+             "--listen %s --insecure-plain-tcp --timeout-accept 60 --warmup 1 --repeat 3 --link-sizes 0.25,1,2 "
              "--link-repeats 3 -o '%s/lut.json'",
              g.prefix, HR_CLI_PATH, server_addr, g.dir);
     g.server = tb_spawn(cmd, 180, 1, &g.server_fd);
     assert_true(g.server > 0);
     /* the runner's $HR is the binary; `timeout` as tb_run's, on the whole process group */
     HR_EXPECT_RC(HR_RUN_SH(g.dir, hr_test_fmt("timeout -k 5 120 bash '" TESTBED "' edge --prefix %s -- \"$HR\" client "
-                                              "--server %s --timeout-reconnect 60", g.prefix, addr)),
+                                              "--server %s --insecure-plain-tcp --timeout-reconnect 60", g.prefix, addr)),
                  0, err_text, "");
     rc = tb_wait_for(g.server, 120000);
     close(g.server_fd);
@@ -152,7 +152,7 @@ static void test_real_mode_over_the_testbed(void **state)
 
     /* 2. deployment: serve in the server namespace, infer from the edge */
     snprintf(cmd, sizeof cmd,
-             "bash '" TESTBED "' server --prefix %s -- '%s' serve --listen %s --insecure-listen-any --workers 1 "
+             "bash '" TESTBED "' server --prefix %s -- '%s' serve --listen %s --insecure-plain-tcp --workers 1 "
              "--timeout-idle 60",
              g.prefix, HR_CLI_PATH, server_addr);
     g.server = tb_spawn(cmd, 180, 1, &fd);
@@ -167,7 +167,7 @@ static void test_real_mode_over_the_testbed(void **state)
     hr_test_write_file((snprintf(cmd, sizeof cmd, "%s/cfg.json", g.dir), cmd), "{\"arch\": \"repvgg-tiny\", "
                        "\"split\": 3}", strlen("{\"arch\": \"repvgg-tiny\", \"split\": 3}"));
     HR_EXPECT_RC(HR_RUN_SH(g.dir, hr_test_fmt("timeout -k 5 120 bash '" TESTBED "' edge --prefix %s -- \"$HR\" infer "
-                                              "--deploy '%s/cfg.json' --server %s --frames 30 --warmup 3 --verify "
+                                              "--deploy '%s/cfg.json' --server %s --insecure-plain-tcp --frames 30 --warmup 3 --verify "
                                               "--lut '%s/lut.json' -o '%s/infer.json'",
                                               g.prefix, g.dir, addr, g.dir, g.dir)),
                  0, err_text, "");
