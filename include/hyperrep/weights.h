@@ -84,6 +84,10 @@ hr_status hr_safetensors_load(const char *path, hr_tensor_map **out, hr_error *e
  * temporary name beside path and renamed, so readers never see half a file. */
 hr_status hr_safetensors_save(const char *path, const hr_tensor_map *map, const char *const *meta_keys,
                               const char *const *meta_values, size_t n_meta, hr_error *err);
+/* The same for a file only its owner may read (checkpoints): mode 0600
+ * instead of 0644, set before the file appears under its name. */
+hr_status hr_safetensors_save_private(const char *path, const hr_tensor_map *map, const char *const *meta_keys,
+                                      const char *const *meta_values, size_t n_meta, hr_error *err);
 
 /* The same for safetensors bytes in memory (weights received over the
  * network, weights to send): they go through a private temporary file in

@@ -52,7 +52,7 @@ hr_status hr_train_checkpoint_save(const char *path, hr_model *m, hr_trainer *t,
     if (!(st = hr_trainer_export_state(t, map, err)) &&
         !(st = hr_tensor_map_add(map, "train.epochs_done", 1, one, &e, err)) &&
         !(st = hr_tensor_map_add(map, "train.minutes", 1, one, &mn, err)))
-        st = hr_safetensors_save(path, map, keys, vals, 2, err);
+        st = hr_safetensors_save_private(path, map, keys, vals, 2, err);
     hr_tensor_map_destroy(map);
     return st;
 }

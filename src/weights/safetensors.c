@@ -377,8 +377,8 @@ static hr_status build_header(const char *path, const hr_tensor_map *map, const 
     return HR_OK;
 }
 
-hr_status hr_safetensors_save(const char *path, const hr_tensor_map *map, const char *const *meta_keys,
-                              const char *const *meta_values, size_t n_meta, hr_error *err)
+static hr_status save_mode(const char *path, const hr_tensor_map *map, const char *const *meta_keys,
+                           const char *const *meta_values, size_t n_meta, unsigned mode, hr_error *err)
 {
     json_t *root = NULL;
     char *text;
@@ -401,7 +401,7 @@ hr_status hr_safetensors_save(const char *path, const hr_tensor_map *map, const 
     for (int i = 0; i < 8; i++)
         lenbuf[i] = (unsigned char)((uint64_t)padded >> (8 * i));
 
-    st = hr__atomic_begin(&af, path, err);
+    st = hr__atomic_begin_mode(&af, path, mode, err);
     if (st == HR_OK)
         st = hr__atomic_write(&af, lenbuf, sizeof lenbuf, err);
     if (st == HR_OK)
@@ -416,4 +416,16 @@ hr_status hr_safetensors_save(const char *path, const hr_tensor_map *map, const 
     if (st == HR_OK)
         st = hr__atomic_commit(&af, err);
     return st;
+}
+
+hr_status hr_safetensors_save(const char *path, const hr_tensor_map *map, const char *const *meta_keys,
+                              const char *const *meta_values, size_t n_meta, hr_error *err)
+{
+    return save_mode(path, map, meta_keys, meta_values, n_meta, 0644, err);
+}
+
+hr_status hr_safetensors_save_private(const char *path, const hr_tensor_map *map, const char *const *meta_keys,
+                                      const char *const *meta_values, size_t n_meta, hr_error *err)
+{
+    return save_mode(path, map, meta_keys, meta_values, n_meta, 0600, err);
 }

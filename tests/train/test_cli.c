@@ -72,6 +72,14 @@ static void test_pipeline(void **state)
         dir,
         "train-base --model repvgg-fmnist --max-samples 600 --epochs 2 --stop-after 1 --batch 64 -o base.safetensors",
         0, err_text, "stopped after epoch 1");
+    /* the checkpoint is its owner's alone; the weights are a result */
+    {
+        struct stat sb;
+        char ck[700];
+        snprintf(ck, sizeof ck, "%s/base.safetensors.ckpt", dir);
+        assert_int_equal(stat(ck, &sb), 0);
+        assert_int_equal(sb.st_mode & 0777, 0600);
+    }
     HR_EXPECT_CLI(
         dir, "train-base --model repvgg-fmnist --max-samples 600 --epochs 2 --batch 64 --resume -o base.safetensors", 0,
         err_text, "resuming");
