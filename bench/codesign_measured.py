@@ -188,6 +188,19 @@ def optimize(hr, lut_path, out_path, pruned_path=None, extra=()):
     return load(out_path)["results"]["exact"]
 
 
+def priced_out(lut, names, out):
+    """A copy of the LUT where every valid entry (block b, gamma g) with
+    out(b, g) costs 1e6 ms on both devices, so optimize never picks it:
+    the way to pin gamma, which optimize has no switch for."""
+    c = json.loads(json.dumps(lut))
+    for dev in ("T_client", "T_server"):
+        for b in names:
+            for g in range(len(c[dev][b])):
+                if out(b, g) and c[dev][b][g] >= 0:
+                    c[dev][b][g] = 1e6
+    return c
+
+
 def placement_key(p):
     if isinstance(p, str):
         return p
@@ -281,12 +294,7 @@ def cmd_plan(hr, lut_path, results, domain, out):
     for key, st in states.items():
         if st["deploy_only"]:
             dep = {b: deploy_gamma(st["live"][b], table) for b in names}
-            lut_d = json.loads(json.dumps(lut))
-            for dev in ("T_client", "T_server"):
-                for b in names:
-                    for g in range(len(lut_d[dev][b])):
-                        if table[g][1] == st["live"][b] and g != dep[b] and lut_d[dev][b][g] >= 0:
-                            lut_d[dev][b][g] = 1e6
+            lut_d = priced_out(lut, names, lambda b, g: table[g][1] == st["live"][b] and g != dep[b])
             lut_d_path = os.path.join(cfgdir, "lut_deploy_only.json")
             dump(lut_d, lut_d_path)
             ex = optimize(hr, lut_d_path, os.path.join(cfgdir, f"optimize_{key}.json"), st["pruned_file"])
@@ -376,12 +384,7 @@ def cmd_plan(hr, lut_path, results, domain, out):
         # Its figures on the testbed LUT: optimize on a copy where every γ
         # but the chosen one costs 1e6 ms, read at its placement (so its
         # pipelined pass is sized like the others', not a 200-frame burst).
-        lut_j = json.loads(json.dumps(lut))
-        for dev in ("T_client", "T_server"):
-            for b in names:
-                for g in range(len(lut_j[dev][b])):
-                    if g != fg[b] and lut_j[dev][b][g] >= 0:
-                        lut_j[dev][b][g] = 1e6
+        lut_j = priced_out(lut, names, lambda b, g: g != fg[b])
         lut_j_path = os.path.join(cfgdir, "lut_joint_final.json")
         dump(lut_j, lut_j_path)
         ex_j = optimize(hr, lut_j_path, os.path.join(cfgdir, "optimize_joint_final.json"), fst["pruned_file"])

@@ -59,7 +59,7 @@ hr_remote_lut_params hr_remote_lut_params_default(void)
     return p;
 }
 
-static void rlog(hr_remote_log_fn log, void *user, const char *fmt, ...)
+void hr__rlog(hr_remote_log_fn log, void *user, const char *fmt, ...)
 {
     char line[640];
     va_list ap;
@@ -139,7 +139,7 @@ hr_status hr_remote_lut_measure(hr_chan *c, const hr_remote_lut_params *params, 
             goto out;
         }
         char block[64];
-        rlog(p->log, p->log_user, "client: %3.0f%% %s", 100 * json_number_value(json_object_get(meta, "progress")),
+        hr__rlog(p->log, p->log_user, "client: %3.0f%% %s", 100 * json_number_value(json_object_get(meta, "progress")),
              hr__text_clean(block, sizeof block, json_string_value(json_object_get(meta, "block"))));
     }
     if ((st = read_device(meta, &d, err)))

@@ -35,6 +35,13 @@ hr_status hr__meta_str(const json_t *o, const char *what, const char *key, int r
 hr_status hr__send_json(hr_chan *c, hr_msg_type type, uint32_t id, json_t *meta, const hr_wire_tensor *t, int n,
                         hr_error *err);
 
+/* One line to a driver's log callback (nothing when log is NULL), formatted
+ * into at most 640 bytes. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+void hr__rlog(hr_remote_log_fn log, void *user, const char *fmt, ...);
+
 /* The worker's side of SERVE_PROBE (serve_probe.c): dials params->server
  * again as an edge, deploys, streams the passes and reports each on c. */
 hr_status hr__worker_serve_probe(hr_chan *c, const hr_worker_params *params, const hr_msg *msg, hr_error *err);

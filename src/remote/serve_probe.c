@@ -11,7 +11,6 @@
  * hello itself. */
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,18 +51,6 @@ void hr_serve_probe_deinit(hr_serve_probe *r)
     free(r->cpu_pass_ms);
     free(r->overhead_ms);
     hr_serve_probe_init(r);
-}
-
-static void plog(const hr_serve_probe_params *p, const char *fmt, ...)
-{
-    char line[640];
-    va_list ap;
-    if (!p->log)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    p->log(p->log_user, line);
 }
 
 /* "raw" or a split "0".."1023" (the model's own range is checked when it
@@ -259,7 +246,7 @@ static void on_server_log(void *user, hr_log_level level, const char *line)
 {
     const server_log *sl = user;
     (void)level;
-    plog(sl->p, "probe server: %s", line);
+    hr__rlog(sl->p->log, sl->p->log_user, "probe server: %s", line);
 }
 
 /* Accepts the worker's connection while watching its channel: a worker
@@ -375,8 +362,9 @@ hr_status hr_remote_serve_probe(hr_chan *c, hr_listener *l, const hr_serve_probe
     if ((st = accept_worker(c, l, p->timeout_ms, &fd, err)) || (st = hr_server_adopt(srv, fd, err)))
         goto out;
     fd = -1;
-    plog(p, "probe: the worker streams %d x %d frames (%s placement, window %d) through a server in this process",
-         p->passes, p->frames, p->placement, p->window);
+    hr__rlog(p->log, p->log_user,
+             "probe: the worker streams %d x %d frames (%s placement, window %d) through a server in this process",
+             p->passes, p->frames, p->placement, p->window);
     /* One ACK per mark, then the final one. */
     for (int expect = 0;; expect++) {
         json_decref(meta);
@@ -427,8 +415,10 @@ hr_status hr_remote_serve_probe(hr_chan *c, hr_listener *l, const hr_serve_probe
             out->overhead_ms[i] = cpu[i] - tail[i] > 0 ? cpu[i] - tail[i] : 0;
             fps[i] = wfps;
             out->frames += (int64_t)nf;
-            plog(p, "probe: pass %d/%d: %llu frames, %.4f ms of server CPU per frame, %.4f in the tail, overhead %.4f ms "
-                 "(%.0f fps)", i + 1, p->passes, (unsigned long long)nf, cpu[i], tail[i], out->overhead_ms[i], wfps);
+            hr__rlog(p->log, p->log_user,
+                     "probe: pass %d/%d: %llu frames, %.4f ms of server CPU per frame, %.4f in the tail, overhead "
+                     "%.4f ms (%.0f fps)", i + 1, p->passes, (unsigned long long)nf, cpu[i], tail[i],
+                     out->overhead_ms[i], wfps);
         }
         prev = now;
     }
